@@ -1,0 +1,101 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Thin Cython layer over the HMM kernels (c/hmm.c).
+
+Arguments arrive validated from ssgs.kernels (C-contiguous float64 / int64,
+at least one frame and one state). Outputs are allocated here with numpy and
+the C kernel runs without the GIL.
+"""
+import numpy as np
+
+from libc.stddef cimport ptrdiff_t
+from libc.stdint cimport int64_t, uint64_t
+from ssgs._core.cdefs cimport *
+
+
+def gaussian_logpdf(const double[:, ::1] X, const double[:, ::1] means,
+                    const double[:, :, ::1] covars, int n_threads):
+    cdef ptrdiff_t T = X.shape[0], D = X.shape[1], N = means.shape[0]
+    out = np.empty((T, N))
+    cdef double[:, ::1] ov = out
+    cdef ptrdiff_t bad = 0
+    cdef int status
+    cdef const double *xp = &X[0, 0] if T > 0 else NULL
+    cdef double *op = &ov[0, 0] if T > 0 else NULL
+    with nogil:
+        status = ssgs_gaussian_logpdf(T, D, N, xp, &means[0, 0], &covars[0, 0, 0],
+                                      n_threads, op, &bad)
+    check_status(status, bad, "gaussian_logpdf")
+    return out
+
+
+def forward_backward(const double[:, ::1] log_frameprob, const double[::1] startprob,
+                     const double[:, ::1] transmat):
+    cdef ptrdiff_t T = log_frameprob.shape[0], N = log_frameprob.shape[1]
+    posteriors = np.empty((T, N))
+    xi_sum = np.empty((N, N))
+    cdef double[:, ::1] pv = posteriors, xv = xi_sum
+    cdef double ll = 0.0
+    cdef ptrdiff_t bad = 0
+    cdef int status
+    with nogil:
+        status = ssgs_forward_backward(T, N, &log_frameprob[0, 0], &startprob[0],
+                                       &transmat[0, 0], &ll, &pv[0, 0], &xv[0, 0], &bad)
+    check_status(status, bad, "forward_backward")
+    return ll, posteriors, xi_sum
+
+
+def viterbi(const double[:, ::1] log_frameprob, const double[::1] startprob,
+            const double[:, ::1] transmat):
+    cdef ptrdiff_t T = log_frameprob.shape[0], N = log_frameprob.shape[1]
+    path = np.empty(T, dtype=np.int64)
+    cdef int64_t[::1] pv = path
+    cdef double lp = 0.0
+    cdef int status
+    with nogil:
+        status = ssgs_viterbi(T, N, &log_frameprob[0, 0], &startprob[0], &transmat[0, 0],
+                              &lp, &pv[0])
+    check_status(status, 0, "viterbi")
+    return lp, path
+
+
+def estep(const double[:, ::1] X, const int64_t[::1] lengths, const double[::1] startprob,
+          const double[:, ::1] transmat, const double[:, ::1] means,
+          const double[:, :, ::1] covars, int n_threads, bint return_posteriors):
+    cdef ptrdiff_t T = X.shape[0], D = X.shape[1], N = means.shape[0], S = lengths.shape[0]
+    seq_ll = np.empty(S)
+    occupancy = np.empty(N)
+    start = np.empty(N)
+    xi_sum = np.empty((N, N))
+    m1 = np.empty((N, D))
+    m2 = np.empty((N, D, D))
+    posteriors = np.empty((T, N)) if return_posteriors else None
+    cdef double[::1] llv = seq_ll, ov = occupancy, sv = start
+    cdef double[:, ::1] xv = xi_sum, m1v = m1
+    cdef double[:, :, ::1] m2v = m2
+    cdef double[:, ::1] pv
+    cdef double *pp = NULL
+    if return_posteriors:
+        pv = posteriors
+        pp = &pv[0, 0]
+    cdef ptrdiff_t bad = 0
+    cdef int status
+    with nogil:
+        status = ssgs_estep(T, D, N, S, &X[0, 0], &lengths[0], &startprob[0], &transmat[0, 0],
+                            &means[0, 0], &covars[0, 0, 0], n_threads, &llv[0], &ov[0], &sv[0],
+                            &xv[0, 0], &m1v[0, 0], &m2v[0, 0, 0], pp, &bad)
+    check_status(status, bad, "estep")
+    return seq_ll, occupancy, start, xi_sum, m1, m2, posteriors
+
+
+def sample_states(const double[::1] startprob, const double[:, ::1] transmat, ptrdiff_t n,
+                  uint64_t seed):
+    cdef ptrdiff_t N = startprob.shape[0]
+    path = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return path
+    cdef int64_t[::1] pv = path
+    cdef int status
+    with nogil:
+        status = ssgs_sample_states(N, &startprob[0], &transmat[0, 0], n, seed, &pv[0])
+    check_status(status, 0, "sample_states")
+    return path
