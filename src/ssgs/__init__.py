@@ -8,13 +8,15 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path as _Path
 
 from ssgs.errors import AudioError, CheckpointError, SSGSError
+from ssgs.model import SpectralStateGuidedSynthesis
 
 try:
     __version__ = _version("ssgs")
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0+unknown"
 
-__all__ = ["AudioError", "CheckpointError", "SSGSError", "__version__", "get_include"]
+__all__ = ["AudioError", "CheckpointError", "SSGSError", "SpectralStateGuidedSynthesis", "__version__",
+           "get_include"]
 
 
 def get_include() -> str:

@@ -1,0 +1,343 @@
+"""Analysis: framing, LPC, residual, gain, observation vector, frame metadata.
+
+Frame ``f`` of a signal rules the hop region ``[f*hop, (f+1)*hop)``; its
+analysis window (Hann, ``frame_size`` samples) starts at
+``f*hop - (frame_size - hop)//2``, so it is centred on that region, and is
+zero-padded beyond the signal's ends. A signal of ``n`` samples has
+``ceil(n / hop)`` frames; none is dropped, silent ones included.
+
+The observation vector the HMM models, per frame (``D = lpc_order + 1``):
+
+- ``lpc_order`` log-area ratios ``g_i = log((1 - k_i) / (1 + k_i))`` of the
+  reflection coefficients of the frame's LPC filter. Every real vector is a
+  valid set of LARs, and maps back through ``k_i = -tanh(g_i / 2)`` (all
+  ``|k_i| < 1``) to a stable synthesis filter: any Gaussian mean, sample or
+  interpolation of LARs is a stable filter.
+- the log gain: the natural log of the residual's RMS over the hop region,
+  floored at ``GAIN_FLOOR`` (-100 dB re full scale) so silence stays finite.
+
+The training audio can be rebuilt exactly from the artifacts: the residual is
+stored in float32, computed with the stored (float64) coefficients on the real
+signal, so ``lpc_synthesis(residual, lpc, hop)`` gives the signal back to
+about -140 dB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ssgs import kernels
+
+__all__ = [
+    "FeatureConfig",
+    "FileFeatures",
+    "GAIN_FLOOR",
+    "METADATA_KEYS",
+    "analyse_signal",
+    "frame_starts",
+    "lar_from_reflection",
+    "lpc_from_reflection",
+    "n_frames_for",
+    "reflection_from_lar",
+    "reflection_from_lpc",
+    "rebuild_signal",
+]
+
+GAIN_FLOOR = float(np.log(1e-5))
+METADATA_KEYS = (
+    "energy", "rms", "zero_crossings", "lpc_norm", "residual_rms",
+    "spectral_centroid", "spectral_bandwidth", "dominant_frequency", "spectral_flux",
+)
+_CHUNK_FRAMES = 4096
+_POWER_FLOOR = 1e-10
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What the analysis needs to know; part of every checkpoint's config."""
+
+    sample_rate: int = 16000
+    frame_size: int = 1024
+    hop_size: int = 256
+    lpc_order: int = 12
+    n_mel: int = 40
+    n_erb: int = 32
+
+    @property
+    def n_features(self) -> int:
+        return self.lpc_order + 1
+
+    @property
+    def n_perceptual(self) -> int:
+        return self.n_mel + self.n_erb + 2
+
+    def validate(self):
+        for name in ("sample_rate", "frame_size", "hop_size", "lpc_order", "n_mel", "n_erb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.hop_size > self.frame_size:
+            raise ValueError(f"hop_size ({self.hop_size}) must not exceed frame_size ({self.frame_size})")
+        if self.lpc_order >= self.frame_size:
+            raise ValueError(f"lpc_order ({self.lpc_order}) must be below frame_size ({self.frame_size})")
+        if self.lpc_order > kernels.MAX_ORDER:
+            raise ValueError(f"lpc_order must be <= {kernels.MAX_ORDER}, got {self.lpc_order}")
+        if self.sample_rate < 1000:
+            raise ValueError(f"sample_rate must be at least 1000 Hz, got {self.sample_rate}")
+        return self
+
+
+@dataclass
+class FileFeatures:
+    """The analysis of one signal (one HMM sequence).
+
+    Attributes
+    ----------
+    n_samples : int
+    lpc : ndarray, float64 [F, lpc_order]
+        a[1:] of A(z) = 1 + sum_i a_i z^-i.
+    residual : ndarray, float32 [F, hop]
+        The residual of each hop region; the last frame is zero beyond the
+        signal's end.
+    observations : ndarray, float32 [F, lpc_order + 1]
+        Log-area ratios and log gain.
+    metadata : dict of str -> ndarray float32 [F]
+    perceptual : ndarray, float16 [F, n_mel + n_erb + 2]
+        Log mel band energies, log ERB band energies, mel flux, ERB flux.
+    """
+
+    n_samples: int
+    lpc: np.ndarray
+    residual: np.ndarray
+    observations: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    perceptual: np.ndarray | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.lpc.shape[0]
+
+
+def n_frames_for(n_samples, hop) -> int:
+    return -(-int(n_samples) // int(hop))
+
+
+def frame_starts(n_frames, frame_size, hop) -> np.ndarray:
+    """First sample of each frame's analysis window (may be negative)."""
+    return np.arange(n_frames, dtype=np.int64) * hop - (frame_size - hop) // 2
+
+
+def lpc_from_reflection(k) -> np.ndarray:
+    """Step-up recursion: reflection coefficients [..., p] to a [..., p + 1]."""
+    k = np.asarray(k, dtype=np.float64)
+    p = k.shape[-1]
+    a = np.zeros(k.shape[:-1] + (p + 1,))
+    a[..., 0] = 1.0
+    for m in range(1, p + 1):
+        km = k[..., m - 1 : m]
+        if m > 1:
+            a[..., 1:m] = a[..., 1:m] + km * a[..., m - 1 : 0 : -1]
+        a[..., m] = km[..., 0]
+    return a
+
+
+def reflection_from_lpc(a) -> np.ndarray:
+    """Step-down recursion: a [..., p + 1] (a[..., 0] == 1) to reflection
+    coefficients [..., p]. The filter is stable iff all |k| < 1."""
+    a = np.array(a, dtype=np.float64)[..., 1:]
+    p = a.shape[-1]
+    k = np.zeros(a.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for m in range(p, 0, -1):
+            km = a[..., m - 1].copy()
+            k[..., m - 1] = km
+            if m > 1:
+                den = (1.0 - km * km)[..., None]
+                a[..., : m - 1] = (a[..., : m - 1] - km[..., None] * a[..., m - 2 :: -1][..., : m - 1]) / den
+    return k
+
+
+def lar_from_reflection(k) -> np.ndarray:
+    """Log-area ratios log((1 - k) / (1 + k)) = -2 artanh(k)."""
+    k = np.asarray(k, dtype=np.float64)
+    return np.log1p(-k) - np.log1p(k)
+
+
+def reflection_from_lar(g) -> np.ndarray:
+    """Inverse of :func:`lar_from_reflection`: k = -tanh(g / 2), always |k| < 1."""
+    return -np.tanh(np.asarray(g, dtype=np.float64) / 2.0)
+
+
+def _mel_filterbank(n_bands, n_fft, sample_rate):
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(0.0, hz_to_mel(sample_rate / 2), n_bands + 2))
+    return _triangles(edges, n_fft, sample_rate)
+
+
+def _erb_filterbank(n_bands, n_fft, sample_rate):
+    # ERB-rate scale of Glasberg and Moore (1990)
+    def hz_to_erb(f):
+        return 21.4 * np.log10(1.0 + 0.00437 * f)
+
+    def erb_to_hz(e):
+        return (10.0 ** (e / 21.4) - 1.0) / 0.00437
+
+    edges = erb_to_hz(np.linspace(hz_to_erb(20.0), hz_to_erb(sample_rate / 2), n_bands + 2))
+    return _triangles(edges, n_fft, sample_rate)
+
+
+def _triangles(edges, n_fft, sample_rate):
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None, :] - lo) / np.maximum(mid - lo, 1e-9)
+    down = (hi - freqs[None, :]) / np.maximum(hi - mid, 1e-9)
+    bank = np.maximum(0.0, np.minimum(up, down))
+    # bands narrower than a bin still get the bin nearest their centre
+    empty = bank.sum(axis=1) == 0
+    if empty.any():
+        nearest = np.abs(freqs[None, :] - mid[empty]).argmin(axis=1)
+        bank[np.flatnonzero(empty), nearest] = 1.0
+    return np.ascontiguousarray(bank.T)
+
+
+_BANKS: dict = {}
+
+
+def _banks(config: FeatureConfig):
+    key = (config.n_mel, config.n_erb, config.frame_size, config.sample_rate)
+    if key not in _BANKS:
+        _BANKS[key] = (
+            _mel_filterbank(config.n_mel, config.frame_size, config.sample_rate),
+            _erb_filterbank(config.n_erb, config.frame_size, config.sample_rate),
+            np.hanning(config.frame_size + 2)[1:-1],
+        )
+    return _BANKS[key]
+
+
+def _stable_lpc(a):
+    """The float64 LPC rows, each checked to be minimum phase (the analysis
+    guarantees it; this guards the residual/synthesis pair)."""
+    k = reflection_from_lpc(a)
+    bad = ~np.all(np.abs(k) < 1.0, axis=1)
+    if bad.any():
+        a = a.copy()
+        a[bad] = lpc_from_reflection(np.clip(k[bad], -0.999999, 0.999999))
+    return a
+
+
+def analyse_signal(x, config: FeatureConfig, n_threads=1) -> FileFeatures:
+    """Analyse one mono signal at ``config.sample_rate``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,)
+        float32 or float64, finite, n_samples >= 1.
+    config : FeatureConfig
+    n_threads : int
+        Threads for the LPC kernel.
+
+    Returns
+    -------
+    FileFeatures
+    """
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    n = x32.shape[0]
+    L, hop, p = config.frame_size, config.hop_size, config.lpc_order
+    F = n_frames_for(n, hop)
+    mel_bank, erb_bank, window = _banks(config)
+    freqs = np.fft.rfftfreq(L, 1.0 / config.sample_rate)
+
+    padded = np.concatenate([np.zeros(L, np.float32), x32, np.zeros(L + hop, np.float32)])
+    views = np.lib.stride_tricks.sliding_window_view(padded, L)
+    starts = frame_starts(F, L, hop) + L
+
+    lpc = np.empty((F, p))
+    residual = np.zeros((F, hop), np.float32)
+    observations = np.empty((F, p + 1), np.float32)
+    meta = {key: np.empty(F, np.float32) for key in METADATA_KEYS}
+    perceptual = np.empty((F, config.n_perceptual), np.float16)
+    prev_mag = prev_mel = prev_erb = None
+    history = np.zeros(p)
+
+    for f0 in range(0, F, _CHUNK_FRAMES):
+        f1 = min(F, f0 + _CHUNK_FRAMES)
+        raw = views[starts[f0:f1]].astype(np.float64)
+        frames = raw * window
+        a, _, _ = kernels.lpc_analysis(frames, p, n_threads=n_threads)
+        a = _stable_lpc(a)
+        lpc[f0:f1] = a[:, 1:]
+
+        # residual of the hop regions of these frames, history from the real signal
+        s0, s1 = f0 * hop, min(n, f1 * hop)
+        seg = x32[s0:s1].astype(np.float64)
+        e = kernels.lpc_residual(seg, a, hop, zi=history)
+        history = np.concatenate([history, seg])[-p:]
+        flat = residual[f0:f1].reshape(-1)
+        flat[: e.shape[0]] = e
+        seg_len = np.minimum(hop, n - np.arange(f0, f1) * hop)
+        res_rms = np.sqrt(np.einsum("ij,ij->i", residual[f0:f1], residual[f0:f1], dtype=np.float64) / seg_len)
+
+        k = reflection_from_lpc(a)
+        observations[f0:f1, :p] = lar_from_reflection(k)
+        observations[f0:f1, p] = np.log(np.maximum(res_rms, np.exp(GAIN_FLOOR)))
+
+        energy = np.einsum("ij,ij->i", raw, raw)
+        signs = np.signbit(raw)
+        spec = np.fft.rfft(frames, axis=1)
+        power = spec.real**2 + spec.imag**2
+        mag = np.sqrt(power)
+        total = power.sum(axis=1)
+        safe = np.where(total > 0, total, 1.0)
+        centroid = (power @ freqs) / safe
+        bandwidth = np.sqrt(np.maximum(0.0, (power @ freqs**2) / safe - centroid**2))
+        mel = np.log(power @ mel_bank + _POWER_FLOOR)
+        erb = np.log(power @ erb_bank + _POWER_FLOOR)
+
+        meta["energy"][f0:f1] = energy
+        meta["rms"][f0:f1] = np.sqrt(energy / L)
+        meta["zero_crossings"][f0:f1] = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
+        meta["lpc_norm"][f0:f1] = np.linalg.norm(a[:, 1:], axis=1)
+        meta["residual_rms"][f0:f1] = res_rms
+        meta["spectral_centroid"][f0:f1] = np.where(total > 0, centroid, 0.0)
+        meta["spectral_bandwidth"][f0:f1] = np.where(total > 0, bandwidth, 0.0)
+        meta["dominant_frequency"][f0:f1] = np.where(total > 0, freqs[np.argmax(power, axis=1)], 0.0)
+        meta["spectral_flux"][f0:f1] = _flux(mag, prev_mag)
+        perceptual[f0:f1, : config.n_mel] = mel
+        perceptual[f0:f1, config.n_mel : config.n_mel + config.n_erb] = erb
+        perceptual[f0:f1, -2] = _flux(mel, prev_mel)
+        perceptual[f0:f1, -1] = _flux(erb, prev_erb)
+        prev_mag, prev_mel, prev_erb = mag[-1], mel[-1], erb[-1]
+
+    return FileFeatures(n, lpc, residual, observations, meta, perceptual)
+
+
+def _flux(values, previous):
+    """L2 norm of the rise from each frame to the next (0 for a file's first frame)."""
+    before = np.vstack([values[:1] if previous is None else previous[None], values[:-1]])
+    return np.sqrt(np.square(np.maximum(values - before, 0.0)).sum(axis=1))
+
+
+def rebuild_signal(lpc, residual, n_samples, hop) -> np.ndarray:
+    """The training audio of one sequence from its LPC rows and residual.
+
+    Parameters
+    ----------
+    lpc : ndarray [F, p]
+    residual : ndarray [F, hop]
+    n_samples : int
+
+    Returns
+    -------
+    ndarray float64 [n_samples]
+    """
+    a = np.concatenate([np.ones((lpc.shape[0], 1)), lpc], axis=1)
+    e = np.asarray(residual, dtype=np.float64).reshape(-1)[:n_samples]
+    y, _ = kernels.lpc_synthesis(e, a, hop)
+    return y

@@ -1,0 +1,268 @@
+"""The Gaussian HMM: initialisation, M-step, EM iterations, diagnostics.
+
+The E-step is :func:`ssgs.kernels.estep` (C, OpenMP over sequences); the rest
+is numpy on small arrays. Every random choice draws from the generator passed
+in, so a seed fixes the whole run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssgs import kernels
+
+__all__ = [
+    "HMMParams",
+    "bic",
+    "em_iteration",
+    "floor_covariances",
+    "initialize",
+    "kmeans_plus_plus",
+    "m_step",
+    "occupancy_entropy",
+    "smoothness_penalty",
+]
+
+_CHUNK = 8192
+
+
+@dataclass
+class HMMParams:
+    """Parameters of a Gaussian HMM with full covariances (float64)."""
+
+    startprob: np.ndarray  # [N]
+    transmat: np.ndarray  # [N, N]
+    means: np.ndarray  # [N, D]
+    covars: np.ndarray  # [N, D, D]
+
+    @property
+    def n_states(self) -> int:
+        return self.means.shape[0]
+
+    def copy(self) -> HMMParams:
+        return HMMParams(self.startprob.copy(), self.transmat.copy(), self.means.copy(), self.covars.copy())
+
+
+def _sq_distances(X, centres):
+    """Squared Euclidean distances [T, K], computed in chunks without BLAS
+    (so the result never depends on a BLAS library's threading)."""
+    out = np.empty((X.shape[0], centres.shape[0]))
+    for s in range(0, X.shape[0], _CHUNK):
+        diff = X[s : s + _CHUNK, None, :] - centres[None, :, :]
+        out[s : s + _CHUNK] = np.einsum("tkd,tkd->tk", diff, diff)
+    return out
+
+
+def kmeans_plus_plus(Xs, n_clusters, rng, n_lloyd=10):
+    """Seeded k-means++ (Arthur and Vassilvitskii, 2007), then Lloyd iterations.
+
+    Parameters
+    ----------
+    Xs : ndarray [T, D]
+        Standardised observations.
+    n_clusters : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    centres : ndarray [K, D]
+    labels : ndarray of int64 [T]
+    """
+    T = Xs.shape[0]
+    centres = np.empty((n_clusters, Xs.shape[1]))
+    centres[0] = Xs[rng.integers(T)]
+    closest = _sq_distances(Xs, centres[:1])[:, 0]
+    for c in range(1, n_clusters):
+        total = closest.sum()
+        if total > 0:
+            pick = int(np.searchsorted(np.cumsum(closest), rng.random() * total, side="right"))
+            pick = min(pick, T - 1)
+        else:
+            pick = int(rng.integers(T))
+        centres[c] = Xs[pick]
+        closest = np.minimum(closest, _sq_distances(Xs, centres[c : c + 1])[:, 0])
+    labels = np.argmin(_sq_distances(Xs, centres), axis=1)
+    for _ in range(n_lloyd):
+        counts = np.bincount(labels, minlength=n_clusters)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, labels, Xs)
+        moved = centres.copy()
+        filled = counts > 0
+        moved[filled] = sums[filled] / counts[filled, None]
+        new_labels = np.argmin(_sq_distances(Xs, moved), axis=1)
+        centres = moved
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return centres, labels
+
+
+def floor_covariances(covars, global_var, floor):
+    """Clip each covariance from below at ``floor`` times the global variance.
+
+    In coordinates scaled by the global standard deviations, eigenvalues
+    below ``floor`` are raised to it (eigenvectors kept). This is the exact
+    maximiser of the M-step objective under that constraint, so EM with the
+    floor still never lowers the likelihood.
+    """
+    scale = np.sqrt(global_var)
+    scaled = covars / scale[None, :, None] / scale[None, None, :]
+    scaled = 0.5 * (scaled + scaled.transpose(0, 2, 1))
+    w, v = np.linalg.eigh(scaled)
+    if np.all(w >= floor):
+        out = scaled
+    else:
+        out = np.einsum("nij,nj,nkj->nik", v, np.maximum(w, floor), v)
+    out = out * scale[None, :, None] * scale[None, None, :]
+    return 0.5 * (out + out.transpose(0, 2, 1))
+
+
+def initialize(X, lengths, n_states, rng, covariance_floor, prior=0.1):
+    """Initial parameters from seeded k-means++ on standardised observations.
+
+    Means and covariances are those of each cluster (covariances floored);
+    start and transition probabilities are counted from the cluster labels
+    along each sequence, with ``prior`` added to every count.
+    """
+    mean, var = X.mean(axis=0), X.var(axis=0)
+    var = np.where(var > 0, var, 1.0)
+    Xs = (X - mean) / np.sqrt(var)
+    centres, labels = kmeans_plus_plus(Xs, n_states, rng)
+    D = X.shape[1]
+    means = centres * np.sqrt(var) + mean
+    covars = np.empty((n_states, D, D))
+    global_cov = np.cov(X, rowvar=False).reshape(D, D)
+    for j in range(n_states):
+        members = X[labels == j]
+        if members.shape[0] > D:
+            covars[j] = np.cov(members, rowvar=False).reshape(D, D)
+        else:
+            covars[j] = global_cov
+    covars = floor_covariances(covars, var, covariance_floor)
+    startprob = np.full(n_states, prior)
+    transmat = np.full((n_states, n_states), prior)
+    offset = 0
+    for n in lengths:
+        seq = labels[offset : offset + n]
+        startprob[seq[0]] += 1.0
+        np.add.at(transmat, (seq[:-1], seq[1:]), 1.0)
+        offset += n
+    startprob /= startprob.sum()
+    transmat /= transmat.sum(axis=1, keepdims=True)
+    return HMMParams(startprob, transmat, means, covars)
+
+
+def m_step(stats, params, n_sequences, global_var, covariance_floor):
+    """Maximisation step from the centred statistics of :func:`ssgs.kernels.estep`.
+
+    Returns new parameters and the states whose occupancy fell below D + 1
+    frames (their rows are left as they were, for :func:`_reseed`).
+    """
+    N, D = params.means.shape
+    occ = stats.occupancy
+    weak = np.flatnonzero(occ < D + 1)
+    ok = occ >= D + 1
+    means = params.means.copy()
+    covars = params.covars.copy()
+    delta = stats.moment1[ok] / occ[ok, None]
+    means[ok] = params.means[ok] + delta
+    raw = stats.moment2[ok] / occ[ok, None, None] - delta[:, :, None] * delta[:, None, :]
+    covars[ok] = floor_covariances(raw, global_var, covariance_floor)
+    startprob = stats.start_occupancy / n_sequences
+    row = stats.xi_sum.sum(axis=1)
+    transmat = params.transmat.copy()
+    has = row > 0
+    transmat[has] = stats.xi_sum[has] / row[has, None]
+    startprob = startprob / startprob.sum()
+    transmat = transmat / transmat.sum(axis=1, keepdims=True)
+    return HMMParams(startprob, transmat, means, covars), weak
+
+
+def _reseed(params, weak, X, global_var, covariance_floor, n_threads, share=1e-3):
+    """Move states that explain (almost) nothing onto the frames the model
+    explains worst: mean at such a frame, covariance a quarter of the global
+    one, and a small share of every row's transition mass (and of the start
+    mass) so the E-step can reach them."""
+    params = params.copy()
+    keep = np.setdiff1d(np.arange(params.n_states), weak)
+    if keep.size:
+        logp = kernels.gaussian_logpdf(X, params.means[keep], params.covars[keep], n_threads=n_threads)
+        badness = logp.max(axis=1)
+    else:
+        badness = np.zeros(X.shape[0])
+    order = np.argsort(badness, kind="stable")
+    chosen = []
+    for t in order:
+        if all(np.any(X[t] != X[c]) for c in chosen):
+            chosen.append(int(t))
+        if len(chosen) == len(weak):
+            break
+    D = X.shape[1]
+    global_cov = np.cov(X, rowvar=False).reshape(D, D)
+    for j, t in zip(weak, chosen):
+        params.means[j] = X[t]
+        params.covars[j] = floor_covariances((0.25 * global_cov)[None], global_var, covariance_floor)[0]
+        params.transmat[:, j] += share
+        params.transmat[j] = params.transmat[j] * 0 + share
+        params.transmat[j, j] = 0.5
+        params.startprob[j] += share
+    params.transmat /= params.transmat.sum(axis=1, keepdims=True)
+    params.startprob /= params.startprob.sum()
+    return params
+
+
+def occupancy_entropy(occupancy) -> float:
+    """Entropy (nats) of the share of frames each state explains."""
+    p = occupancy / occupancy.sum()
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def smoothness_penalty(xi_sum, means, global_var) -> float:
+    """Expected squared jump, in global standard deviations, between the means
+    of consecutive frames' states (0 when the path never changes state)."""
+    z = means / np.sqrt(global_var)
+    sq = np.square(z[:, None, :] - z[None, :, :]).sum(axis=2)
+    total = xi_sum.sum()
+    return float((xi_sum * sq).sum() / total) if total > 0 else 0.0
+
+
+def bic(log_likelihood, n_states, n_features, n_frames) -> float:
+    """Bayesian information criterion (lower is better) of a full-covariance
+    Gaussian HMM: free parameters are start (N-1), transitions N(N-1),
+    means N D and covariances N D (D+1) / 2."""
+    D = n_features
+    k = (n_states - 1) + n_states * (n_states - 1) + n_states * D + n_states * D * (D + 1) // 2
+    return float(-2.0 * log_likelihood + k * math.log(n_frames))
+
+
+def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads):
+    """One EM iteration.
+
+    Returns
+    -------
+    params : HMMParams
+        The updated parameters.
+    record : dict
+        ``log_likelihood`` (per frame, of the parameters going in),
+        ``occupancy_entropy``, ``smoothness_penalty``, ``reseeded`` (states
+        moved because they emptied out) and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means,
+                          params.covars, n_threads=n_threads)
+    new, weak = m_step(stats, params, len(lengths), global_var, covariance_floor)
+    if weak.size:
+        new = _reseed(new, weak, X, global_var, covariance_floor, n_threads)
+    record = {
+        "log_likelihood": stats.log_likelihood / X.shape[0],
+        "occupancy_entropy": occupancy_entropy(stats.occupancy),
+        "smoothness_penalty": smoothness_penalty(stats.xi_sum, params.means, global_var),
+        "reseeded": [int(j) for j in weak],
+        "seconds": time.perf_counter() - t0,
+    }
+    return new, record

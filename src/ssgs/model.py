@@ -1,0 +1,679 @@
+"""The front door: :class:`SpectralStateGuidedSynthesis`.
+
+A thin class that holds the configuration, the fitted HMM and the training
+artifacts, and delegates the work to audio, features, hmm, checkpoint and
+synthesis. The public names are those of the reference implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ssgs import audio as _audio
+from ssgs import checkpoint as _ckpt
+from ssgs import hmm as _hmm
+from ssgs import kernels
+from ssgs.errors import AudioError, CheckpointError, SSGSError
+from ssgs.features import METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
+
+__all__ = ["SpectralStateGuidedSynthesis"]
+
+_AUTO_CANDIDATES = (8, 16, 24, 32)
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_float(name, value, low=None, high=None, low_open=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or (
+            high is not None and v > high):
+        bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+    return v
+
+
+class SpectralStateGuidedSynthesis:
+    """A Gaussian HMM over per-frame LPC descriptions of audio, and audio made from it.
+
+    Parameters
+    ----------
+    n_states : int
+        Hidden states (spectral states) of the HMM.
+    lpc_order : int
+        LPC order p; observations have p + 1 dimensions (p log-area ratios
+        and the log gain).
+    frame_size : int
+        Analysis window length in samples (Hann).
+    hop_size : int
+        Samples between frames; frame f rules samples [f*hop, (f+1)*hop).
+    smoothness_weight : float
+        Weight of spectral smoothness against transition cost for
+        ``decoder='smooth'`` generation, in [0, 1].
+    auto_n_states : bool
+        Choose n_states by BIC among ``auto_n_states_candidates`` when
+        training.
+    adaptive_memory_limit : int
+        Frames of recent audio that online adaptation remembers.
+    seed : int, optional
+        Seed of every random choice (initialisation, generation defaults).
+        None draws one, recorded in the checkpoint so the run can be replayed.
+    n_threads : int
+        Threads for the compiled kernels; 0 means all cores. Results do not
+        depend on it.
+    tol : float
+        EM stops when the log-likelihood per frame gains less than this;
+        0 runs every iteration asked for.
+    covariance_floor : float
+        Each covariance is kept at least this fraction of the data's variance
+        (in every direction, in coordinates scaled by the global standard
+        deviations).
+    auto_n_states_candidates : sequence of int
+        Candidates for ``auto_n_states``.
+
+    Attributes
+    ----------
+    transition_matrix : ndarray [N, N]
+    initial_probabilities : ndarray [N]
+    state_means : ndarray [N, D]
+    state_covariances : ndarray [N, D, D]
+    observations : ndarray float32 [T, D]
+        The HMM's training observations (log-area ratios, log gain).
+    lpc_coefficients : ndarray float64 [T, p]
+        a[1:] of each frame's A(z) = 1 + sum_i a_i z^-i.
+    residual_signals : ndarray float32 [T, hop]
+        Each frame's prediction residual over its hop region.
+    frame_metadata : dict of str -> ndarray float32 [T]
+    perceptual_features : ndarray float16 [T, n_mel + n_erb + 2]
+    sequence_lengths : ndarray int64 [S]
+        Frames of each training sequence (one per file or array).
+    sources : list of dict
+        One entry per sequence: path, kind, size, sha256, frames, samples.
+    sample_rate : int or None
+    training_history : list of dict
+        One record per EM iteration.
+    """
+
+    def __init__(self, n_states=34, lpc_order=12, frame_size=1024, hop_size=256, smoothness_weight=0.5,
+                 auto_n_states=False, adaptive_memory_limit=6000, *, seed=None, n_threads=0, tol=1e-4,
+                 covariance_floor=1e-3, auto_n_states_candidates=_AUTO_CANDIDATES):
+        self.n_states = _check_int("n_states", n_states)
+        self.lpc_order = _check_int("lpc_order", lpc_order)
+        self.frame_size = _check_int("frame_size", frame_size, 2)
+        self.hop_size = _check_int("hop_size", hop_size)
+        if self.hop_size > self.frame_size:
+            raise ValueError(f"hop_size ({hop_size}) must not exceed frame_size ({frame_size})")
+        if self.lpc_order >= self.frame_size or self.lpc_order > kernels.MAX_ORDER:
+            raise ValueError(f"lpc_order must be below frame_size and at most {kernels.MAX_ORDER}, got {lpc_order}")
+        self.smoothness_weight = _check_float("smoothness_weight", smoothness_weight, 0.0, 1.0)
+        self.auto_n_states = bool(auto_n_states)
+        self.adaptive_memory_limit = _check_int("adaptive_memory_limit", adaptive_memory_limit)
+        if seed is not None:
+            seed = _check_int("seed", seed, 0)
+        self.seed = seed
+        kernels._threads(n_threads)
+        self.n_threads = int(n_threads)
+        self.tol = _check_float("tol", tol, 0.0)
+        self.covariance_floor = _check_float("covariance_floor", covariance_floor, 0.0, 1.0, low_open=True)
+        candidates = tuple(_check_int("auto_n_states_candidates", c) for c in auto_n_states_candidates)
+        if not candidates:
+            raise ValueError("auto_n_states_candidates must name at least one state count")
+        self.auto_n_states_candidates = candidates
+
+        self.sample_rate = None
+        self.transition_matrix = None
+        self.initial_probabilities = None
+        self.state_means = None
+        self.state_covariances = None
+        self.training_history = []
+        self.iteration = 0
+        self.converged = False
+        self.skipped_files = []
+        self._rng = None
+        self._clear_training_data()
+
+    # ------------------------------------------------------------------ state
+    def _clear_training_data(self):
+        self.observations = None
+        self.lpc_coefficients = None
+        self.residual_signals = None
+        self.frame_metadata = {}
+        self.perceptual_features = None
+        self.sequence_lengths = None
+        self.sequence_samples = None
+        self.sources = []
+        self._X = None
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(self.sample_rate or 16000, self.frame_size, self.hop_size, self.lpc_order)
+
+    @property
+    def n_features(self) -> int:
+        return self.lpc_order + 1
+
+    @property
+    def params(self) -> _hmm.HMMParams:
+        self._require_model()
+        return _hmm.HMMParams(self.initial_probabilities, self.transition_matrix, self.state_means,
+                              self.state_covariances)
+
+    def _set_params(self, params: _hmm.HMMParams):
+        self.initial_probabilities = params.startprob
+        self.transition_matrix = params.transmat
+        self.state_means = params.means
+        self.state_covariances = params.covars
+        self.n_states = params.n_states
+
+    def _require_model(self):
+        if self.state_means is None:
+            raise SSGSError("the model has no parameters yet: train it or load a checkpoint first")
+
+    def _require_data(self):
+        if self.observations is None:
+            raise SSGSError("no training data: call extract_features / extract_features_from_files "
+                            "(or train) first, or load a checkpoint saved with its training artifacts")
+
+    @property
+    def has_training_artifacts(self) -> bool:
+        return self.residual_signals is not None
+
+    @property
+    def sequence_offsets(self):
+        if self.sequence_lengths is None:
+            return None
+        return np.concatenate([[0], np.cumsum(self.sequence_lengths)]).astype(np.int64)
+
+    @property
+    def spectral_flux(self):
+        return self.frame_metadata.get("spectral_flux")
+
+    @property
+    def training_frames(self):
+        """The training audio rebuilt from the residual, frame by frame:
+        float32 [T, hop] (row f is the hop region frame f rules; the last
+        frame of each sequence is zero beyond its end). Computed on access."""
+        self._require_data()
+        if not self.has_training_artifacts:
+            return None
+        out = np.zeros(self.residual_signals.shape, np.float32)
+        offsets = self.sequence_offsets
+        for s in range(len(self.sequence_lengths)):
+            f0, f1 = offsets[s], offsets[s + 1]
+            y = self.rebuild_sequence(s)
+            out[f0:f1].reshape(-1)[: y.shape[0]] = y
+        return out
+
+    def rebuild_sequence(self, index) -> np.ndarray:
+        """The training audio of sequence ``index`` (float64), rebuilt exactly
+        from its LPC coefficients and residual."""
+        self._require_data()
+        if not self.has_training_artifacts:
+            raise SSGSError("this model has no training artifacts to rebuild audio from")
+        offsets = self.sequence_offsets
+        f0, f1 = offsets[index], offsets[index + 1]
+        return rebuild_signal(self.lpc_coefficients[f0:f1], self.residual_signals[f0:f1],
+                              int(self.sequence_samples[index]), self.hop_size)
+
+    # --------------------------------------------------------------- features
+    def _new_rng(self):
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().entropy % 2**63)
+        self._rng = np.random.default_rng(self.seed)
+
+    def _kernel_threads(self, workers):
+        total = kernels._threads(self.n_threads)
+        return max(1, total // max(1, workers))
+
+    def _analyse_one(self, item, index, sample_rate, kernel_threads):
+        """(FileFeatures, source) for one file or array; AudioError if unusable."""
+        if isinstance(item, (str, os.PathLike)):
+            path = str(item)
+            signal = _audio.load_audio(path, sample_rate)
+            source = {"path": str(Path(path).resolve()), "kind": "file", "size": os.path.getsize(path),
+                      "sha256": _audio.file_sha256(path)}
+            name = path
+        else:
+            name = f"audio[{index}]"
+            signal = _audio.prepare_signal(item, name)
+            source = {"path": name, "kind": "array", "size": int(signal.nbytes),
+                      "sha256": _audio_sha(signal)}
+        if signal.shape[0] < self.frame_size:
+            raise AudioError(f"{name}: shorter than one frame ({signal.shape[0]} samples < "
+                             f"frame_size {self.frame_size} at {sample_rate} Hz)")
+        if not np.any(signal):
+            raise AudioError(f"{name}: silent (every sample is zero)")
+        feats = analyse_signal(signal, FeatureConfig(sample_rate, self.frame_size, self.hop_size,
+                                                     self.lpc_order), n_threads=kernel_threads)
+        source.update(n_frames=feats.n_frames, n_samples=feats.n_samples)
+        return feats, source
+
+    def _analyse_items(self, items, sample_rate, workers=0, skip_bad=True, progress=False):
+        sample_rate = _check_int("sample_rate", sample_rate, 1000)
+        items = list(items)
+        workers = _check_int("workers", workers, 0) or kernels._threads(self.n_threads)
+        workers = max(1, min(workers, len(items) or 1))
+        kernel_threads = self._kernel_threads(workers)
+        results, skipped = [None] * len(items), []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(items), desc="decoding", unit="file", disable=None, leave=False)
+
+        def task(i):
+            try:
+                return self._analyse_one(items[i], i, sample_rate, kernel_threads)
+            except AudioError as exc:
+                if not skip_bad or not isinstance(items[i], (str, os.PathLike)):
+                    raise
+                return exc
+
+        # bounded in-flight work: at most 2 x workers files decoded at once,
+        # results kept in input order whatever finishes first
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = {}
+            next_i = 0
+            for i in range(len(items)):
+                while next_i < len(items) and len(pending) < 2 * workers:
+                    pending[next_i] = pool.submit(task, next_i)
+                    next_i += 1
+                out = pending.pop(i).result()
+                if isinstance(out, AudioError):
+                    message, prefix = str(out), f"{items[i]}: "
+                    skipped.append((str(items[i]), message[len(prefix):] if message.startswith(prefix) else message))
+                else:
+                    results[i] = out
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        kept = [r for r in results if r is not None]
+        return kept, skipped
+
+    def _set_training_data(self, analysed, sample_rate):
+        if not analysed:
+            raise AudioError("no usable audio: every input was skipped")
+        feats = [f for f, _ in analysed]
+        self.sample_rate = int(sample_rate)
+        self.observations = np.concatenate([f.observations for f in feats])
+        self.lpc_coefficients = np.concatenate([f.lpc for f in feats])
+        self.residual_signals = np.concatenate([f.residual for f in feats])
+        self.frame_metadata = {k: np.concatenate([f.metadata[k] for f in feats]) for k in METADATA_KEYS}
+        self.perceptual_features = np.concatenate([f.perceptual for f in feats])
+        self.sequence_lengths = np.array([f.n_frames for f in feats], dtype=np.int64)
+        self.sequence_samples = np.array([f.n_samples for f in feats], dtype=np.int64)
+        self.sources = [s for _, s in analysed]
+        self._X = None
+
+    def extract_features(self, audio, sample_rate=16000):
+        """Analyse one signal (or a list of signals and/or file paths, each
+        its own sequence) as the model's training data.
+
+        Parameters
+        ----------
+        audio : ndarray [n_samples] or [n_samples, channels], path, or list of them
+        sample_rate : int
+            Rate of the given arrays; files are resampled to it.
+
+        Returns
+        -------
+        lpc_coefficients : ndarray [T, lpc_order]
+        residual_signals : ndarray float32 [T, hop_size]
+        """
+        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        if not items:
+            raise ValueError("audio must hold at least one signal or file")
+        analysed, skipped = self._analyse_items(items, sample_rate)
+        self.skipped_files = skipped
+        self._set_training_data(analysed, sample_rate)
+        return self.lpc_coefficients, self.residual_signals
+
+    def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False):
+        """Decode and analyse audio files (in parallel, in bounded memory) as
+        the training data; unusable files are skipped and listed in
+        ``skipped_files`` as (path, reason).
+
+        Returns
+        -------
+        lpc_coefficients : ndarray [T, lpc_order]
+        residual_signals : ndarray float32 [T, hop_size]
+
+        Raises
+        ------
+        AudioError
+            When no file is usable.
+        """
+        paths = [str(p) for p in paths]
+        if not paths:
+            raise AudioError("no audio files given")
+        analysed, skipped = self._analyse_items(paths, sample_rate, workers, progress=progress)
+        self.skipped_files = skipped
+        if not analysed:
+            reasons = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+            raise AudioError(f"no usable audio among {len(paths)} file(s) ({reasons})")
+        self._set_training_data(analysed, sample_rate)
+        return self.lpc_coefficients, self.residual_signals
+
+    # -------------------------------------------------------------------- HMM
+    def _data(self):
+        self._require_data()
+        if self._X is None:
+            self._X = self.observations.astype(np.float64)
+            var = self._X.var(axis=0)
+            self._global_var = np.where(var > 0, var, 1.0)
+        return self._X
+
+    def initialize_hmm_parameters(self):
+        """Seeded k-means++ initialisation on the standardised observations."""
+        X = self._data()
+        if X.shape[0] < self.n_states:
+            raise SSGSError(f"{X.shape[0]} frames are too few for {self.n_states} states")
+        self._new_rng()
+        params = _hmm.initialize(X, self.sequence_lengths, self.n_states, self._rng, self.covariance_floor)
+        self._set_params(params)
+        self.iteration = 0
+        self.converged = False
+        self.training_history = []
+        return self
+
+    def run_em_iteration(self):
+        """One EM iteration.
+
+        Returns
+        -------
+        log_likelihood : float
+            Per frame, of the parameters the iteration started from.
+        occupancy_entropy : float
+        smoothness_penalty : float
+        """
+        X = self._data()
+        self._require_model()
+        params, record = _hmm.em_iteration(X, self.sequence_lengths, self.params, self._global_var,
+                                           self.covariance_floor, self.n_threads)
+        self._set_params(params)
+        self.iteration += 1
+        record = {"iteration": self.iteration, **record}
+        em = [r for r in self.training_history if "log_likelihood" in r]
+        if self.tol > 0 and em and not record["reseeded"] and not em[-1].get("reseeded"):
+            self.converged = record["log_likelihood"] - em[-1]["log_likelihood"] < self.tol
+        self.training_history.append(record)
+        return record["log_likelihood"], record["occupancy_entropy"], record["smoothness_penalty"]
+
+    def iterative_refinement(self, n_iterations, callback=None):
+        """Run EM for up to ``n_iterations`` more iterations, stopping early
+        once converged. ``callback(model, record)`` runs after each one."""
+        n_iterations = _check_int("n_iterations", n_iterations, 0)
+        for _ in range(n_iterations):
+            if self.converged:
+                break
+            self.run_em_iteration()
+            if callback is not None:
+                callback(self, self.training_history[-1])
+        return self.training_history
+
+    def _select_n_states(self, n_iterations=5):
+        """BIC over the candidate state counts, each from its own seeded start."""
+        X = self._data()
+        scores = []
+        for n in self.auto_n_states_candidates:
+            if n > X.shape[0]:
+                continue
+            self.n_states = n
+            self.initialize_hmm_parameters()
+            for _ in range(n_iterations):
+                self.run_em_iteration()
+            p = self.params
+            stats = kernels.estep(X, self.sequence_lengths, p.startprob, p.transmat, p.means, p.covars,
+                                  n_threads=self.n_threads)
+            scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / X.shape[0],
+                           "bic": _hmm.bic(stats.log_likelihood, n, X.shape[1], X.shape[0])})
+        if not scores:
+            raise SSGSError(f"{X.shape[0]} frames are too few for any candidate state count")
+        best = min(scores, key=lambda s: s["bic"])
+        self.n_states = best["n_states"]
+        return scores
+
+    def train(self, audio, sample_rate=16000, n_em_iterations=10, callback=None):
+        """Extract features, initialise and run EM.
+
+        Parameters
+        ----------
+        audio : ndarray, path, or list of arrays and/or paths
+            Each array or file is its own HMM sequence (never concatenated).
+        sample_rate : int
+            Rate of the arrays, and the model's rate (files are resampled).
+        n_em_iterations : int
+        callback : callable, optional
+            ``callback(model, record)`` after each EM iteration.
+
+        Returns
+        -------
+        self
+        """
+        n_em_iterations = _check_int("n_em_iterations", n_em_iterations, 0)
+        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        if not items:
+            raise ValueError("audio must hold at least one signal or file")
+        analysed, skipped = self._analyse_items(items, sample_rate)
+        self.skipped_files = skipped
+        if not analysed:
+            raise AudioError("no usable audio: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
+        self._set_training_data(analysed, sample_rate)
+        selection = self._select_n_states() if self.auto_n_states else None
+        self.initialize_hmm_parameters()
+        if selection is not None:
+            self.training_history.append({"iteration": 0, "n_states_selection": selection})
+        self.iterative_refinement(n_em_iterations, callback)
+        return self
+
+    # ------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        """The configuration a checkpoint records (runtime knobs such as
+        n_threads are not part of it)."""
+        return {
+            "n_states": self.n_states, "lpc_order": self.lpc_order, "frame_size": self.frame_size,
+            "hop_size": self.hop_size, "smoothness_weight": self.smoothness_weight,
+            "auto_n_states": self.auto_n_states, "adaptive_memory_limit": self.adaptive_memory_limit,
+            "seed": self.seed, "tol": self.tol, "covariance_floor": self.covariance_floor,
+            "auto_n_states_candidates": list(self.auto_n_states_candidates),
+            "sample_rate": self.sample_rate, "n_features": self.n_features,
+            "n_mel": self.feature_config.n_mel, "n_erb": self.feature_config.n_erb,
+        }
+
+    def training_state(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "converged": self.converged,
+            "history": self.training_history,
+            "rng_state": None if self._rng is None else self._rng.bit_generator.state,
+        }
+
+    def save_checkpoint(self, path, include_training_artifacts=True, include_adaptive_statistics=True):
+        """Write a verified safetensors checkpoint (atomically; path may be an
+        fsspec URL). Returns the path.
+
+        Parameters
+        ----------
+        path : str or Path
+        include_training_artifacts : bool
+            Also store what resuming without the audio and rebuilding the
+            training audio need: observations, LPC coefficients, residual,
+            sequence boundaries, frame metadata, perceptual features.
+        include_adaptive_statistics : bool
+            Also store online-adaptation statistics, when there are any.
+        """
+        self._require_model()
+        tensors = {
+            "transition_matrix": np.asarray(self.transition_matrix, np.float64),
+            "initial_probabilities": np.asarray(self.initial_probabilities, np.float64),
+            "state_means": np.asarray(self.state_means, np.float64),
+            "state_covariances": np.asarray(self.state_covariances, np.float64),
+        }
+        if include_training_artifacts and self.has_training_artifacts:
+            tensors.update({
+                "observations": self.observations.astype(np.float32),
+                "lpc_coefficients": self.lpc_coefficients.astype(np.float64),
+                "residual_signals": self.residual_signals.astype(np.float32),
+                "sequence_offsets": self.sequence_offsets,
+                "sequence_samples": self.sequence_samples.astype(np.int64),
+                "perceptual_features": self.perceptual_features.astype(np.float16),
+            })
+            for key, values in self.frame_metadata.items():
+                tensors[f"frame_metadata__{key}"] = values.astype(np.float32)
+        metadata = {
+            "config": json.dumps(self.config(), sort_keys=True),
+            "training_state": json.dumps(self.training_state(), sort_keys=True),
+            "sources": json.dumps(self.sources, sort_keys=True),
+        }
+        return _ckpt.write_checkpoint(path, tensors, metadata)
+
+    @classmethod
+    def _from_config(cls, config, name):
+        try:
+            model = cls(n_states=config["n_states"], lpc_order=config["lpc_order"],
+                        frame_size=config["frame_size"], hop_size=config["hop_size"],
+                        smoothness_weight=config.get("smoothness_weight", 0.5),
+                        auto_n_states=config.get("auto_n_states", False),
+                        adaptive_memory_limit=config.get("adaptive_memory_limit", 6000),
+                        seed=config.get("seed"), tol=config.get("tol", 1e-4),
+                        covariance_floor=config.get("covariance_floor", 1e-3),
+                        auto_n_states_candidates=config.get("auto_n_states_candidates", _AUTO_CANDIDATES))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{name}: invalid configuration ({exc})") from None
+        model.sample_rate = config.get("sample_rate")
+        return model
+
+    @classmethod
+    def load_checkpoint(cls, path, verify=True):
+        """Load a checkpoint written by :meth:`save_checkpoint`.
+
+        Raises
+        ------
+        CheckpointError
+            Naming the file and the fault: truncated, corrupt (a digest does
+            not match), a missing tensor, a shape that disagrees with the
+            configuration, NaN or inf, or a format newer than this ssgs.
+        """
+        name = str(path)
+        tensors, metadata = _ckpt.read_checkpoint(path, verify=verify)
+        config = _ckpt.json_field(metadata, "config", name)
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{name}: metadata entry 'config' is not a JSON object")
+        for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
+            if key not in config:
+                raise CheckpointError(f"{name}: configuration lacks '{key}'")
+        config.setdefault("n_features", config["lpc_order"] + 1)
+        artifact_shapes = None
+        if "sequence_offsets" in tensors:
+            offsets = tensors["sequence_offsets"]
+            if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+                raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
+            T, S = int(offsets[-1]), offsets.size - 1
+            D, p, hop = config["n_features"], config["lpc_order"], config["hop_size"]
+            artifact_shapes = {"observations": (T, D), "lpc_coefficients": (T, p), "residual_signals": (T, hop),
+                               "sequence_samples": (S,), "perceptual_features": (T, None)}
+            artifact_shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
+            for required in ("observations", "lpc_coefficients", "residual_signals", "sequence_samples"):
+                if required not in tensors:
+                    raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
+        _ckpt.check_model_tensors(tensors, config, name, artifact_shapes)
+
+        model = cls._from_config(config, name)
+        model._set_params(_hmm.HMMParams(
+            np.array(tensors["initial_probabilities"]), np.array(tensors["transition_matrix"]),
+            np.array(tensors["state_means"]), np.array(tensors["state_covariances"])))
+        state = _ckpt.json_field(metadata, "training_state", name, default={})
+        model.iteration = int(state.get("iteration", 0))
+        model.converged = bool(state.get("converged", False))
+        model.training_history = list(state.get("history", []))
+        if state.get("rng_state") is not None:
+            model._rng = np.random.default_rng()
+            try:
+                model._rng.bit_generator.state = state["rng_state"]
+            except (TypeError, ValueError, KeyError):
+                raise CheckpointError(f"{name}: unreadable random-generator state") from None
+        model.sources = _ckpt.json_field(metadata, "sources", name, default=[])
+        if artifact_shapes is not None:
+            offsets = tensors["sequence_offsets"]
+            model.sequence_lengths = np.diff(offsets).astype(np.int64)
+            model.sequence_samples = np.array(tensors["sequence_samples"], dtype=np.int64)
+            if np.any(n_frames_for_array(model.sequence_samples, model.hop_size) != model.sequence_lengths):
+                raise CheckpointError(f"{name}: 'sequence_samples' disagrees with 'sequence_offsets'")
+            model.observations = np.array(tensors["observations"])
+            model.lpc_coefficients = np.array(tensors["lpc_coefficients"])
+            model.residual_signals = np.array(tensors["residual_signals"])
+            model.frame_metadata = {k: np.array(tensors[f"frame_metadata__{k}"]) for k in METADATA_KEYS
+                                    if f"frame_metadata__{k}" in tensors}
+            if "perceptual_features" in tensors:
+                model.perceptual_features = np.array(tensors["perceptual_features"])
+        return model
+
+    def export_model(self, path):
+        """Write the parameters and configuration to a numpy ``.npz`` file
+        (readable with ``allow_pickle=False``)."""
+        self._require_model()
+        np.savez(path, transition_matrix=self.transition_matrix, initial_probabilities=self.initial_probabilities,
+                 state_means=self.state_means, state_covariances=self.state_covariances,
+                 config=np.array(json.dumps(self.config(), sort_keys=True)),
+                 training_state=np.array(json.dumps(self.training_state(), sort_keys=True)),
+                 sources=np.array(json.dumps(self.sources, sort_keys=True)))
+        return str(path)
+
+    @classmethod
+    def load_model(cls, path):
+        """Load a model written by :meth:`export_model`."""
+        name = str(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise CheckpointError(f"{name}: not a readable .npz model ({exc})") from None
+        for key in ("config", *_ckpt.REQUIRED_TENSORS):
+            if key not in arrays:
+                raise CheckpointError(f"{name}: missing '{key}'")
+        try:
+            config = json.loads(str(arrays["config"]))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{name}: 'config' is not valid JSON ({exc})") from None
+        config.setdefault("n_features", config.get("lpc_order", 0) + 1)
+        _ckpt.check_model_tensors(arrays, config, name)
+        model = cls._from_config(config, name)
+        model._set_params(_hmm.HMMParams(arrays["initial_probabilities"].astype(np.float64),
+                                         arrays["transition_matrix"].astype(np.float64),
+                                         arrays["state_means"].astype(np.float64),
+                                         arrays["state_covariances"].astype(np.float64)))
+        if "training_state" in arrays:
+            state = json.loads(str(arrays["training_state"]))
+            model.iteration = int(state.get("iteration", 0))
+            model.converged = bool(state.get("converged", False))
+            model.training_history = list(state.get("history", []))
+        if "sources" in arrays:
+            model.sources = json.loads(str(arrays["sources"]))
+        return model
+
+    def __repr__(self):
+        fitted = "fitted" if self.state_means is not None else "not fitted"
+        return (f"SpectralStateGuidedSynthesis(n_states={self.n_states}, lpc_order={self.lpc_order}, "
+                f"frame_size={self.frame_size}, hop_size={self.hop_size}, {fitted})")
+
+
+def n_frames_for_array(samples, hop):
+    return -(-np.asarray(samples, dtype=np.int64) // hop)
+
+
+def _audio_sha(signal):
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(signal, dtype=np.float32).tobytes()).hexdigest()

@@ -1,0 +1,318 @@
+"""python -m ssgs.train: train on folders of audio, with checkpoints.
+
+Exit codes: 0 success; 2 bad input (missing folder, no usable audio, bad
+option, unreadable resume checkpoint); 1 a checkpoint that fails
+verification, or an unexpected error (traceback with -v).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import posixpath
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+PROG = "python -m ssgs.train"
+
+
+class UsageError(Exception):
+    """Bad input: exit code 2."""
+
+
+def build_parser():
+    from ssgs.audio import DEFAULT_EXTENSIONS
+
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train an ssgs model (a Gaussian HMM over LPC features) on folders of audio, "
+                    "saving verified safetensors checkpoints along the way.")
+    p.add_argument("--folders", nargs="+", default=["training_001", "training_002"], metavar="FOLDER",
+                   help="folders of training audio (default: training_001 training_002)")
+    p.add_argument("--demo", action="store_true",
+                   help="train on the built-in demo corpus (synthesised into a temporary folder)")
+    p.add_argument("--extensions", nargs="+", default=list(DEFAULT_EXTENSIONS), metavar="EXT",
+                   help="file endings to take (default: .mp3 .wav .flac .ogg; .m4a/.aac need ssgs[av])")
+    p.add_argument("--recursive", action="store_true", help="also take files in sub-folders")
+    p.add_argument("--sample-rate", type=int, default=16000, help="model sample rate in Hz (default: 16000)")
+    p.add_argument("--n-states", type=int, default=34, help="HMM states (default: 34)")
+    p.add_argument("--n-iterations", type=int, default=20,
+                   help="EM iterations in total, counting those of a resumed checkpoint (default: 20)")
+    p.add_argument("--lpc-order", type=int, default=12, help="LPC order (default: 12)")
+    p.add_argument("--frame-size", type=int, default=1024, help="analysis window in samples (default: 1024)")
+    p.add_argument("--hop-size", type=int, default=256, help="samples between frames (default: 256)")
+    p.add_argument("--tol", type=float, default=1e-4,
+                   help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
+    p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
+    p.add_argument("--checkpoint-dir", default="models/",
+                   help="where checkpoints go: a folder or an fsspec URL such as s3://bucket/run (default: models/)")
+    p.add_argument("--checkpoint-interval", type=int, default=5,
+                   help="save a checkpoint every N iterations; 0 disables (default: 5)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue training from this checkpoint (path or URL)")
+    p.add_argument("--no-artifacts", action="store_true",
+                   help="save checkpoints without training artifacts (small; resuming then re-reads the audio)")
+    p.add_argument("--workers", type=int, default=0, help="files decoded at once (default: 0 = one per core)")
+    p.add_argument("--threads", type=int, default=0, help="threads for the compiled kernels (default: 0 = all cores)")
+    p.add_argument("--summary-json", metavar="PATH", help="also write the closing summary as JSON to PATH")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks for unexpected errors")
+    return p
+
+
+def _join(folder, name):
+    folder = str(folder)
+    return posixpath.join(folder, name) if "://" in folder else os.path.join(folder, name)
+
+
+def _write_bytes(path, data):
+    from ssgs import checkpoint
+
+    if checkpoint.is_remote(path):
+        fs, rpath = checkpoint._filesystem(path)
+        with tempfile.NamedTemporaryFile() as tmp:
+            tmp.write(data)
+            tmp.flush()
+            fs.put_file(tmp.name, rpath)
+    else:
+        checkpoint._atomic_write(checkpoint._local_path(path), data)
+
+
+class Reporter:
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def info(self, message=""):
+        if not self.quiet:
+            print(message, flush=True)
+
+    def warn(self, message):
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+
+def _check_options(args):
+    for name in ("sample_rate", "n_states", "lpc_order", "frame_size", "hop_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("n_iterations", "checkpoint_interval", "workers", "threads"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if not np.isfinite(args.tol) or args.tol < 0:
+        raise UsageError(f"--tol must be >= 0, got {args.tol}")
+
+
+def _model_from_args(args):
+    from ssgs.model import SpectralStateGuidedSynthesis
+
+    try:
+        return SpectralStateGuidedSynthesis(
+            n_states=args.n_states, lpc_order=args.lpc_order, frame_size=args.frame_size,
+            hop_size=args.hop_size, seed=args.seed, n_threads=args.threads, tol=args.tol)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fresh_model(args, report, timings):
+    from ssgs.audio import scan_folders
+    from ssgs.errors import AudioError
+
+    model = _model_from_args(args)
+    folders = args.folders
+    if args.demo:
+        from ssgs.demo import write_demo_corpus
+
+        t0 = time.perf_counter()
+        demo_dir = tempfile.mkdtemp(prefix="ssgs-demo-")
+        write_demo_corpus(demo_dir)
+        timings["demo corpus"] = time.perf_counter() - t0
+        folders = [demo_dir]
+        report.info(f"demo corpus written to {demo_dir}")
+    t0 = time.perf_counter()
+    scan = scan_folders(folders, args.extensions, args.recursive)
+    for path, reason in scan.skipped:
+        report.warn(f"skipped {path}: {reason}")
+    if not scan.files:
+        raise UsageError(f"no audio files with endings {' '.join(args.extensions)} in {', '.join(map(str, folders))}")
+    report.info(f"decoding and analysing {len(scan.files)} file(s)")
+    try:
+        model.extract_features_from_files(scan.files, args.sample_rate, workers=args.workers,
+                                          progress=not args.quiet)
+    except AudioError as exc:
+        for path, reason in model.skipped_files:
+            report.warn(f"skipped {path}: {reason}")
+        raise UsageError(str(exc)) from None
+    for path, reason in model.skipped_files:
+        report.warn(f"skipped {path}: {reason}")
+    timings["analysis"] = time.perf_counter() - t0
+    if model.observations.shape[0] < model.n_states:
+        raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
+    t0 = time.perf_counter()
+    model.initialize_hmm_parameters()
+    timings["initialisation"] = time.perf_counter() - t0
+    skipped = scan.skipped + model.skipped_files
+    return model, skipped
+
+
+def _resumed_model(args, report, timings):
+    from ssgs.audio import file_sha256
+    from ssgs.errors import AudioError, CheckpointError
+    from ssgs.model import SpectralStateGuidedSynthesis
+
+    t0 = time.perf_counter()
+    try:
+        model = SpectralStateGuidedSynthesis.load_checkpoint(args.resume)
+    except CheckpointError as exc:
+        if "no such checkpoint" in str(exc) or "is a folder" in str(exc):
+            raise UsageError(str(exc)) from None
+        raise
+    model.n_threads = args.threads
+    report.info(f"resuming from {args.resume} at iteration {model.iteration}")
+    if not model.has_training_artifacts:
+        sources = model.sources
+        if not sources or any(s.get("kind") != "file" for s in sources):
+            raise UsageError(f"{args.resume}: has no training artifacts and its sources are not files; "
+                             "cannot resume without the audio")
+        paths = []
+        for s in sources:
+            path = s["path"]
+            if not os.path.isfile(path):
+                raise UsageError(f"{args.resume}: training file {path} is gone (the checkpoint has no artifacts)")
+            if file_sha256(path) != s.get("sha256"):
+                raise UsageError(f"{args.resume}: training file {path} has changed since the checkpoint "
+                                 "(sha256 differs); refusing to resume on different audio")
+            paths.append(path)
+        params = model.params
+        try:
+            model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
+                                              progress=not args.quiet)
+        except AudioError as exc:
+            raise UsageError(str(exc)) from None
+        if model.skipped_files:
+            raise UsageError(f"{args.resume}: training file {model.skipped_files[0][0]} can no longer be used "
+                             f"({model.skipped_files[0][1]})")
+        model._set_params(params)
+    timings["loading"] = time.perf_counter() - t0
+    return model, []
+
+
+def run(args, report):
+    from ssgs import checkpoint
+    from ssgs.synthesis import synthesize_model_only
+
+    _check_options(args)
+    timings = {}
+    t_start = time.perf_counter()
+    written = []
+    model, skipped = (_resumed_model if args.resume else _fresh_model)(args, report, timings)
+    include = not args.no_artifacts
+
+    def save(name):
+        path = _join(args.checkpoint_dir, name)
+        t0 = time.perf_counter()
+        model.save_checkpoint(path, include_training_artifacts=include)
+        timings["checkpoints"] = timings.get("checkpoints", 0.0) + time.perf_counter() - t0
+        written.append(path)
+        return path
+
+    if not args.resume:
+        save("checkpoint_initial.safetensors")
+
+    remaining = max(0, args.n_iterations - model.iteration)
+    bar = None
+    if not args.quiet and remaining:
+        from tqdm import tqdm
+
+        bar = tqdm(total=remaining, desc="EM", unit="it", disable=None, leave=False)
+
+    def after_iteration(m, record):
+        if bar is not None:
+            bar.set_postfix(ll=f"{record['log_likelihood']:.4f}")
+            bar.update(1)
+        if args.checkpoint_interval and m.iteration % args.checkpoint_interval == 0:
+            save(f"checkpoint_epoch_{m.iteration}.safetensors")
+
+    t0 = time.perf_counter()
+    model.iterative_refinement(remaining, callback=after_iteration)
+    if bar is not None:
+        bar.close()
+    timings["em"] = time.perf_counter() - t0
+
+    save("checkpoint_final.safetensors")
+    t0 = time.perf_counter()
+    buf = io.BytesIO()
+    model.export_model(buf)
+    npz_path = _join(args.checkpoint_dir, "model_final.npz")
+    _write_bytes(npz_path, buf.getvalue())
+    written.append(npz_path)
+    import soundfile as sf
+
+    audio = synthesize_model_only(model.params, model.hop_size, 3 * model.sample_rate, seed=model.seed)
+    wav = io.BytesIO()
+    sf.write(wav, audio, model.sample_rate, format="WAV", subtype="FLOAT")
+    wav_path = _join(args.checkpoint_dir, "test_generation.wav")
+    _write_bytes(wav_path, wav.getvalue())
+    written.append(wav_path)
+    timings["outputs"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+
+    em_records = [r for r in model.training_history if "log_likelihood" in r]
+    report.info("")
+    report.info(f"files used: {len(model.sources)}   skipped: {len(skipped)}")
+    for path, reason in skipped:
+        report.info(f"  skipped {path}: {reason}")
+    seconds = float(np.sum(model.sequence_samples)) / model.sample_rate if model.sequence_samples is not None else 0
+    report.info(f"frames: {int(np.sum(model.sequence_lengths)):,} ({seconds:.1f} s of audio at {model.sample_rate} Hz)")
+    if em_records:
+        status = "converged" if model.converged else "not converged"
+        report.info(f"log-likelihood per frame: {em_records[-1]['log_likelihood']:.4f} after "
+                    f"{model.iteration} iteration(s), {status}")
+    report.info("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    report.info("written:")
+    for path in written:
+        report.info(f"  {path}")
+    if args.summary_json:
+        with open(args.summary_json, "w") as f:
+            json.dump({"timings": timings, "written": written, "frames": int(np.sum(model.sequence_lengths)),
+                       "seconds_of_audio": seconds, "iterations": model.iteration, "converged": model.converged,
+                       "files": [s["path"] for s in model.sources], "skipped": skipped}, f, indent=1)
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    report = Reporter(args.quiet)
+    from ssgs.errors import CheckpointError, SSGSError
+
+    try:
+        return run(args, report)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except CheckpointError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except SSGSError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the last checkpoint written is whole", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an ssgs bug or an environment failure
+        if args.verbose:
+            raise
+        print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from ssgs import CheckpointError, SpectralStateGuidedSynthesis
+from ssgs import checkpoint as ckpt
+
+from signals import music_like
+
+PARAMS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(11)
+    audio = [music_like(rng, 4.0), music_like(rng, 6.0)]
+    return SpectralStateGuidedSynthesis(n_states=34, seed=4).train(audio, 16000, n_em_iterations=3)
+
+
+def assert_same_model(a, b, artifacts=True):
+    for name in PARAMS:
+        assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.config() == b.config()
+    assert a.training_history == b.training_history
+    assert a.iteration == b.iteration and a.converged == b.converged
+    assert a.sources == b.sources
+    if artifacts:
+        for name in ("observations", "lpc_coefficients", "residual_signals", "sequence_lengths",
+                     "sequence_samples", "perceptual_features"):
+            assert_array_equal(getattr(a, name), getattr(b, name))
+        for key in a.frame_metadata:
+            assert_array_equal(a.frame_metadata[key], b.frame_metadata[key])
+
+
+def test_round_trip_with_and_without_artifacts(trained, tmp_path):
+    full = trained.save_checkpoint(tmp_path / "full.safetensors")
+    back = SpectralStateGuidedSynthesis.load_checkpoint(full)
+    assert_same_model(trained, back)
+    assert back._rng.bit_generator.state == trained._rng.bit_generator.state
+    for s in range(2):
+        assert_array_equal(back.rebuild_sequence(s), trained.rebuild_sequence(s))
+    small = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
+    light = SpectralStateGuidedSynthesis.load_checkpoint(small)
+    assert_same_model(trained, light, artifacts=False)
+    assert light.residual_signals is None and not light.has_training_artifacts
+
+
+def test_sizes(trained, tmp_path):
+    seconds = trained.sequence_samples.sum() / 16000
+    full = tmp_path / "full.safetensors"
+    trained.save_checkpoint(full)
+    assert os.path.getsize(full) / seconds <= 100_000
+    small = tmp_path / "small.safetensors"
+    trained.save_checkpoint(small, include_training_artifacts=False)
+    assert os.path.getsize(small) < 100_000  # 34 states
+
+
+def test_metadata_describes_the_run(trained, tmp_path):
+    path = trained.save_checkpoint(tmp_path / "c.safetensors")
+    meta, tensors = ckpt.read_header(path)
+    assert meta["format"] == "safetensors" and meta["ssgs_format_version"] == "1"
+    assert json.loads(meta["config"])["n_states"] == 34
+    state = json.loads(meta["training_state"])
+    assert state["iteration"] == 3 and len(state["history"]) == 3 and state["rng_state"]
+    sources = json.loads(meta["sources"])
+    assert [s["n_frames"] for s in sources] == list(trained.sequence_lengths)
+    assert len(meta["tensors_sha256"]) == 64 and meta["created"].endswith("Z")
+    assert tensors["state_covariances"] == {"dtype": "F64", "shape": [34, 13, 13]}
+    assert tensors["residual_signals"]["dtype"] == "F32"
+
+
+def write_raw(path, tensors, metadata):
+    """A file with valid digests over whatever we put in it."""
+    meta = {k: v for k, v in metadata.items() if k not in ("tensors_sha256", "metadata_sha256")}
+    ckpt.write_checkpoint(path, tensors, meta)
+
+
+@pytest.fixture
+def saved(trained, tmp_path):
+    path = tmp_path / "ok.safetensors"
+    trained.save_checkpoint(path)
+    tensors, metadata = ckpt.read_checkpoint(path)
+    return path, {k: np.array(v) for k, v in tensors.items()}, metadata
+
+
+@pytest.mark.parametrize("cut", [0, 5, 8, 100, 0.5, -1])
+def test_truncated_file(saved, tmp_path, cut):
+    path, _, _ = saved
+    data = path.read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else (len(data) + cut if cut < 0 else cut)
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(data[:n])
+    with pytest.raises(CheckpointError, match=str(bad)):
+        SpectralStateGuidedSynthesis.load_checkpoint(bad)
+
+
+def test_every_flipped_byte_is_caught(saved, tmp_path):
+    path, _, _ = saved
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    header_len = int.from_bytes(data[:8], "little")
+    positions = list(rng.integers(0, 8 + header_len, 40)) + list(rng.integers(8 + header_len, len(data), 60))
+    for pos in positions:
+        flipped = bytearray(data)
+        flipped[pos] ^= 1 << int(rng.integers(8))
+        bad = tmp_path / "flip.safetensors"
+        bad.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError):
+            SpectralStateGuidedSynthesis.load_checkpoint(bad)
+
+
+def test_missing_tensor_is_named(saved, tmp_path):
+    _, tensors, metadata = saved
+    del tensors["state_means"]
+    write_raw(tmp_path / "m.safetensors", tensors, metadata)
+    with pytest.raises(CheckpointError, match="missing tensor 'state_means'"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "m.safetensors")
+    _, tensors2, _ = saved
+    del tensors2["residual_signals"]
+    write_raw(tmp_path / "r.safetensors", tensors2, metadata)
+    with pytest.raises(CheckpointError, match="missing tensor 'residual_signals'"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "r.safetensors")
+
+
+def test_shape_that_disagrees_with_the_config(saved, tmp_path):
+    _, tensors, metadata = saved
+    config = json.loads(metadata["config"])
+    config["n_states"] = 33
+    write_raw(tmp_path / "s.safetensors", tensors, {**metadata, "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match=r"'transition_matrix' has shape \(34, 34\).*needs \(33, 33\)"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "s.safetensors")
+    config["n_states"] = 34
+    config["hop_size"] = 128
+    write_raw(tmp_path / "h.safetensors", tensors, {**metadata, "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match="'residual_signals' has shape"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "h.safetensors")
+
+
+@pytest.mark.parametrize("name", ["state_covariances", "transition_matrix", "residual_signals"])
+def test_nan_or_inf_is_refused(saved, tmp_path, name):
+    _, tensors, metadata = saved
+    tensors[name].reshape(-1)[3] = np.nan if name != "transition_matrix" else np.inf
+    write_raw(tmp_path / "n.safetensors", tensors, metadata)
+    with pytest.raises(CheckpointError, match=f"'{name}' contains NaN or inf"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "n.safetensors")
+
+
+def test_newer_format_is_refused(saved, tmp_path):
+    _, tensors, metadata = saved
+    write_raw(tmp_path / "v.safetensors", tensors, {**metadata, "ssgs_format_version": "2"})
+    with pytest.raises(CheckpointError, match="format 2 by a newer ssgs; this ssgs reads up to format 1"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "v.safetensors")
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "t.safetensors").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "t.safetensors")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "absent.safetensors")
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(3)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(CheckpointError, match="not an ssgs checkpoint"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "foreign.safetensors")
+
+
+def test_verify_false_skips_only_the_digests(saved, tmp_path):
+    path, _, _ = saved
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01  # a residual sample: structure intact, digest wrong
+    bad = tmp_path / "b.safetensors"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its SHA-256"):
+        SpectralStateGuidedSynthesis.load_checkpoint(bad)
+    SpectralStateGuidedSynthesis.load_checkpoint(bad, verify=False)
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_whole(trained, tmp_path, monkeypatch):
+    path = tmp_path / "c.safetensors"
+    trained.save_checkpoint(path)
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        trained.save_checkpoint(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["c.safetensors"]  # no temporary left behind
+    SpectralStateGuidedSynthesis.load_checkpoint(path)
+
+
+def test_fsspec_urls(trained, tmp_path):
+    for url in ("memory://ssgs-test/run/c.safetensors", f"file://{tmp_path}/d/c.safetensors"):
+        trained.save_checkpoint(url)
+        assert_same_model(trained, SpectralStateGuidedSynthesis.load_checkpoint(url))
+
+
+def test_npz_export_round_trip(trained, tmp_path):
+    path = tmp_path / "m.npz"
+    trained.export_model(path)
+    with np.load(path, allow_pickle=False) as data:
+        assert {"transition_matrix", "state_covariances", "config"} <= set(data.files)
+    back = SpectralStateGuidedSynthesis.load_model(path)
+    assert_same_model(trained, back, artifacts=False)
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable .npz model"):
+        SpectralStateGuidedSynthesis.load_model(tmp_path / "bad.npz")
+
+
+def test_same_seed_same_checkpoint_tensors(tmp_path):
+    rng = np.random.default_rng(3)
+    audio = [music_like(rng, 3.0), music_like(rng, 4.0)]
+    digests = []
+    for nt in (1, 2):
+        m = SpectralStateGuidedSynthesis(n_states=6, seed=8, n_threads=nt).train(audio, 16000, 4)
+        meta, _ = ckpt.read_header(m.save_checkpoint(tmp_path / f"{nt}.safetensors"))
+        digests.append((meta["tensors_sha256"], meta["config"], meta["sources"]))
+    assert digests[0] == digests[1]

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from ssgs import kernels
+from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, frame_starts,
+                           lar_from_reflection, lpc_from_reflection, rebuild_signal, reflection_from_lar,
+                           reflection_from_lpc)
+
+from signals import music_like, stable_lpc, tone
+
+CONFIG = FeatureConfig(16000, 1024, 256, 12)
+
+
+def snr_db(ref, est):
+    return 10 * np.log10(np.sum(ref**2) / max(np.sum((ref - est) ** 2), 1e-300))
+
+
+@pytest.mark.parametrize("n", [1024, 1025, 1280, 16000, 16000 * 3 + 17])
+def test_every_sample_has_a_frame_and_the_audio_rebuilds_exactly(rng, n):
+    x = music_like(rng, n / 16000 + 1)[:n].astype(np.float32)
+    feats = analyse_signal(x, CONFIG)
+    assert feats.n_frames == -(-n // 256)
+    assert feats.residual.shape == (feats.n_frames, 256) and feats.residual.dtype == np.float32
+    assert feats.observations.shape == (feats.n_frames, 13)
+    y = rebuild_signal(feats.lpc, feats.residual, n, 256)
+    assert y.shape == (n,)
+    assert snr_db(x, y) > 120
+    # first and last samples included
+    assert_allclose(y[:5], x[:5], atol=1e-6 * np.abs(x).max())
+    assert_allclose(y[-5:], x[-5:], atol=1e-6 * np.abs(x).max())
+    assert_array_equal(feats.residual.reshape(-1)[n:], 0.0)
+
+
+def test_silence_is_kept_with_the_gain_floor(rng):
+    x = np.concatenate([music_like(rng, 1.0), np.zeros(16000), music_like(rng, 1.0)]).astype(np.float32)
+    feats = analyse_signal(x, CONFIG)
+    silent = slice(16000 // 256 + 4, 2 * 16000 // 256 - 4)
+    assert_array_equal(feats.observations[silent, 12], np.float32(GAIN_FLOOR))
+    assert_array_equal(feats.observations[silent, :12], 0.0)
+    assert np.isfinite(feats.observations).all()
+    assert np.isfinite(feats.perceptual.astype(np.float32)).all()
+
+
+def test_analysis_windows_are_centred_on_the_hop_regions():
+    starts = frame_starts(5, 1024, 256)
+    assert_array_equal(starts, [-384, -128, 128, 384, 640])
+    assert_array_equal(starts + 512, np.arange(5) * 256 + 128)  # window centre = hop region centre
+
+
+def test_observations_are_lars_of_the_frame_filters_and_log_residual_rms(rng):
+    x = music_like(rng, 2.0).astype(np.float32)
+    feats = analyse_signal(x, CONFIG)
+    a = np.concatenate([np.ones((feats.n_frames, 1)), feats.lpc], axis=1)
+    k = reflection_from_lpc(a)
+    assert np.all(np.abs(k) < 1)
+    assert_allclose(feats.observations[:, :12], lar_from_reflection(k), rtol=1e-6, atol=1e-6)
+    e = kernels.lpc_residual(x.astype(np.float64), a, 256).reshape(-1, 256)
+    assert_allclose(feats.residual, e, rtol=1e-6, atol=1e-9)
+    rms = np.sqrt(np.mean(feats.residual.astype(np.float64) ** 2, axis=1))
+    assert_allclose(feats.observations[:, 12], np.log(np.maximum(rms, np.exp(GAIN_FLOOR))), rtol=1e-6)
+
+
+def test_windowed_lpc_matches_the_kernel_on_explicit_frames(rng):
+    x = music_like(rng, 1.0).astype(np.float32)
+    feats = analyse_signal(x, CONFIG)
+    padded = np.concatenate([np.zeros(1024), x.astype(np.float64), np.zeros(2048)])
+    starts = frame_starts(feats.n_frames, 1024, 256) + 1024
+    frames = np.stack([padded[s:s + 1024] for s in starts]) * np.hanning(1026)[1:-1]
+    a, _, _ = kernels.lpc_analysis(frames, 12)
+    assert_array_equal(feats.lpc, a[:, 1:])
+
+
+def test_frame_metadata_of_a_tone():
+    sr, f = 16000, 1000.0
+    x = tone(f, 2.0, sr, amplitude=0.5).astype(np.float32)
+    feats = analyse_signal(x, CONFIG)
+    mid = slice(10, -10)
+    meta = feats.metadata
+    assert set(meta) == set(METADATA_KEYS)
+    assert_allclose(meta["rms"][mid], 0.5 / np.sqrt(2), rtol=1e-3)
+    assert_allclose(meta["energy"][mid], 1024 * 0.125, rtol=1e-3)
+    assert_allclose(meta["zero_crossings"][mid], 2 * f * 1024 / sr, atol=2)
+    assert_allclose(meta["dominant_frequency"][mid], f, atol=sr / 1024)
+    assert_allclose(meta["spectral_centroid"][mid], f, rtol=0.02)
+    assert np.all(meta["spectral_bandwidth"][mid] < 100)
+    assert np.all(meta["spectral_flux"][mid] < 1e-2 * meta["spectral_flux"].max())
+    assert np.all(meta["lpc_norm"] > 0)
+    mel = feats.perceptual[:, :40].astype(np.float32)
+    assert np.argmax(mel[100]) == np.argmax(mel[120])  # the tone stays in one band
+
+
+@given(k=st.lists(st.floats(-0.999, 0.999), min_size=1, max_size=32))
+def test_step_up_and_step_down_are_inverse(k):
+    k = np.array(k)
+    a = lpc_from_reflection(k)
+    assert a[0] == 1.0
+    assert_allclose(reflection_from_lpc(a), k, atol=1e-8)
+    assert np.all(np.abs(np.roots(a)) < 1) if len(k) <= 16 else True
+
+
+def test_lar_maps_every_vector_to_a_stable_filter(rng):
+    g = rng.normal(0, 5, (200, 12))
+    k = reflection_from_lar(g)
+    assert np.all(np.abs(k) < 1)  # |k| < 1 for every k is what makes the filter stable
+    assert_allclose(lar_from_reflection(k), g, rtol=1e-9, atol=1e-9)
+    # and, where root-finding is accurate enough to tell, the poles are inside
+    a = lpc_from_reflection(reflection_from_lar(rng.normal(0, 1.5, (20, 12))))
+    for row in a[:20]:
+        assert np.all(np.abs(np.roots(row)) < 1)
+
+
+def test_reflection_from_lpc_matches_levinson(rng):
+    a_true = stable_lpc(rng, 10)
+    frames = rng.standard_normal((20, 2048))
+    a, k, _ = kernels.lpc_analysis(frames, 10)
+    assert_allclose(reflection_from_lpc(a), k, atol=1e-12)
+    assert_allclose(lpc_from_reflection(k), a, atol=1e-12)
+    assert_allclose(reflection_from_lpc(lpc_from_reflection(reflection_from_lpc(a_true))),
+                    reflection_from_lpc(a_true), atol=1e-12)
