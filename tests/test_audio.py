@@ -91,6 +91,26 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case, message):
     assert "\n" not in str(info.value)
 
 
+def test_m4a_decodes_through_pyav(tmp_path):
+    import av
+
+    path = tmp_path / "a.m4a"
+    x = tone(440.0, 2.0, 44100, amplitude=0.4).astype(np.float32)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=44100, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.stack([x, x]), format="fltp", layout="stereo")
+        frame.sample_rate = 44100
+        for packet in list(stream.encode(frame)) + list(stream.encode(None)):
+            out.mux(packet)
+    y = load_audio(path, 16000)
+    assert abs(len(y) - 32000) < 1500  # AAC adds priming samples
+    assert abs(dominant_frequency(y, 16000) - 440.0) < 8.0
+    assert_allclose(np.sqrt(np.mean(y[4000:-4000] ** 2)), 0.4 / np.sqrt(2), rtol=0.05)
+    (tmp_path / "junk.m4a").write_bytes(b"\0" * 100)
+    with pytest.raises(AudioError, match="junk.m4a: cannot decode"):
+        load_audio(tmp_path / "junk.m4a", 16000)
+
+
 def test_m4a_without_pyav_names_the_extra(tmp_path, monkeypatch):
     import sys
 

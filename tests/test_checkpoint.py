@@ -223,3 +223,20 @@ def test_same_seed_same_checkpoint_tensors(tmp_path):
         meta, _ = ckpt.read_header(m.save_checkpoint(tmp_path / f"{nt}.safetensors"))
         digests.append((meta["tensors_sha256"], meta["config"], meta["sources"]))
     assert digests[0] == digests[1]
+
+
+def test_files_are_standard_safetensors(trained, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    path = trained.save_checkpoint(tmp_path / "c.safetensors")
+    ours, meta = ckpt.read_checkpoint(path)
+    theirs = load_file(str(path))
+    assert set(theirs) == set(ours)
+    for name in ours:
+        assert theirs[name].dtype == ours[name].dtype
+        assert_array_equal(theirs[name], ours[name])
+    with safe_open(str(path), framework="numpy") as f:
+        assert f.metadata() == meta
+    assert (8 + int.from_bytes(path.read_bytes()[:8] if hasattr(path, "read_bytes") else open(path, "rb").read(8),
+                               "little")) % 8 == 0

@@ -86,6 +86,19 @@ def test_resume_is_bit_identical_and_needs_no_audio(corpus, tmp_path):
                        load(tmp_path / "c" / "checkpoint_epoch_6.safetensors"))
 
 
+def test_thread_count_does_not_change_the_checkpoint(corpus, tmp_path):
+    from ssgs.checkpoint import read_header
+
+    digests = []
+    for threads in ("1", "2"):
+        proc = run_train("--folders", corpus, "--n-states", "6", "--n-iterations", "3", "--seed", "2", "-q",
+                         "--threads", threads, "--workers", threads, "--checkpoint-dir", tmp_path / threads)
+        assert proc.returncode == 0, proc.stderr
+        meta, _ = read_header(tmp_path / threads / "checkpoint_final.safetensors")
+        digests.append((meta["tensors_sha256"], meta["config"], meta["sources"]))
+    assert digests[0] == digests[1]
+
+
 def test_resume_without_artifacts_rereads_the_audio_and_refuses_changed_files(corpus, tmp_path):
     common = ["--folders", corpus, "--n-states", "4", "--seed", "3", "--tol", "0", "--no-artifacts",
               "--checkpoint-interval", "2", "-q"]

@@ -29,7 +29,6 @@ import struct
 import tempfile
 
 import numpy as np
-from safetensors.numpy import save as _st_save
 
 from ssgs.errors import CheckpointError, SSGSError
 
@@ -54,6 +53,7 @@ _DTYPES = {
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
     "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
 }
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
 def tensors_sha256(tensors) -> str:
@@ -64,8 +64,38 @@ def tensors_sha256(tensors) -> str:
         h.update(name.encode())
         h.update(b"\0" + arr.dtype.str.encode() + b"\0")
         h.update(json.dumps(list(arr.shape)).encode() + b"\0")
-        h.update(arr.tobytes())
+        h.update(_buffer(arr))
     return h.hexdigest()
+
+
+def _buffer(arr):
+    """The bytes of a C-contiguous array, without copying them."""
+    return memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
+
+
+def _safetensors_header(tensors, metadata) -> tuple[bytes, list]:
+    """The safetensors header for ``tensors`` (laid out by dtype size, then
+    name, as the reference writer does) padded with spaces to 8 bytes, and
+    the tensors in file order."""
+    order = sorted(tensors, key=lambda n: (-tensors[n].dtype.itemsize, n))
+    header, offset = {}, 0
+    for name in order:
+        arr = tensors[name]
+        if arr.dtype not in _CODES:
+            raise TypeError(f"tensor '{name}': dtype {arr.dtype} cannot be stored in safetensors")
+        header[name] = {"dtype": _CODES[arr.dtype], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text, [tensors[n] for n in order]
+
+
+def _write_stream(f, head, arrays):
+    f.write(head)
+    for arr in arrays:
+        f.write(_buffer(arr))
 
 
 def _metadata_sha256(metadata) -> str:
@@ -109,10 +139,10 @@ def _local_path(path) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def _atomic_write(path, data: bytes):
-    """Write ``data`` to ``path`` so that a crash at any moment leaves either
-    the old file or the new one whole: temporary file in the same folder,
-    fsync, rename over, fsync the folder."""
+def _atomic_write(path, data=None, writer=None):
+    """Write ``data`` (or whatever ``writer(file)`` writes) to ``path`` so that
+    a crash at any moment leaves either the old file or the new one whole:
+    temporary file in the same folder, fsync, rename over, fsync the folder."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
@@ -120,7 +150,10 @@ def _atomic_write(path, data: bytes):
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep what a plain open would give
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if writer is not None:
+                writer(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -162,18 +195,20 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
     meta.setdefault("created", _created())
     meta["tensors_sha256"] = tensors_sha256(tensors)
     meta["metadata_sha256"] = _metadata_sha256(meta)
-    data = _st_save(tensors, metadata=meta)
+    head, arrays = _safetensors_header(tensors, meta)
+    # The tensors go from memory to the file as they are: no serialised copy
+    # of a checkpoint that may hold hundreds of megabytes of artifacts.
     if not is_remote(path):
-        _atomic_write(_local_path(path), data)
+        _atomic_write(_local_path(path), writer=lambda f: _write_stream(f, head, arrays))
         return str(path)
-    # Remote: check the bytes we are about to send, then upload in one put
-    # (object stores replace whole objects, so readers never see half a file).
-    _parse(data, str(path), verify=True)
+    # Remote: write locally, check the file, then upload it in one put (object
+    # stores replace whole objects, so readers never see half a file).
     fs, rpath = _filesystem(path)
     with tempfile.TemporaryDirectory() as tmpdir:
         local = os.path.join(tmpdir, "checkpoint.safetensors")
         with open(local, "wb") as f:
-            f.write(data)
+            _write_stream(f, head, arrays)
+        read_checkpoint(local, verify=True)
         parent = rpath.rsplit("/", 1)[0] if "/" in rpath else ""
         if parent:
             try:

@@ -50,7 +50,7 @@ METADATA_KEYS = (
     "energy", "rms", "zero_crossings", "lpc_norm", "residual_rms",
     "spectral_centroid", "spectral_bandwidth", "dominant_frequency", "spectral_flux",
 )
-_CHUNK_FRAMES = 4096
+_CHUNK_FRAMES = 1024
 _POWER_FLOOR = 1e-10
 
 

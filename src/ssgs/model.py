@@ -306,15 +306,25 @@ class SpectralStateGuidedSynthesis:
         if not analysed:
             raise AudioError("no usable audio: every input was skipped")
         feats = [f for f, _ in analysed]
+        self.sources = [s for _, s in analysed]
+        analysed.clear()
         self.sample_rate = int(sample_rate)
-        self.observations = np.concatenate([f.observations for f in feats])
-        self.lpc_coefficients = np.concatenate([f.lpc for f in feats])
-        self.residual_signals = np.concatenate([f.residual for f in feats])
-        self.frame_metadata = {k: np.concatenate([f.metadata[k] for f in feats]) for k in METADATA_KEYS}
-        self.perceptual_features = np.concatenate([f.perceptual for f in feats])
         self.sequence_lengths = np.array([f.n_frames for f in feats], dtype=np.int64)
         self.sequence_samples = np.array([f.n_samples for f in feats], dtype=np.int64)
-        self.sources = [s for _, s in analysed]
+
+        def gather(attr):
+            # concatenate one field and let the per-file copies go, so the
+            # whole corpus is never held twice
+            out = np.concatenate([getattr(f, attr) for f in feats])
+            for f in feats:
+                setattr(f, attr, None)
+            return out
+
+        self.residual_signals = gather("residual")
+        self.lpc_coefficients = gather("lpc")
+        self.observations = gather("observations")
+        self.perceptual_features = gather("perceptual")
+        self.frame_metadata = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
         self._X = None
 
     def extract_features(self, audio, sample_rate=16000):
