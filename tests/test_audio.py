@@ -91,6 +91,20 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case, message):
     assert "\n" not in str(info.value)
 
 
+def test_unreadable_file(tmp_path, monkeypatch):
+    # permissions cannot be taken away from root (the CI user), so the
+    # operating system's answer is injected where the file is opened
+    path = tmp_path / "locked.wav"
+    sf.write(path, tone(440, 1.0, 16000), 16000)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(sf, "SoundFile", denied)
+    with pytest.raises(AudioError, match=r"locked.wav: cannot read \(Permission denied\)"):
+        load_audio(path, 16000)
+
+
 def test_m4a_decodes_through_pyav(tmp_path):
     import av
 

@@ -132,10 +132,11 @@ def _fresh_model(args, report, timings):
 
         t0 = time.perf_counter()
         demo_dir = tempfile.mkdtemp(prefix="ssgs-demo-")
+        args.cleanup.append(demo_dir)
         write_demo_corpus(demo_dir)
         timings["demo corpus"] = time.perf_counter() - t0
         folders = [demo_dir]
-        report.info(f"demo corpus written to {demo_dir}")
+        report.info(f"demo corpus written to {demo_dir} (removed at the end; ssgs.demo.write_demo_corpus makes it again)")
     t0 = time.perf_counter()
     scan = scan_folders(folders, args.extensions, args.recursive)
     for path, reason in scan.skipped:
@@ -291,6 +292,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     report = Reporter(args.quiet)
+    args.cleanup = []
     from ssgs.errors import CheckpointError, SSGSError
 
     try:
@@ -312,6 +314,11 @@ def main(argv=None):
             raise
         print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        import shutil
+
+        for folder in args.cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
