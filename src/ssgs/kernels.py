@@ -179,10 +179,7 @@ def lpc_analysis(frames, order, *, n_threads=0):
         raise ValueError(f"order must be <= {MAX_ORDER}, got {order}")
     if frames.shape[1] == 0:
         raise ValueError("frames must have at least one sample per frame")
-    nt = _threads(n_threads)
-    if frames.dtype == np.float32:
-        return _lpc.lpc_analysis_f32(frames, order, nt)
-    return _lpc.lpc_analysis_f64(frames, order, nt)
+    return _lpc.lpc_analysis(frames, order, _threads(n_threads))
 
 
 def _filter_args(name, x, a, hop, zi):

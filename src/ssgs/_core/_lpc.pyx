@@ -19,7 +19,12 @@ def max_threads():
     return ssgs_max_threads()
 
 
-def lpc_analysis_f64(const double[:, ::1] frames, int order, int n_threads):
+ctypedef fused real:
+    float
+    double
+
+
+def lpc_analysis(const real[:, ::1] frames, int order, int n_threads):
     cdef ptrdiff_t F = frames.shape[0], L = frames.shape[1]
     a = np.empty((F, order + 1))
     k = np.empty((F, order))
@@ -31,26 +36,12 @@ def lpc_analysis_f64(const double[:, ::1] frames, int order, int n_threads):
     cdef ptrdiff_t bad = 0
     cdef int status
     with nogil:
-        status = ssgs_lpc_analysis_f64(&frames[0, 0], F, L, order, n_threads,
-                                       &av[0, 0], &kv[0, 0], &ev[0], &bad)
-    check_status(status, bad, "lpc_analysis")
-    return a, k, err
-
-
-def lpc_analysis_f32(const float[:, ::1] frames, int order, int n_threads):
-    cdef ptrdiff_t F = frames.shape[0], L = frames.shape[1]
-    a = np.empty((F, order + 1))
-    k = np.empty((F, order))
-    err = np.empty(F)
-    if F == 0:
-        return a, k, err
-    cdef double[:, ::1] av = a, kv = k
-    cdef double[::1] ev = err
-    cdef ptrdiff_t bad = 0
-    cdef int status
-    with nogil:
-        status = ssgs_lpc_analysis_f32(&frames[0, 0], F, L, order, n_threads,
-                                       &av[0, 0], &kv[0, 0], &ev[0], &bad)
+        if real is double:
+            status = ssgs_lpc_analysis_f64(&frames[0, 0], F, L, order, n_threads,
+                                           &av[0, 0], &kv[0, 0], &ev[0], &bad)
+        else:
+            status = ssgs_lpc_analysis_f32(&frames[0, 0], F, L, order, n_threads,
+                                           &av[0, 0], &kv[0, 0], &ev[0], &bad)
     check_status(status, bad, "lpc_analysis")
     return a, k, err
 

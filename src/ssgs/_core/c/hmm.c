@@ -211,6 +211,22 @@ static void moments_block(const gaussians *g, ptrdiff_t B, const double *gamma,
     }
 }
 
+/* out = v M for M [N, N]; zero entries of v (common once a model is
+ * trained) skip their row, which only ever adds exact zeros. */
+static void vecmat(const double *v, const double *M, ptrdiff_t N, double *out)
+{
+    for (ptrdiff_t j = 0; j < N; ++j)
+        out[j] = 0.0;
+    for (ptrdiff_t i = 0; i < N; ++i) {
+        const double vi = v[i];
+        if (vi == 0.0)
+            continue;
+        const double *Mi = M + i * N;
+        for (ptrdiff_t j = 0; j < N; ++j)
+            out[j] += vi * Mi[j];
+    }
+}
+
 /*
  * Scaled forward-backward on one sequence.
  *   b        [T, N] in: log emissions; out: emissions shifted per frame and
@@ -222,8 +238,7 @@ static void moments_block(const gaussians *g, ptrdiff_t B, const double *gamma,
  * The shift of frame t is the largest log emission among states with
  * non-zero predicted probability; unreachable states get emission 0, which
  * changes nothing they contribute (they are multiplied by zero) and keeps
- * exp from overflowing. Zero forward variables, common once a model is
- * trained, skip their row of the N x N products (adding exact zeros).
+ * exp from overflowing.
  */
 static int fb_core(ptrdiff_t T, ptrdiff_t N, double *b, const double *startprob,
                    const double *A, const double *AT, double *gamma, double *xi,
@@ -234,21 +249,10 @@ static int fb_core(ptrdiff_t T, ptrdiff_t N, double *b, const double *startprob,
     for (ptrdiff_t t = 0; t < T; ++t) {
         double *bt = b + t * N;
         double *at = gamma + t * N;
-        if (t == 0) {
+        if (t == 0)
             memcpy(pred, startprob, (size_t)N * sizeof(double));
-        } else {
-            const double *ap = gamma + (t - 1) * N;
-            for (ptrdiff_t j = 0; j < N; ++j)
-                pred[j] = 0.0;
-            for (ptrdiff_t i = 0; i < N; ++i) {
-                const double ai = ap[i];
-                if (ai == 0.0)
-                    continue;
-                const double *Ai = A + i * N;
-                for (ptrdiff_t j = 0; j < N; ++j)
-                    pred[j] += ai * Ai[j];
-            }
-        }
+        else
+            vecmat(gamma + (t - 1) * N, A, N, pred);
         double shift = -INFINITY;
         for (ptrdiff_t j = 0; j < N; ++j)
             if (pred[j] > 0.0 && bt[j] > shift)
@@ -292,16 +296,7 @@ static int fb_core(ptrdiff_t T, ptrdiff_t N, double *b, const double *startprob,
             for (ptrdiff_t j = 0; j < N; ++j)
                 xr[j] += ai * w[j];
         }
-        for (ptrdiff_t i = 0; i < N; ++i)
-            beta[i] = 0.0;
-        for (ptrdiff_t j = 0; j < N; ++j) {
-            const double wj = w[j];
-            if (wj == 0.0)
-                continue;
-            const double *col = AT + j * N;
-            for (ptrdiff_t i = 0; i < N; ++i)
-                beta[i] += col[i] * wj;
-        }
+        vecmat(w, AT, N, beta);
         for (ptrdiff_t i = 0; i < N; ++i)
             at[i] *= beta[i];
     }
