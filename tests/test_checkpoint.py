@@ -68,7 +68,7 @@ def test_metadata_describes_the_run(trained, tmp_path):
     sources = json.loads(meta["sources"])
     assert [s["n_frames"] for s in sources] == list(trained.sequence_lengths)
     assert len(meta["tensors_sha256"]) == 64 and meta["created"].endswith("Z")
-    assert tensors["state_covariances"] == {"dtype": "F64", "shape": [34, 13, 13]}
+    assert tensors["state_covariances"] == {"dtype": "F64", "shape": [34, 14, 14]}  # D = 12 LARs + gain + voicing
     assert tensors["residual_signals"]["dtype"] == "F32"
 
 

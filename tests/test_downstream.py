@@ -76,7 +76,7 @@ def test_c_headers_compile_on_their_own(tmp_path):
         #include "ssgs_hmm.h"
         #include "ssgs_lpc.h"
         int use(const double *frames, double *a, double *k, double *err) {
-            return ssgs_lpc_analysis_f64(frames, 1, 64, 4, 1, a, k, err, NULL) == SSGS_OK
+            return ssgs_lpc_analysis_f64(frames, 1, 64, 4, NULL, 1, a, k, err, NULL) == SSGS_OK
                    && SSGS_KERNELS_VERSION >= 1 && SSGS_MAX_ORDER >= 32;
         }
     """))

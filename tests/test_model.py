@@ -17,9 +17,9 @@ def test_train_on_a_list_of_arrays_keeps_sequences_apart():
     m = SpectralStateGuidedSynthesis(n_states=5, seed=3).train(audio, 16000, n_em_iterations=4)
     assert_array_equal(m.sequence_lengths, [-(-len(x) // 256) for x in audio])
     T = int(m.sequence_lengths.sum())
-    assert m.observations.shape == (T, 13) and m.lpc_coefficients.shape == (T, 12)
+    assert m.observations.shape == (T, 14) and m.lpc_coefficients.shape == (T, 12)
     assert m.residual_signals.shape == (T, 256)
-    assert m.transition_matrix.shape == (5, 5) and m.state_covariances.shape == (5, 13, 13)
+    assert m.transition_matrix.shape == (5, 5) and m.state_covariances.shape == (5, 14, 14)
     assert set(m.frame_metadata) >= {"energy", "rms", "zero_crossings", "lpc_norm", "residual_rms",
                                      "spectral_centroid", "spectral_bandwidth", "dominant_frequency",
                                      "spectral_flux"}

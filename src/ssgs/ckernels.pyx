@@ -1,22 +1,22 @@
 # cython: language_level=3
 """The ssgs kernels as C functions for other Cython extensions (see ckernels.pxd)."""
 from libc.stddef cimport ptrdiff_t
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 cimport ssgs._core.cdefs as c
 
 
 cdef int lpc_analysis_f64(const double *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                          int order, int n_threads, double *a, double *k,
-                          double *err, ptrdiff_t *err_index) noexcept nogil:
-    return c.ssgs_lpc_analysis_f64(frames, n_frames, frame_len, order, n_threads, a, k, err,
-                                   err_index)
+                          int order, const double *lag_window, int n_threads, double *a,
+                          double *k, double *err, ptrdiff_t *err_index) noexcept nogil:
+    return c.ssgs_lpc_analysis_f64(frames, n_frames, frame_len, order, lag_window, n_threads, a,
+                                   k, err, err_index)
 
 
 cdef int lpc_analysis_f32(const float *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                          int order, int n_threads, double *a, double *k,
-                          double *err, ptrdiff_t *err_index) noexcept nogil:
-    return c.ssgs_lpc_analysis_f32(frames, n_frames, frame_len, order, n_threads, a, k, err,
-                                   err_index)
+                          int order, const double *lag_window, int n_threads, double *a,
+                          double *k, double *err, ptrdiff_t *err_index) noexcept nogil:
+    return c.ssgs_lpc_analysis_f32(frames, n_frames, frame_len, order, lag_window, n_threads, a,
+                                   k, err, err_index)
 
 
 cdef int lpc_residual(const double *x, ptrdiff_t n, const double *a, ptrdiff_t n_frames,
@@ -65,3 +65,26 @@ cdef int estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double 
 cdef int sample_states(ptrdiff_t N, const double *startprob, const double *transmat,
                        ptrdiff_t n, uint64_t seed, int64_t *path) noexcept nogil:
     return c.ssgs_sample_states(N, startprob, transmat, n, seed, path)
+
+
+cdef int pitch(const float *x, ptrdiff_t n, ptrdiff_t n_frames, ptrdiff_t hop, ptrdiff_t window,
+               double sample_rate, double fmin, double fmax, int n_threads, double *f0,
+               double *periodicity) noexcept nogil:
+    return c.ssgs_pitch(x, n, n_frames, hop, window, sample_rate, fmin, fmax, n_threads, f0,
+                        periodicity)
+
+
+cdef int excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_rate,
+                    const double *f0, const double *voicing, const uint8_t *onset,
+                    const double *pulse, ptrdiff_t pulse_len, ptrdiff_t pulse_oversampling,
+                    uint64_t seed, double *e) noexcept nogil:
+    return c.ssgs_excitation(kind, n_frames, hop, sample_rate, f0, voicing, onset, pulse,
+                             pulse_len, pulse_oversampling, seed, e)
+
+
+cdef int lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
+                              const double *log_gain, ptrdiff_t n_frames, int order,
+                              ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
+                              ptrdiff_t *err_index) noexcept nogil:
+    return c.ssgs_lpc_synthesis_smooth(e, n, k, log_gain, n_frames, order, hop, block, state, y,
+                                       err_index)

@@ -21,23 +21,28 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ssgs._core import _hmm, _lpc
+from ssgs._core import _hmm, _lpc, _synth
 
 __all__ = [
     "EStepResult",
     "MAX_ORDER",
+    "EXCITATIONS",
     "estep",
+    "excitation",
     "forward_backward",
     "gaussian_logpdf",
     "have_openmp",
     "lpc_analysis",
     "lpc_residual",
     "lpc_synthesis",
+    "lpc_synthesis_smooth",
+    "pitch",
     "sample_states",
     "viterbi",
 ]
 
 MAX_ORDER = 256
+EXCITATIONS = ("noise", "karplus-strong", "pulses")
 _PROB_ATOL = 1e-6
 
 
@@ -133,7 +138,7 @@ def _gaussians(means, covars, n_features=None):
     return means, covars
 
 
-def lpc_analysis(frames, order, *, n_threads=0):
+def lpc_analysis(frames, order, *, lag_window=None, n_threads=0):
     """Linear prediction coefficients of windowed frames.
 
     Autocorrelation (lags 0..order, with the white-noise correction
@@ -146,6 +151,10 @@ def lpc_analysis(frames, order, *, n_threads=0):
         float64); arithmetic is float64 either way.
     order : int
         Prediction order, 1 <= order <= 256.
+    lag_window : array_like, shape (order + 1,), optional
+        Factors applied to the autocorrelation r[0..order] before the
+        recursion: a lag window (bandwidth expansion) and/or a white-noise
+        floor in ``lag_window[0]``. None applies only the 1e-9 correction.
     n_threads : int, optional
         Threads over frames; 0 (default) uses every core.
 
@@ -179,7 +188,15 @@ def lpc_analysis(frames, order, *, n_threads=0):
         raise ValueError(f"order must be <= {MAX_ORDER}, got {order}")
     if frames.shape[1] == 0:
         raise ValueError("frames must have at least one sample per frame")
-    return _lpc.lpc_analysis(frames, order, _threads(n_threads))
+    if lag_window is None:
+        lag_window = np.zeros(0)
+    else:
+        lag_window = _real_array("lag_window", lag_window, 1, shape_doc="[order + 1]")
+        if lag_window.shape[0] != order + 1:
+            raise ValueError(f"lag_window must have order + 1 = {order + 1} entries, got {lag_window.shape[0]}")
+        if not (lag_window > 0).all():
+            raise ValueError("lag_window entries must be positive")
+    return _lpc.lpc_analysis(frames, order, lag_window, _threads(n_threads))
 
 
 def _filter_args(name, x, a, hop, zi):
@@ -481,8 +498,172 @@ def sample_states(startprob, transmat, n, seed):
     """
     startprob, transmat = _probabilities(startprob, transmat)
     n = _positive_int("n", n, minimum=0)
+    return _hmm.sample_states(startprob, transmat, n, _seed(seed))
+
+
+def _seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     if not 0 <= int(seed) < 2**64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return _hmm.sample_states(startprob, transmat, n, int(seed))
+    return int(seed)
+
+
+def pitch(x, hop, window, sample_rate, fmin=60.0, fmax=1000.0, n_frames=None, *, n_threads=0):
+    """F0 and periodicity of each frame.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_samples,)
+        The signal (the LPC residual gives the cleanest estimates), float32
+        (others are converted).
+    hop : int
+        Frame f rules samples [f*hop, (f+1)*hop).
+    window : int
+        Analysis window, centred on each hop region; it must hold two periods
+        of ``fmin``.
+    sample_rate : float
+    fmin, fmax : float
+        Search range in Hz.
+    n_frames : int, optional
+        Default ceil(n_samples / hop).
+
+    Returns
+    -------
+    f0 : ndarray, shape (n_frames,)
+        Hz; 0 for a silent window.
+    periodicity : ndarray, shape (n_frames,)
+        The peak of the normalised cross-correlation at the chosen period,
+        in [0, 1]: about the periodic share of the power.
+
+    Notes
+    -----
+    The normalised cross-correlation function (NCCF, as in RAPT, Talkin
+    1995) is searched on a copy decimated to about 4 fmax, the best lag is
+    checked against a shorter one that explains the window almost as well
+    (sub-octave errors), then refined at full rate with parabolic
+    interpolation.
+    """
+    x = _real_array("x", x, 1, dtypes=(np.float32,), shape_doc="[n_samples]")
+    hop = _positive_int("hop", hop)
+    window = _positive_int("window", window, 8)
+    sample_rate = float(sample_rate)
+    if not (np.isfinite(sample_rate) and sample_rate > 0):
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    fmin, fmax = float(fmin), float(fmax)
+    if not (0 < fmin < fmax < sample_rate / 2):
+        raise ValueError(f"need 0 < fmin < fmax < sample_rate / 2, got fmin={fmin}, fmax={fmax}")
+    if sample_rate / fmin > window / 2:
+        raise ValueError(f"window ({window}) must hold two periods of fmin ({fmin} Hz): at least "
+                         f"{int(np.ceil(2 * sample_rate / fmin))} samples")
+    n_frames = -(-x.shape[0] // hop) if n_frames is None else _positive_int("n_frames", n_frames, 0)
+    return _lpc.pitch(x, n_frames, hop, window, sample_rate, fmin, fmax, _threads(n_threads))
+
+
+def excitation(kind, f0, voicing, onset, hop, sample_rate, seed, pulse=None, pulse_oversampling=1):
+    """A unit-power excitation: a periodic part mixed with white Gaussian noise.
+
+    Parameters
+    ----------
+    kind : {"noise", "karplus-strong", "pulses"}
+    f0 : array_like, shape (n_frames,)
+        Fundamental at each frame's centre in Hz (> 0), interpolated per
+        sample in log frequency.
+    voicing : array_like, shape (n_frames,)
+        Periodic share of the power, in [0, 1].
+    onset : array_like of bool, shape (n_frames,)
+        Where the Karplus-Strong string is plucked anew.
+    hop : int
+    sample_rate : float
+    seed : int
+        The same seed gives the same samples.
+    pulse : array_like, optional
+        Pulse shape for ``kind="pulses"``, tabulated ``pulse_oversampling``
+        points per sample; each pulse is evaluated at its exact sub-sample
+        position.
+    pulse_oversampling : int
+
+    Returns
+    -------
+    e : ndarray, shape (n_frames * hop,)
+    """
+    if kind not in EXCITATIONS:
+        raise ValueError(f"kind must be one of {', '.join(EXCITATIONS)}; got {kind!r}")
+    f0 = _real_array("f0", f0, 1, shape_doc="[n_frames]")
+    voicing = _real_array("voicing", voicing, 1, shape_doc="[n_frames]")
+    onset = np.ascontiguousarray(np.asarray(onset).astype(bool), dtype=np.uint8)
+    n = f0.shape[0]
+    if voicing.shape[0] != n or onset.ndim != 1 or onset.shape[0] != n:
+        raise ValueError(f"f0, voicing and onset must have the same length, got {n}, "
+                         f"{voicing.shape[0]}, {onset.shape}")
+    if n and not (f0 > 0).all():
+        raise ValueError(f"f0 must be positive, got {float(f0.min())} at frame {int(np.argmin(f0))}")
+    if n and not ((voicing >= 0) & (voicing <= 1)).all():
+        raise ValueError("voicing must lie in [0, 1]")
+    hop = _positive_int("hop", hop)
+    sample_rate = float(sample_rate)
+    if kind == "pulses":
+        if pulse is None:
+            raise ValueError('kind="pulses" needs a pulse shape')
+        pulse = _real_array("pulse", pulse, 1)
+        if pulse.shape[0] == 0 or not np.any(pulse):
+            raise ValueError("pulse must hold at least one non-zero sample")
+    else:
+        pulse = np.zeros(0)
+    oversampling = _positive_int("pulse_oversampling", pulse_oversampling)
+    return _synth.excitation(_synth.KINDS[kind], f0, voicing, onset, hop, sample_rate, pulse,
+                             oversampling, _seed(seed))
+
+
+def lpc_synthesis_smooth(e, k, log_gain, hop, block=16, zi=None):
+    """Smoothly varying all-pole synthesis: a normalised lattice filter.
+
+    ``y = g * prod(sqrt(1 - k_i**2)) / A(z) e``: for a unit-power white
+    excitation the output's RMS is ``g``, whatever the spectrum.
+
+    Parameters
+    ----------
+    e : array_like, shape (n_samples,)
+        Excitation.
+    k : array_like, shape (ceil(n_samples / hop), order)
+        Reflection coefficients at the frame centres, all |k| < 1.
+    log_gain : array_like, shape (ceil(n_samples / hop),)
+        Natural log of the gain ``g`` at the frame centres.
+    hop : int
+    block : int
+        Samples between coefficient updates.
+    zi : array_like, shape (order,), optional
+        Lattice state from a previous call's ``zf`` (zeros if None).
+
+    Returns
+    -------
+    y : ndarray, shape (n_samples,)
+    zf : ndarray, shape (order,)
+
+    Notes
+    -----
+    Gray and Markel (1975): each lattice section is a rotation by
+    (sqrt(1 - k^2), k), so the filter is stable and energy-preserving even
+    while the coefficients change. The reflection coefficients are
+    interpolated linearly between frame centres (every intermediate filter
+    is stable too) and updated every ``block`` samples; the gain is
+    interpolated in log. No parameter jumps at a frame boundary.
+    """
+    e = _real_array("e", e, 1, shape_doc="[n_samples]")
+    k = _real_array("k", k, 2, shape_doc="[n_frames, order]")
+    log_gain = _real_array("log_gain", log_gain, 1, shape_doc="[n_frames]")
+    hop = _positive_int("hop", hop)
+    block = _positive_int("block", block)
+    n_frames = -(-e.shape[0] // hop)
+    if k.shape[0] != n_frames or log_gain.shape[0] != n_frames:
+        raise ValueError(f"k and log_gain need {n_frames} frames for {e.shape[0]} samples at hop {hop}, "
+                         f"got {k.shape[0]} and {log_gain.shape[0]}")
+    order = k.shape[1]
+    if not 1 <= order <= MAX_ORDER:
+        raise ValueError(f"k must have 1 to {MAX_ORDER} columns, got {order}")
+    if k.size and not (np.abs(k) < 1).all():
+        raise ValueError("every reflection coefficient must satisfy |k| < 1")
+    zi = np.zeros(order) if zi is None else _real_array("zi", zi, 1, shape_doc="[order]")
+    if zi.shape[0] != order:
+        raise ValueError(f"zi must have {order} samples, got {zi.shape[0]}")
+    return _synth.lpc_synthesis_smooth(e, k, log_gain, hop, block, zi)

@@ -18,6 +18,7 @@ from ssgs import audio as _audio
 from ssgs import checkpoint as _ckpt
 from ssgs import hmm as _hmm
 from ssgs import kernels
+from ssgs import synthesis as _synth
 from ssgs.errors import AudioError, CheckpointError, SSGSError
 from ssgs.features import METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
 
@@ -52,8 +53,8 @@ class SpectralStateGuidedSynthesis:
     n_states : int
         Hidden states (spectral states) of the HMM.
     lpc_order : int
-        LPC order p; observations have p + 1 dimensions (p log-area ratios
-        and the log gain).
+        LPC order p; observations have p + 2 dimensions (p log-area ratios,
+        the log gain and the voicing).
     frame_size : int
         Analysis window length in samples (Hann).
     hop_size : int
@@ -96,10 +97,16 @@ class SpectralStateGuidedSynthesis:
         Each frame's prediction residual over its hop region.
     frame_metadata : dict of str -> ndarray float32 [T]
     perceptual_features : ndarray float16 [T, n_mel + n_erb + 2]
+    f0, periodicity : ndarray float32 [T]
+        Each frame's fundamental (Hz, 0 in silence) and periodicity (0..1),
+        from the residual.
     sequence_lengths : ndarray int64 [S]
         Frames of each training sequence (one per file or array).
     sources : list of dict
         One entry per sequence: path, kind, size, sha256, frames, samples.
+    observation_range : ndarray [2, D]
+        Per-dimension minimum and maximum of the training observations:
+        generation keeps its draws within them.
     sample_rate : int or None
     training_history : list of dict
         One record per EM iteration.
@@ -140,7 +147,11 @@ class SpectralStateGuidedSynthesis:
         self.iteration = 0
         self.converged = False
         self.skipped_files = []
+        self.last_generation = None
+        self.observation_range = None
         self._rng = None
+        self._excitation = None
+        self._excitation_iteration = None
         self._clear_training_data()
 
     # ------------------------------------------------------------------ state
@@ -150,6 +161,8 @@ class SpectralStateGuidedSynthesis:
         self.residual_signals = None
         self.frame_metadata = {}
         self.perceptual_features = None
+        self.f0 = None
+        self.periodicity = None
         self.sequence_lengths = None
         self.sequence_samples = None
         self.sources = []
@@ -161,7 +174,7 @@ class SpectralStateGuidedSynthesis:
 
     @property
     def n_features(self) -> int:
-        return self.lpc_order + 1
+        return self.lpc_order + 2
 
     @property
     def params(self) -> _hmm.HMMParams:
@@ -324,6 +337,9 @@ class SpectralStateGuidedSynthesis:
         self.lpc_coefficients = gather("lpc")
         self.observations = gather("observations")
         self.perceptual_features = gather("perceptual")
+        self.f0 = gather("f0")
+        self.periodicity = gather("periodicity")
+        self.observation_range = np.stack([self.observations.min(axis=0), self.observations.max(axis=0)]).astype(np.float64)
         self.frame_metadata = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
         self._X = None
 
@@ -396,6 +412,7 @@ class SpectralStateGuidedSynthesis:
         self.iteration = 0
         self.converged = False
         self.training_history = []
+        self._excitation = None
         return self
 
     def run_em_iteration(self):
@@ -488,6 +505,237 @@ class SpectralStateGuidedSynthesis:
         self.iterative_refinement(n_em_iterations, callback)
         return self
 
+    # ------------------------------------------------------------- generation
+    @property
+    def excitation_model(self) -> _synth.ExcitationModel:
+        """Per-state pitch histograms and periodicity (what the synthetic
+        excitation follows), learned from the training frames' F0 and
+        periodicity under the current parameters."""
+        self._require_model()
+        fresh = self._excitation is not None and self._excitation_iteration == self.iteration and \
+            self._excitation.periodicity.shape[0] == self.n_states
+        if fresh:
+            return self._excitation
+        if self.observations is not None and self.f0 is not None:
+            p = self.params
+            stats = kernels.estep(self._data(), self.sequence_lengths, p.startprob, p.transmat, p.means,
+                                  p.covars, n_threads=self.n_threads, return_posteriors=True)
+            acf = _synth.residual_autocorrelation(self.residual_signals) if self.has_training_artifacts else None
+            self._excitation = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
+                                                           self.periodicity.astype(np.float64), acf)
+            self._excitation_iteration = self.iteration
+            return self._excitation
+        if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
+            return self._excitation
+        return _synth.ExcitationModel.neutral(self.n_states)
+
+    def _decoded_path(self, index, cache):
+        if index not in cache:
+            offsets = self.sequence_offsets
+            X = self._data()[offsets[index]:offsets[index + 1]]
+            p = self.params
+            logp = kernels.gaussian_logpdf(X, p.means, p.covars, n_threads=self.n_threads)
+            cache[index] = kernels.viterbi(logp, p.startprob, p.transmat)[1]
+        return cache[index]
+
+    def _resolve_start(self, start, rng):
+        """(sequence index, start sample) from ``start`` or drawn by ``rng``."""
+        lengths = self.sequence_samples
+        if start is None:
+            index = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
+            frame = int(rng.integers(self.sequence_lengths[index]))
+            return index, min(frame * self.hop_size, int(lengths[index]) - 1)
+        try:
+            index, seconds = start
+        except (TypeError, ValueError):
+            raise ValueError(f"start must be (file_index, seconds), got {start!r}") from None
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(lengths):
+            raise ValueError(f"start file index must be in 0..{len(lengths) - 1}, got {index!r}")
+        seconds = _check_float("start seconds", seconds, 0.0)
+        sample = int(round(seconds * self.sample_rate))
+        if sample >= lengths[index]:
+            raise ValueError(f"start {seconds} s is past the end of file {index} "
+                             f"({lengths[index] / self.sample_rate:.2f} s long)")
+        return int(index), sample
+
+    def _frames_from(self, index, frame, n_frames):
+        """[(sequence, first frame, last frame)] covering n_frames from a
+        point, continuing into the next sequences (and round to the first)."""
+        pieces = []
+        while n_frames > 0:
+            take = min(n_frames, int(self.sequence_lengths[index]) - frame)
+            pieces.append((index, frame, frame + take))
+            n_frames -= take
+            index = (index + 1) % len(self.sequence_lengths)
+            frame = 0
+        return pieces
+
+    def _replay(self, index, sample, n):
+        """The training audio from (index, sample), n samples, across files."""
+        out, cache = [], {}
+        paths = []
+        while n > 0:
+            audio = self.rebuild_sequence(index)[sample:sample + n]
+            out.append(audio)
+            f0, f1 = sample // self.hop_size, -(-(sample + len(audio)) // self.hop_size)
+            paths.append(self._decoded_path(index, cache)[f0:f1])
+            n -= len(audio)
+            index, sample = (index + 1) % len(self.sequence_lengths), 0
+        return np.concatenate(out), np.concatenate(paths)
+
+    def _blend(self, index, sample, n, fidelity, kind, rng):
+        hop, p = self.hop_size, self.lpc_order
+        first, offset = sample // hop, sample % hop
+        pieces = self._frames_from(index, first, -(-(n + offset) // hop))
+        offsets = self.sequence_offsets
+        cache = {}
+        rows = np.concatenate([np.arange(offsets[i] + a, offsets[i] + b) for i, a, b in pieces])
+        path = np.concatenate([self._decoded_path(i, cache)[a:b] for i, a, b in pieces])
+        residual = self.residual_signals[rows].astype(np.float64)
+        rms = np.sqrt(np.mean(residual * residual, axis=1))
+        unit = np.divide(residual, rms[:, None], out=np.zeros_like(residual), where=rms[:, None] > 0)
+        lar_train = _synth.training_lars(self.lpc_coefficients[rows])
+        gain_train = self._data()[rows, p]
+        obs = _synth.observation_trajectory(self.params, path, rng, bounds=self.observation_range)
+        # the model's rendering of the passage keeps the passage's own pitch
+        exc = self.excitation_model
+        train_f0 = self.f0[rows].astype(np.float64)
+        fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
+        f0 = np.where(train_f0 > 0, train_f0, fallback)
+        voicing = np.clip(self.periodicity[rows].astype(np.float64), 0.0, 1.0)
+        jumps = np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 12
+        onset = jumps & (voicing > 0.5)
+        onset[0] = True
+        synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
+                                                int(rng.integers(2**63)))
+        lar, log_gain, share = _synth.blend_frames(fidelity, lar_train, gain_train, obs[:, :p], obs[:, p])
+        centres = np.arange(len(rows)) * hop + hop / 2
+        share_t = np.interp(np.arange(len(rows) * hop), centres, share)
+        e = np.sqrt(share_t) * unit.reshape(-1) + np.sqrt(1.0 - share_t) * synthetic
+        y, _ = _synth.render(lar, log_gain, e, hop)
+        return y[offset:offset + n], path
+
+    def _sample_path(self, n_frames, rng):
+        """A state path of n_frames: chains from the start distribution, one
+        after another, each as long as a training sequence drawn at random
+        (the training data is such a succession of sequences; within one
+        chain the HMM rarely leaves the states of the kind of material it
+        started in)."""
+        params = self.params
+        lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
+        pieces, total = [], 0
+        while total < n_frames:
+            take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))
+            pieces.append(kernels.sample_states(params.startprob, params.transmat, take, int(rng.integers(2**63))))
+            total += take
+        return np.concatenate(pieces)
+
+    def _model_only(self, n, kind, rng):
+        hop, p = self.hop_size, self.lpc_order
+        n_frames = -(-n // hop)
+        params = self.params
+        path = self._sample_path(n_frames, rng)
+        obs, f0, voicing, onset = _synth.model_trajectory(params, self.excitation_model, path, rng,
+                                                          bounds=self.observation_range)
+        e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
+                                        int(rng.integers(2**63)))
+        y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, colour=self.excitation_model.residual_colour[path])
+        return y[:n], path, f0
+
+    def generate(self, duration_seconds, sample_rate=16000, fidelity=0.0, excitation_type="Karplus-Strong",
+                 rng=None, seed=None, start=None, *, decoder="sample", return_details=False):
+        """Make audio.
+
+        Parameters
+        ----------
+        duration_seconds : float
+            Length of the output (> 0).
+        sample_rate : int
+            Output rate; other than the model's, the audio is resampled with
+            soxr.
+        fidelity : float in [0, 1]
+            1 replays the training audio exactly from ``start``; 0 uses the
+            model alone; in between, the training audio and the model's
+            rendering of the same passage are blended (see
+            :mod:`ssgs.synthesis`).
+        excitation_type : {'Karplus-Strong', 'Wavelet', 'Noise'}
+            The synthetic excitation: a plucked string tuned to the modelled
+            F0, a train of wavelet-shaped pulses at that F0 (both mixed with
+            noise by the modelled periodicity), or noise alone.
+        rng : numpy.random.Generator, optional
+            Draws the seed when ``seed`` is None.
+        seed : int, optional
+            The same seed gives the same samples. Neither seed nor rng: a
+            fresh seed, recorded in the details.
+        start : (file_index, seconds), optional
+            Where in the training audio a fidelity > 0 generation begins;
+            drawn by the seed when None.
+        decoder : {'sample'}
+            How the fidelity-0 state path is made: sampled from the HMM,
+            restarting from the start distribution after stretches as long
+            as the training sequences (drawn from their lengths).
+        return_details : bool
+            Also return a :class:`ssgs.synthesis.GenerationDetails` (state
+            path, source file and sample where it began, seed, ...); the
+            details of the last generation are kept in ``last_generation``.
+
+        Returns
+        -------
+        ndarray of float32, shape (round(duration_seconds * sample_rate),)
+            Mono audio within [-1, 1].
+
+        Raises
+        ------
+        ValueError
+            A bad argument (the message names it).
+        SSGSError
+            fidelity > 0 on a model without training artifacts.
+        """
+        self._require_model()
+        duration = _check_float("duration_seconds", duration_seconds, 0.0, low_open=True)
+        fidelity = _check_float("fidelity", fidelity, 0.0, 1.0)
+        kind = _synth.parse_excitation(excitation_type)
+        sample_rate = _check_int("sample_rate", sample_rate, 1000)
+        if decoder not in ("sample",):
+            raise ValueError(f"decoder must be 'sample', got {decoder!r}")
+        if seed is None:
+            seed = int(rng.integers(2**63)) if rng is not None else int(np.random.SeedSequence().entropy % 2**63)
+        seed = _check_int("seed", seed, 0)
+        r = np.random.default_rng(seed)
+        model_rate = int(self.sample_rate or 16000)
+        n = max(1, int(round(duration * model_rate)))
+        details = dict(seed=seed, fidelity=fidelity, excitation_type=_synth.EXCITATION_TYPES[
+            ["karplus-strong", "wavelet", "noise"].index(kind)], sample_rate=sample_rate, decoder=decoder)
+        if fidelity > 0:
+            if not self.has_training_artifacts:
+                raise SSGSError("fidelity > 0 replays training audio, but this model has no training "
+                                "artifacts (saved with include_training_artifacts=False or --no-artifacts); "
+                                "use fidelity=0 or a checkpoint with artifacts")
+            index, sample = self._resolve_start(start, r)
+            if fidelity == 1.0:
+                y, path = self._replay(index, sample, n)
+            else:
+                y, path = self._blend(index, sample, n, fidelity, kind, r)
+            details.update(source_index=index, source_path=self.sources[index]["path"], start_sample=sample,
+                           start_seconds=sample / model_rate)
+            f0 = None
+        else:
+            y, path, f0 = self._model_only(n, kind, r)
+        y = _synth.soft_limit(y)
+        if sample_rate != model_rate:
+            import soxr
+
+            y = soxr.resample(y, model_rate, sample_rate, quality="HQ")
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        result = _synth.GenerationDetails(n_samples=len(y), state_path=path, f0=f0, **details)
+        self.last_generation = result
+        return (y, result) if return_details else y
+
+    def synthesize_audio(self, duration_seconds, sample_rate=16000, fidelity=0.0, excitation_type="Karplus-Strong",
+                         rng=None, seed=None, start=None, **kwargs):
+        """The same as :meth:`generate` (the reference implementation's name)."""
+        return self.generate(duration_seconds, sample_rate, fidelity, excitation_type, rng, seed, start, **kwargs)
+
     # ------------------------------------------------------------ persistence
     def config(self) -> dict:
         """The configuration a checkpoint records (runtime knobs such as
@@ -540,8 +788,15 @@ class SpectralStateGuidedSynthesis:
                 "sequence_samples": self.sequence_samples.astype(np.int64),
                 "perceptual_features": self.perceptual_features.astype(np.float16),
             })
+            if self.f0 is not None:
+                tensors["f0"] = self.f0.astype(np.float32)
+                tensors["periodicity"] = self.periodicity.astype(np.float32)
             for key, values in self.frame_metadata.items():
                 tensors[f"frame_metadata__{key}"] = values.astype(np.float32)
+        if self.observations is not None and self.f0 is not None or self._excitation is not None:
+            tensors.update(self.excitation_model.tensors())
+        if self.observation_range is not None:
+            tensors["observation_range"] = np.asarray(self.observation_range, np.float64)
         metadata = {
             "config": json.dumps(self.config(), sort_keys=True),
             "training_state": json.dumps(self.training_state(), sort_keys=True),
@@ -584,7 +839,7 @@ class SpectralStateGuidedSynthesis:
         for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
             if key not in config:
                 raise CheckpointError(f"{name}: configuration lacks '{key}'")
-        config.setdefault("n_features", config["lpc_order"] + 1)
+        config.setdefault("n_features", config["lpc_order"] + 2)
         artifact_shapes = None
         if "sequence_offsets" in tensors:
             offsets = tensors["sequence_offsets"]
@@ -595,10 +850,16 @@ class SpectralStateGuidedSynthesis:
             artifact_shapes = {"observations": (T, D), "lpc_coefficients": (T, p), "residual_signals": (T, hop),
                                "sequence_samples": (S,), "perceptual_features": (T, None)}
             artifact_shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
+            artifact_shapes.update({"f0": (T,), "periodicity": (T,)})
             for required in ("observations", "lpc_coefficients", "residual_signals", "sequence_samples"):
                 if required not in tensors:
                     raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
-        _ckpt.check_model_tensors(tensors, config, name, artifact_shapes)
+        N = int(config["n_states"])
+        excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
+                             "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
+                             "state_residual_colour": (N, _synth.COLOUR_ORDER),
+                             "observation_range": (2, int(config["n_features"]))}
+        _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 
         model = cls._from_config(config, name)
         model._set_params(_hmm.HMMParams(
@@ -628,6 +889,14 @@ class SpectralStateGuidedSynthesis:
                                     if f"frame_metadata__{k}" in tensors}
             if "perceptual_features" in tensors:
                 model.perceptual_features = np.array(tensors["perceptual_features"])
+            if "f0" in tensors and "periodicity" in tensors:
+                model.f0 = np.array(tensors["f0"])
+                model.periodicity = np.array(tensors["periodicity"])
+        if all(k in tensors for k in ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")):
+            model._excitation = _synth.ExcitationModel.from_tensors(tensors)
+            model._excitation_iteration = model.iteration
+        if "observation_range" in tensors:
+            model.observation_range = np.array(tensors["observation_range"])
         return model
 
     def export_model(self, path):
@@ -657,7 +926,7 @@ class SpectralStateGuidedSynthesis:
             config = json.loads(str(arrays["config"]))
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{name}: 'config' is not valid JSON ({exc})") from None
-        config.setdefault("n_features", config.get("lpc_order", 0) + 1)
+        config.setdefault("n_features", config.get("lpc_order", 0) + 2)
         _ckpt.check_model_tensors(arrays, config, name)
         model = cls._from_config(config, name)
         model._set_params(_hmm.HMMParams(arrays["initial_probabilities"].astype(np.float64),

@@ -1,73 +1,397 @@
-"""Synthesis: state paths, parameter trajectories, excitation, output gain.
+"""Synthesis: state paths, parameter trajectories, excitation, fidelity, output gain.
 
-This first version makes fidelity-0 audio only: a state path sampled from
-the HMM, per-frame observations drawn from each state's Gaussian with
-first-order smoothing (so the spectrum glides instead of jumping every hop),
-white-noise excitation scaled by the modelled gain, through the all-pole
-filter with state carried across frames, and a soft limiter only where a
-sample would exceed full scale.
+Fidelity f in [0, 1] has one meaning: a blend, frame by frame, between the
+training audio and the model's own rendering of it.
+
+- f = 1 replays the training audio exactly: the stored LPC coefficients and
+  residual through the analysis' own (frame-switched) synthesis filter.
+- 0 < f < 1 follows the training audio from a start point. The model part
+  walks the states decoded (Viterbi) from the training observations, draws
+  each frame's log-area ratios and gain from those states, and excites them
+  with the passage's own pitch and voicing. The two are mixed in power, frame by frame:
+  the mixed frame's spectrum is f * P_training + (1 - f) * P_model (their
+  autocorrelations mixed, so the filter stays stable), and the excitation is
+  the training residual and the synthetic excitation (each of unit power)
+  in the same power shares. Every frequency's expected log-distance to the
+  training audio shrinks as f grows.
+- f = 0 uses the model alone: a state path sampled from the HMM, LARs and
+  gain drawn from the states, pitch drawn from each state's pitch
+  distribution. No training frame or residual is read; a checkpoint without
+  artifacts is enough.
+
+The model's frames become sound through the C kernels: a unit-power
+excitation (a Karplus-Strong string tuned to the modelled F0, a train of
+wavelet-shaped pulses, or plain noise; periodic and noisy parts mixed by the
+modelled periodicity), then an all-pole filter whose reflection
+coefficients and gain are interpolated between frame centres and updated
+every 16 samples (a normalised lattice, stable and level-preserving while
+its coefficients move), state carried throughout: no jumps at frame
+boundaries.
+The gain is the model's; a soft limiter acts only when a sample would
+exceed full scale.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ssgs import kernels
-from ssgs.features import lpc_from_reflection, reflection_from_lar
+from ssgs.features import (lar_from_reflection, lpc_from_reflection, reflection_from_lar,
+                           reflection_from_lpc, voicing_from_logit)
 
-__all__ = ["observation_trajectory", "render_observations", "soft_limit", "synthesize_model_only"]
+__all__ = [
+    "EXCITATION_TYPES",
+    "ExcitationModel",
+    "GenerationDetails",
+    "blend_frames",
+    "fit_excitation_model",
+    "log_spectral_distance",
+    "model_trajectory",
+    "observation_trajectory",
+    "parse_excitation",
+    "render",
+    "soft_limit",
+]
+
+EXCITATION_TYPES = ("Karplus-Strong", "Wavelet", "Noise")
+_KERNEL_KIND = {"karplus-strong": "karplus-strong", "wavelet": "pulses", "noise": "noise"}
+MIDI_LOW, MIDI_HIGH = 35, 83  # 61.7 Hz .. 987.8 Hz, the pitch search range in semitones
+N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
+SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain deviations
+BLOCK = 16  # samples between filter updates
 
 
-def observation_trajectory(params, path, rng, smoothing=0.7):
+def parse_excitation(name) -> str:
+    """'Karplus-Strong', 'Wavelet' or 'Noise' (any case, '-', '_' or ' ')."""
+    key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in _KERNEL_KIND:
+        raise ValueError(f"excitation_type must be one of {', '.join(repr(e) for e in EXCITATION_TYPES)}; "
+                         f"got {name!r}")
+    return key
+
+
+@dataclass
+class GenerationDetails:
+    """What a generation did, for the caller to inspect or replay."""
+
+    seed: int
+    fidelity: float
+    excitation_type: str
+    sample_rate: int
+    n_samples: int
+    state_path: np.ndarray
+    decoder: str = "sample"
+    source_index: int | None = None
+    source_path: str | None = None
+    start_sample: int | None = None
+    start_seconds: float | None = None
+    f0: np.ndarray | None = field(default=None, repr=False)
+
+
+COLOUR_ORDER = 4
+
+
+@dataclass
+class ExcitationModel:
+    """Per-state excitation statistics, learned from the training frames.
+
+    pitch_histogram : [N, B] probability of each semitone bin (MIDI 35..83)
+        among the state's voiced frames
+    pitch_log_f0 : [N, B] mean log F0 of the state's frames in each bin
+    periodicity : [N] mean periodicity of the state's frames
+    residual_colour : [N, 4] reflection coefficients of an order-4 all-pole
+        fit to the state's average residual spectrum: what the order-p
+        envelope leaves in the residual (a tilt, valleys it cannot dig),
+        put back on the synthetic excitation
+    """
+
+    pitch_histogram: np.ndarray
+    pitch_log_f0: np.ndarray
+    periodicity: np.ndarray
+    residual_colour: np.ndarray
+
+    def tensors(self):
+        return {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
+                "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour}
+
+    @classmethod
+    def from_tensors(cls, tensors):
+        n = np.asarray(tensors["state_periodicity"]).shape[0]
+        colour = tensors.get("state_residual_colour")
+        return cls(np.array(tensors["state_pitch_histogram"], np.float64),
+                   np.array(tensors["state_pitch_log_f0"], np.float64),
+                   np.array(tensors["state_periodicity"], np.float64),
+                   np.zeros((n, COLOUR_ORDER)) if colour is None else np.array(colour, np.float64))
+
+    @classmethod
+    def neutral(cls, n_states):
+        """For models without excitation statistics: pitches spread evenly
+        over 110-440 Hz, half periodic, white residual."""
+        midi = np.arange(MIDI_LOW, MIDI_HIGH + 1)
+        hist = ((midi >= 45) & (midi <= 69)).astype(float)
+        hist = np.tile(hist / hist.sum(), (n_states, 1))
+        return cls(hist, np.tile(_bin_log_f0(), (n_states, 1)), np.full(n_states, 0.5),
+                   np.zeros((n_states, COLOUR_ORDER)))
+
+
+def _bin_log_f0():
+    return np.log(440.0 * 2.0 ** ((np.arange(MIDI_LOW, MIDI_HIGH + 1) - 69) / 12.0))
+
+
+def residual_autocorrelation(residual, order=COLOUR_ORDER):
+    """Normalised autocorrelation r[0..order] (r[0] = 1) of each frame's
+    residual [T, hop]; a silent frame gets a white one."""
+    residual = np.asarray(residual, dtype=np.float64)
+    r = np.stack([np.einsum("ij,ij->i", residual[:, : residual.shape[1] - lag], residual[:, lag:])
+                  for lag in range(order + 1)], axis=1)
+    silent = r[:, 0] <= 0
+    r[silent] = np.eye(1, order + 1)[0]
+    return r / r[:, :1]
+
+
+def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> ExcitationModel:
+    """Per-state pitch histograms, periodicity and residual colour from the
+    training frames, each frame counted by its posterior (and, for pitch, its
+    periodicity, so noisy frames hardly vote)."""
+    T, N = posteriors.shape
+    voiced = f0 > 0
+    midi = np.zeros(T)
+    midi[voiced] = 69.0 + 12.0 * np.log2(f0[voiced] / 440.0)
+    bins = np.clip(np.rint(midi).astype(np.int64) - MIDI_LOW, 0, N_PITCH_BINS - 1)
+    weight = posteriors * (periodicity * voiced)[:, None]
+    onehot = np.zeros((T, N_PITCH_BINS))
+    onehot[np.arange(T), bins] = voiced
+    hist = weight.T @ onehot
+    logf = weight.T @ (onehot * np.log(np.where(voiced, f0, 1.0))[:, None])
+    centres = np.tile(_bin_log_f0(), (N, 1))
+    pitch_log_f0 = np.where(hist > 0, logf / np.where(hist > 0, hist, 1.0), centres)
+    total = hist.sum(axis=1, keepdims=True)
+    overall = hist.sum(axis=0)
+    fallback = overall / overall.sum() if overall.sum() > 0 else ExcitationModel.neutral(1).pitch_histogram[0]
+    histogram = np.where(total > 0, hist / np.where(total > 0, total, 1.0), fallback[None, :])
+    occ = posteriors.sum(axis=0)
+    mean_periodicity = np.where(occ > 0, posteriors.T @ periodicity / np.where(occ > 0, occ, 1.0),
+                                float(np.mean(periodicity)) if T else 0.5)
+    colour = np.zeros((N, COLOUR_ORDER))
+    if residual_acf is not None:
+        # a weighted mean of autocorrelations is an autocorrelation: stable fit
+        acf = posteriors.T @ residual_acf
+        acf[occ <= 0] = np.eye(1, COLOUR_ORDER + 1)[0]
+        acf[:, 0] *= 1.0 + 1e-6
+        colour = reflection_from_autocorrelation(acf / acf[:, :1])
+    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour)
+
+
+def coloured_reflection(lar, colour):
+    """Reflection coefficients [F, p + q] of A(z) B(z): the frames' envelope
+    times the residual colour (both minimum phase, so is the product)."""
+    a = lpc_from_reflection(reflection_from_lar(lar))
+    b = lpc_from_reflection(colour)
+    prod = np.stack([np.convolve(x, y) for x, y in zip(a, b)])
+    return reflection_from_lpc(prod)
+
+
+def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
     """Per-frame observations along a state path: the state's mean plus
-    correlated Gaussian noise with the state's covariance.
+    correlated Gaussian deviations with the state's covariance, kept within
+    ``bounds`` ((low, high) per dimension: the range of the training
+    observations, so no draw is louder or more resonant than anything the
+    model was trained on).
 
-    z_t = rho z_{t-1} + sqrt(1 - rho^2) eps_t keeps unit variance, so each
-    frame's deviation has exactly the state's covariance while consecutive
-    frames stay correlated.
+    z_t = rho z_{t-1} + sqrt(1 - rho^2) eps_t has unit variance, so every
+    frame's deviation has exactly its state's covariance (the output keeps
+    the training's spread of spectra and loudness) while consecutive frames
+    stay correlated (no jitter every hop).
     """
     D = params.means.shape[1]
     chol = np.linalg.cholesky(params.covars)
     eps = rng.standard_normal((len(path), D))
-    z = np.empty_like(eps)
-    prev = np.zeros(D)
-    c = np.sqrt(1.0 - smoothing**2)
-    for t in range(len(path)):
-        prev = smoothing * prev + c * eps[t]
-        z[t] = prev
-    return params.means[path] + np.einsum("tij,tj->ti", chol[path], z)
+    import scipy.signal
+
+    z = scipy.signal.lfilter([np.sqrt(1.0 - smoothing**2)], [1.0, -smoothing], eps, axis=0)
+    obs = params.means[path] + np.einsum("tij,tj->ti", chol[path], z)
+    if bounds is not None:
+        obs = np.clip(obs, bounds[0], bounds[1])
+    return obs
 
 
-def render_observations(obs, hop, rng):
-    """Audio from per-frame observations (LARs and log gain): unit-RMS white
-    noise per hop times exp(gain), through 1/A(z) with state carried."""
-    p = obs.shape[1] - 1
-    a = lpc_from_reflection(reflection_from_lar(obs[:, :p]))
-    gain = np.exp(np.minimum(obs[:, p], 0.0))
-    e = rng.standard_normal((obs.shape[0], hop))
-    e /= np.sqrt(np.mean(e * e, axis=1, keepdims=True))
-    e *= gain[:, None]
-    y, _ = kernels.lpc_synthesis(e.reshape(-1), a, hop)
-    return y
+def _draw_pitch(exc, state, rng):
+    b = int(rng.choice(N_PITCH_BINS, p=exc.pitch_histogram[state]))
+    return exc.pitch_log_f0[state, b]
+
+
+def model_trajectory(params, exc, path, rng, bounds=None):
+    """The model's frames along a path: observations, F0, voicing, onsets.
+
+    A new pitch is drawn from the new state's histogram when the state
+    changes and the pitch held so far is unlikely there (a new note, plucked
+    anew); otherwise the note carries on. Voicing is the observation's
+    voicing dimension, drawn with the rest of the frame.
+    """
+    obs = observation_trajectory(params, path, rng, bounds=bounds)
+    F = len(path)
+    log_f0 = np.empty(F)
+    onset = np.zeros(F, bool)
+    current = None
+    for t in range(F):
+        s = path[t]
+        if t == 0 or s != path[t - 1]:
+            hist = exc.pitch_histogram[s]
+            if current is None:
+                keep = False
+            else:
+                midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
+                b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
+                keep = hist[b] >= 0.5 * hist.max()
+            if not keep:
+                current = _draw_pitch(exc, s, rng)
+                onset[t] = True
+        log_f0[t] = current
+    p = obs.shape[1] - 2
+    voicing = voicing_from_logit(obs[:, p + 1])
+    return obs, np.exp(log_f0), voicing, onset
+
+
+def _pulse_shape():
+    """The pulse of the 'Wavelet' excitation: the Daubechies-2 scaling function
+    (PyWavelets), three samples wide, tabulated 64 points per sample."""
+    import pywt
+
+    phi, _, _ = pywt.Wavelet("db2").wavefun(level=6)
+    return np.asarray(phi, dtype=np.float64), 64
+
+
+def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
+    """Unit-power excitation per frame (C kernel)."""
+    if kind == "wavelet":
+        pulse, oversampling = _pulse_shape()
+        return kernels.excitation("pulses", f0, voicing, onset, hop, sample_rate, seed, pulse=pulse,
+                                  pulse_oversampling=oversampling)
+    return kernels.excitation(_KERNEL_KIND[kind], f0, voicing, onset, hop, sample_rate, seed)
+
+
+def render(lar, log_gain, excitation, hop, state=None, colour=None):
+    """Per-frame LARs and log signal levels over a unit-power excitation.
+
+    The normalised lattice (C kernel) keeps white input at its level
+    whatever spectrum the LARs make, and stays stable however fast they
+    move. ``colour`` ([F, q] reflection coefficients, optional) adds each
+    frame's residual colour to the envelope. A pitched excitation is not
+    white (its partials may sit on the filter's peaks), so each hop's level
+    is then brought to the model's: the ratio of wanted to measured RMS per
+    hop, interpolated in log between hop centres, multiplies the output.
+    Every frame ends at the gain the model gave it.
+    """
+    k = reflection_from_lar(lar) if colour is None else coloured_reflection(lar, colour)
+    k = np.clip(k, -0.999999, 0.999999)
+    y, zf = kernels.lpc_synthesis_smooth(excitation, k, log_gain, hop, block=BLOCK, zi=state)
+    n_frames = k.shape[0]
+    padded = np.zeros(n_frames * hop)
+    padded[: y.shape[0]] = y
+    measured = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
+    correction = np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0))
+    centres = np.arange(n_frames) * hop + hop / 2
+    y *= np.exp(np.interp(np.arange(y.shape[0]), centres, correction))
+    return y, zf
 
 
 def soft_limit(y, threshold=0.9):
-    """Leave samples below ``threshold`` untouched; compress the rest smoothly
-    towards 1 (tanh knee), so nothing exceeds full scale."""
+    """Only if some sample would exceed full scale: samples above
+    ``threshold`` are compressed smoothly (tanh knee) so none exceeds 1.
+    Audio within full scale comes back untouched."""
     y = np.asarray(y, dtype=np.float64)
+    if not y.size or np.abs(y).max() <= 1.0:
+        return y
     over = np.abs(y) > threshold
-    if over.any():
-        knee = 1.0 - threshold
-        y = y.copy()
-        y[over] = np.sign(y[over]) * (threshold + knee * np.tanh((np.abs(y[over]) - threshold) / knee))
+    knee = 1.0 - threshold
+    y = y.copy()
+    y[over] = np.sign(y[over]) * (threshold + knee * np.tanh((np.abs(y[over]) - threshold) / knee))
     return y
 
 
-def synthesize_model_only(params, hop, n_samples, seed):
-    """Fidelity-0 audio of ``n_samples`` samples from the HMM alone (float32)."""
-    rng = np.random.default_rng(seed)
-    n_frames = -(-n_samples // hop)
-    path = kernels.sample_states(params.startprob, params.transmat, n_frames, int(rng.integers(2**63)))
-    obs = observation_trajectory(params, path, rng)
-    y = render_observations(obs, hop, rng)[:n_samples]
-    return soft_limit(y).astype(np.float32)
+def autocorrelation_from_reflection(k):
+    """Normalised autocorrelation r[..., 0..p] (r[0] = 1) of the all-pole
+    model with reflection coefficients k [..., p]: the inverse of the
+    Levinson-Durbin recursion, r[m] = -k_m E_{m-1} - sum_i a_i r[m - i]."""
+    k = np.asarray(k, dtype=np.float64)
+    p = k.shape[-1]
+    r = np.zeros(k.shape[:-1] + (p + 1,))
+    r[..., 0] = 1.0
+    a = np.zeros(k.shape[:-1] + (p + 1,))
+    a[..., 0] = 1.0
+    err = np.ones(k.shape[:-1])
+    for m in range(1, p + 1):
+        km = k[..., m - 1]
+        r[..., m] = -km * err - np.sum(a[..., 1:m] * r[..., m - 1:0:-1], axis=-1)
+        if m > 1:
+            a[..., 1:m] = a[..., 1:m] + km[..., None] * a[..., m - 1:0:-1]
+        a[..., m] = km
+        err = err * (1.0 - km * km)
+    return r
+
+
+def reflection_from_autocorrelation(r):
+    """Levinson-Durbin over frames: autocorrelations r [..., p + 1] to
+    reflection coefficients [..., p]."""
+    r = np.asarray(r, dtype=np.float64)
+    p = r.shape[-1] - 1
+    k = np.zeros(r.shape[:-1] + (p,))
+    a = np.zeros(r.shape[:-1] + (p + 1,))
+    a[..., 0] = 1.0
+    err = r[..., 0].copy()
+    for m in range(1, p + 1):
+        acc = r[..., m] + np.sum(a[..., 1:m] * r[..., m - 1:0:-1], axis=-1)
+        km = np.clip(-acc / err, -0.999999, 0.999999)
+        if m > 1:
+            a[..., 1:m] = a[..., 1:m] + km[..., None] * a[..., m - 1:0:-1]
+        a[..., m] = km
+        k[..., m - 1] = km
+        err = err * (1.0 - km * km)
+    return k
+
+
+def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b):
+    """Mix two sequences of frames in power: the spectrum of the result is
+    ``f * P_a + (1 - f) * P_b`` (P = level^2 x envelope), as for two
+    uncorrelated signals mixed with powers f and 1 - f, rendered as one
+    all-pole frame (a mixture of autocorrelations is an autocorrelation, so
+    the filter is stable). Every bin's log-distance to P_a,
+    |log(f + (1 - f) P_b / P_a)|, shrinks as f grows.
+
+    Returns
+    -------
+    lar, log_gain : the mixed frames
+    share_a : power share of frames a, per frame, for mixing the excitations
+    """
+    f = float(fidelity)
+    pa = f * np.exp(2.0 * log_gain_a)
+    pb = (1.0 - f) * np.exp(2.0 * log_gain_b)
+    r = pa[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_a)) + \
+        pb[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_b))
+    total = r[:, 0]
+    lar = lar_from_reflection(reflection_from_autocorrelation(r / total[:, None]))
+    return lar, 0.5 * np.log(total), pa / total
+
+
+def training_lars(lpc):
+    """Log-area ratios of stored LPC rows [T, p] (float64, exact)."""
+    a = np.concatenate([np.ones((lpc.shape[0], 1)), lpc], axis=1)
+    return lar_from_reflection(reflection_from_lpc(a))
+
+
+def log_spectral_distance(x, y, n_fft=1024, hop=256, floor_db=-100.0):
+    """Mean over frames of the RMS difference (dB) between the log power
+    spectra of two signals of the same length (Hann frames)."""
+    n = min(len(x), len(y))
+    if n < n_fft:
+        raise ValueError("signals shorter than one FFT frame")
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(1 + (n - n_fft) // hop)[:, None]
+    w = np.hanning(n_fft)
+    px = np.abs(np.fft.rfft(np.asarray(x)[idx] * w, axis=1)) ** 2
+    py = np.abs(np.fft.rfft(np.asarray(y)[idx] * w, axis=1)) ** 2
+    ref = max(px.max(), py.max(), 1e-30)
+    dx = 10 * np.log10(np.maximum(px / ref, 10 ** (floor_db / 10)))
+    dy = 10 * np.log10(np.maximum(py / ref, 10 ** (floor_db / 10)))
+    return float(np.mean(np.sqrt(np.mean((dx - dy) ** 2, axis=1))))

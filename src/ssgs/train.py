@@ -207,7 +207,6 @@ def _resumed_model(args, report, timings):
 
 def run(args, report):
     from ssgs import checkpoint
-    from ssgs.synthesis import synthesize_model_only
 
     _check_options(args)
     timings = {}
@@ -256,7 +255,7 @@ def run(args, report):
     written.append(npz_path)
     import soundfile as sf
 
-    audio = synthesize_model_only(model.params, model.hop_size, 3 * model.sample_rate, seed=model.seed)
+    audio = model.generate(3.0, sample_rate=model.sample_rate, fidelity=0.0, seed=model.seed)
     wav = io.BytesIO()
     sf.write(wav, audio, model.sample_rate, format="WAV", subtype="FLOAT")
     wav_path = _join(args.checkpoint_dir, "test_generation.wav")

@@ -24,7 +24,7 @@ ctypedef fused real:
     double
 
 
-def lpc_analysis(const real[:, ::1] frames, int order, int n_threads):
+def lpc_analysis(const real[:, ::1] frames, int order, const double[::1] lag_window, int n_threads):
     cdef ptrdiff_t F = frames.shape[0], L = frames.shape[1]
     a = np.empty((F, order + 1))
     k = np.empty((F, order))
@@ -34,13 +34,14 @@ def lpc_analysis(const real[:, ::1] frames, int order, int n_threads):
     cdef double[:, ::1] av = a, kv = k
     cdef double[::1] ev = err
     cdef ptrdiff_t bad = 0
+    cdef const double *lw = &lag_window[0] if lag_window.shape[0] > 0 else NULL
     cdef int status
     with nogil:
         if real is double:
-            status = ssgs_lpc_analysis_f64(&frames[0, 0], F, L, order, n_threads,
+            status = ssgs_lpc_analysis_f64(&frames[0, 0], F, L, order, lw, n_threads,
                                            &av[0, 0], &kv[0, 0], &ev[0], &bad)
         else:
-            status = ssgs_lpc_analysis_f32(&frames[0, 0], F, L, order, n_threads,
+            status = ssgs_lpc_analysis_f32(&frames[0, 0], F, L, order, lw, n_threads,
                                            &av[0, 0], &kv[0, 0], &ev[0], &bad)
     check_status(status, bad, "lpc_analysis")
     return a, k, err
@@ -76,3 +77,19 @@ def lpc_synthesis(const double[::1] e, const double[:, ::1] a, ptrdiff_t hop,
         status = ssgs_lpc_synthesis(&e[0], n, &a[0, 0], F, order, hop, &zv[0], &yv[0], &bad)
     check_status(status, bad, "lpc_synthesis")
     return y, zf
+
+
+def pitch(const float[::1] x, ptrdiff_t n_frames, ptrdiff_t hop, ptrdiff_t window, double sample_rate,
+          double fmin, double fmax, int n_threads):
+    f0 = np.zeros(n_frames)
+    periodicity = np.zeros(n_frames)
+    if n_frames == 0:
+        return f0, periodicity
+    cdef double[::1] fv = f0, pv = periodicity
+    cdef const float *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        status = ssgs_pitch(xp, x.shape[0], n_frames, hop, window, sample_rate, fmin, fmax,
+                            n_threads, &fv[0], &pv[0])
+    check_status(status, 0, "pitch")
+    return f0, periodicity

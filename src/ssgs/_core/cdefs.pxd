@@ -1,7 +1,7 @@
 # The C prototypes of the kernels (src/ssgs/_core/c/*.h), for the Cython
 # modules that link the static kernel library. Pure declarations: no module.
 from libc.stddef cimport ptrdiff_t
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "ssgs_common.h" nogil:
     enum:
@@ -18,17 +18,34 @@ cdef extern from "ssgs_common.h" nogil:
 
 cdef extern from "ssgs_lpc.h" nogil:
     int ssgs_lpc_analysis_f64(const double *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                              int order, int n_threads, double *a, double *k, double *err,
-                              ptrdiff_t *err_index)
+                              int order, const double *lag_window, int n_threads, double *a,
+                              double *k, double *err, ptrdiff_t *err_index)
     int ssgs_lpc_analysis_f32(const float *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                              int order, int n_threads, double *a, double *k, double *err,
-                              ptrdiff_t *err_index)
+                              int order, const double *lag_window, int n_threads, double *a,
+                              double *k, double *err, ptrdiff_t *err_index)
     void ssgs_levinson(const double *r, int order, double *a, double *k, double *err)
     int ssgs_lpc_residual(const double *x, ptrdiff_t n, const double *a, ptrdiff_t n_frames,
                           int order, ptrdiff_t hop, const double *zi, double *e)
     int ssgs_lpc_synthesis(const double *e, ptrdiff_t n, const double *a, ptrdiff_t n_frames,
                            int order, ptrdiff_t hop, double *state, double *y,
                            ptrdiff_t *err_index)
+    int ssgs_pitch(const float *x, ptrdiff_t n, ptrdiff_t n_frames, ptrdiff_t hop, ptrdiff_t window,
+                   double sample_rate, double fmin, double fmax, int n_threads,
+                   double *f0, double *periodicity)
+
+cdef extern from "ssgs_synth.h" nogil:
+    enum:
+        SSGS_EXCITATION_NOISE
+        SSGS_EXCITATION_KARPLUS_STRONG
+        SSGS_EXCITATION_PULSES
+    int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_rate,
+                        const double *f0, const double *voicing, const uint8_t *onset,
+                        const double *pulse, ptrdiff_t pulse_len, ptrdiff_t pulse_oversampling,
+                        uint64_t seed, double *e)
+    int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
+                                  const double *log_gain, ptrdiff_t n_frames, int order,
+                                  ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
+                                  ptrdiff_t *err_index)
 
 cdef extern from "ssgs_hmm.h" nogil:
     int ssgs_gaussian_logpdf(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, const double *X,
@@ -66,7 +83,7 @@ cdef inline int check_status(int status, ptrdiff_t index, str kernel) except -1:
     if status == SSGS_ERR_NONFINITE and kernel == "lpc_analysis":
         raise ValueError(f"frames[{index}] contains NaN or inf "
                          f"(or samples so large that their squares overflow)")
-    if status == SSGS_ERR_NONFINITE:
+    if status == SSGS_ERR_NONFINITE:  # lpc_synthesis and lpc_synthesis_smooth
         raise FloatingPointError(f"{kernel}: the output overflowed in frame {index}; "
                                  f"the filter a[{index}] is unstable")
     raise ValueError(f"{kernel}: argument out of range (status {status})")

@@ -22,6 +22,9 @@ extern "C" {
  *   n_frames    number of frames (>= 0)
  *   frame_len   samples per frame (>= 1)
  *   order       prediction order, 1..SSGS_MAX_ORDER
+ *   lag_window  [order + 1] factors applied to r[0..order] after the
+ *               white-noise correction (a lag window and/or a stronger
+ *               noise floor, to bound the filter's resonances), or NULL
  *   n_threads   OpenMP threads over frames (<= 0: all)
  *   a           [n_frames, order + 1] output, a[f, 0] == 1
  *   k           [n_frames, order] output, reflection coefficients: k[m-1] is
@@ -37,13 +40,13 @@ extern "C" {
  * input need not be checked beforehand.
  */
 int ssgs_lpc_analysis_f64(const double *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                          int order, int n_threads, double *a, double *k, double *err,
-                          ptrdiff_t *err_index);
+                          int order, const double *lag_window, int n_threads, double *a,
+                          double *k, double *err, ptrdiff_t *err_index);
 
 /* As ssgs_lpc_analysis_f64 for float32 frames (arithmetic in float64). */
 int ssgs_lpc_analysis_f32(const float *frames, ptrdiff_t n_frames, ptrdiff_t frame_len,
-                          int order, int n_threads, double *a, double *k, double *err,
-                          ptrdiff_t *err_index);
+                          int order, const double *lag_window, int n_threads, double *a,
+                          double *k, double *err, ptrdiff_t *err_index);
 
 /*
  * Levinson-Durbin on one autocorrelation sequence r[0..order] (no correction
@@ -80,6 +83,26 @@ int ssgs_lpc_residual(const double *x, ptrdiff_t n, const double *a, ptrdiff_t n
 int ssgs_lpc_synthesis(const double *e, ptrdiff_t n, const double *a, ptrdiff_t n_frames,
                        int order, ptrdiff_t hop, double *state, double *y,
                        ptrdiff_t *err_index);
+
+/*
+ * Pitch of each frame: F0 and periodicity from the normalised
+ * cross-correlation (NCCF) of x over a window centred on the frame's hop
+ * region, searched coarsely on a decimated copy, checked against octave
+ * errors, then refined at full rate with parabolic interpolation.
+ *
+ *   x            [n] signal (the LPC residual works best: the filter's
+ *                resonances do not compete with the pitch)
+ *   n_frames     frames; frame f rules samples [f*hop, (f+1)*hop)
+ *   window       analysis window length (zero-padded beyond x's ends)
+ *   sample_rate  in Hz
+ *   fmin, fmax   search range in Hz (0 < fmin < fmax < sample_rate / 2)
+ *   f0           [n_frames] output, Hz (0 for a silent window)
+ *   periodicity  [n_frames] output, the NCCF peak clipped to [0, 1]: about
+ *                the periodic share of the window's power
+ */
+int ssgs_pitch(const float *x, ptrdiff_t n, ptrdiff_t n_frames, ptrdiff_t hop, ptrdiff_t window,
+               double sample_rate, double fmin, double fmax, int n_threads,
+               double *f0, double *periodicity);
 
 #ifdef __cplusplus
 }

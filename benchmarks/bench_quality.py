@@ -1,0 +1,178 @@
+"""How generated audio compares with the training audio, at fidelity 0 to 1.
+
+    pip install ".[bench]"
+    python benchmarks/bench_quality.py                          # the demo corpus
+    python benchmarks/bench_quality.py /usr/share/sounds/alsa   # any folder
+    python benchmarks/bench_quality.py DIR --n-states 8 --png out/
+
+Each file is decoded (mono, 16 kHz); its middle 20% is held out (the ends
+of a recording are often silence) and the model trains on the parts before
+and after it, as separate sequences. For fidelity 0 (with each excitation
+type) and 0.25, 0.5, 0.75 and 1 it then reports:
+
+- FMD: Frechet distance between Gaussian fits of 64-band log-mel frames
+  (1024-point FFT, hop 256) of generated and training audio, beside the FMD
+  of the held-out real excerpts, for scale. Generated audio is made the way
+  the held-out audio is cut: one clip per file, of the same lengths;
+- loudness spread: standard deviation of frame RMS in dB (1024 / 256);
+- harmonicity: median over frames (1024 samples, hop 512, Hann) of the
+  normalised autocorrelation peak at lags for 60-1000 Hz;
+- SNR against the source at fidelity 1.
+
+Targets (issue 4): SNR >= 60 dB at fidelity 1; at fidelity 0 FMD no larger
+than the held-out excerpt's, harmonicity within 0.1 of the training audio's,
+loudness spread within 15% of it. Figures, never pass/fail. With --png, a
+spectrogram of training audio beside each generated clip is saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import scipy.linalg
+
+import ssgs
+from ssgs.audio import DEFAULT_EXTENSIONS, load_audio, scan_folders
+from ssgs.demo import write_demo_corpus
+
+SR = 16000
+FIDELITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def mel_bank(n_mels=64, n_fft=1024, sr=SR):
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    edges = 700.0 * (10 ** (np.linspace(0, hz_to_mel(sr / 2), n_mels + 2) / 2595.0) - 1.0)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    bank = np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+    return bank.T
+
+
+def frames(x, n=1024, hop=256):
+    if len(x) < n:
+        x = np.pad(x, (0, n - len(x)))
+    idx = np.arange(n)[None, :] + hop * np.arange(1 + (len(x) - n) // hop)[:, None]
+    return x[idx]
+
+
+def log_mel(x):
+    spec = np.abs(np.fft.rfft(frames(x) * np.hanning(1024), axis=1)) ** 2
+    return np.log(spec @ mel_bank() + 1e-10)
+
+
+def frechet(a, b):
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean))
+
+
+def loudness_spread(x):
+    rms = np.sqrt(np.mean(frames(x) ** 2, axis=1))
+    return float(np.std(20 * np.log10(np.maximum(rms, 1e-5))))
+
+
+def harmonicity(x):
+    f = frames(x, 1024, 512) * np.hanning(1024)
+    spec = np.fft.rfft(f, 2048, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :1024]
+    keep = ac[:, 0] > 1e-12 * max(ac[:, 0].max(), 1e-30)
+    lo, hi = int(SR / 1000), int(np.ceil(SR / 60))
+    peaks = ac[keep, lo:hi + 1].max(axis=1) / ac[keep, 0]
+    return float(np.median(peaks)) if peaks.size else 0.0
+
+
+def snr_db(ref, est):
+    n = min(len(ref), len(est))
+    err = np.sum((ref[:n] - est[:n]) ** 2)
+    return float(10 * np.log10(np.sum(ref[:n] ** 2) / err)) if err > 0 else float("inf")
+
+
+def spectrogram_png(path, train, generated, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for ax, x, name in zip(axes, (train, generated), ("training", title)):
+        ax.specgram(x + 1e-9, NFFT=1024, Fs=SR, noverlap=768, cmap="magma", vmin=-120, vmax=-20)
+        ax.set_title(name)
+        ax.set_xlabel("s")
+    axes[0].set_ylabel("Hz")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", nargs="?", help="folder of audio (default: the demo corpus)")
+    parser.add_argument("--n-states", type=int, default=34)
+    parser.add_argument("--n-iterations", type=int, default=20)
+    parser.add_argument("--excitation", default="Karplus-Strong")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--png", help="folder for spectrogram PNGs")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.corpus
+        if folder is None:
+            folder = os.path.join(tmp, "demo")
+            write_demo_corpus(folder)
+        files = scan_folders([folder], DEFAULT_EXTENSIONS, recursive=True).files
+        signals = [load_audio(p, SR).astype(np.float64) for p in files]
+    train, held = [], []
+    for x in signals:
+        a, b = int(0.4 * len(x)), int(0.6 * len(x))
+        train += [x[:a], x[b:]]
+        held.append(x[a:b])
+    held_audio = np.concatenate(held)
+    train_audio = np.concatenate(train)
+    t0 = time.perf_counter()
+    model = ssgs.SpectralStateGuidedSynthesis(n_states=args.n_states, seed=args.seed)
+    model.train(train, SR, n_em_iterations=args.n_iterations)
+    print(f"corpus: {folder} ({len(files)} files, {len(train_audio) / SR:.1f} s training, "
+          f"{len(held_audio) / SR:.1f} s held out); {model.n_states} states, "
+          f"{model.iteration} iterations in {time.perf_counter() - t0:.1f} s; excitation {args.excitation}")
+
+    ref_mel = log_mel(train_audio)
+    held_fmd = frechet(log_mel(held_audio), ref_mel)
+    print(f"\n{'':30s}{'FMD':>9s}{'loudness spread':>17s}{'harmonicity':>13s}{'SNR':>9s}")
+    print(f"{'training audio':30s}{'':>9s}{loudness_spread(train_audio):14.1f} dB{harmonicity(train_audio):13.3f}")
+    print(f"{'held-out real excerpts':30s}{held_fmd:9.2f}{loudness_spread(held_audio):14.1f} dB"
+          f"{harmonicity(held_audio):13.3f}")
+    rng = np.random.default_rng(args.seed)
+    rows = [(0.0, kind) for kind in ("Karplus-Strong", "Wavelet", "Noise")]
+    rows += [(f, args.excitation) for f in FIDELITIES[1:]]
+    for fidelity, kind in rows:
+        if fidelity == 1.0:
+            pieces = [model.generate(len(t) / SR, fidelity=1.0, start=(i, 0.0), seed=1) for i, t in enumerate(train)]
+            gen = np.concatenate(pieces).astype(np.float64)
+            snr = snr_db(train_audio, gen)
+        else:
+            # as many clips as held-out excerpts, of the same lengths, each a
+            # generation of its own (the held-out audio is one excerpt per file)
+            gen = np.concatenate([model.generate(len(h) / SR, fidelity=fidelity, excitation_type=kind,
+                                                 seed=int(rng.integers(2**31))) for h in held]).astype(np.float64)
+            snr = None
+        label = f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
+        row = (f"{label:30s}{frechet(log_mel(gen), ref_mel):9.2f}"
+               f"{loudness_spread(gen):14.1f} dB{harmonicity(gen):13.3f}")
+        print(row + (f"{snr:7.1f} dB" if snr is not None else ""))
+        if args.png:
+            os.makedirs(args.png, exist_ok=True)
+            n = min(len(gen), 10 * SR, len(train_audio))
+            spectrogram_png(os.path.join(args.png, f"fidelity_{fidelity:g}_{kind.lower()}.png"),
+                            train_audio[:n], gen[:n], f"generated, {label}")
+
+if __name__ == "__main__":
+    main()

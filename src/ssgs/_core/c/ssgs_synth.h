@@ -1,0 +1,88 @@
+/*
+ * ssgs_synth.h: synthesis kernels: excitation and smoothly varying all-pole
+ * filtering.
+ *
+ * Frame f rules samples [f*hop, (f+1)*hop); per-frame parameters describe
+ * the frame's centre, f*hop + hop/2, and are interpolated in between.
+ */
+#ifndef SSGS_SYNTH_H
+#define SSGS_SYNTH_H
+
+#include "ssgs_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    SSGS_EXCITATION_NOISE = 0,          /* white noise only */
+    SSGS_EXCITATION_KARPLUS_STRONG = 1, /* plucked string + noise */
+    SSGS_EXCITATION_PULSES = 2          /* train of pulses of a given shape + noise */
+};
+
+/*
+ * An excitation of about unit power: a periodic part mixed with noise (white,
+ * unit variance, close to Gaussian: a sum of four uniforms), e = sqrt(v) p + sqrt(1 - v) w, the noise high-passed at v * f0
+ * (a voiced sound has nothing below its fundamental; unvoiced noise stays
+ * full band).
+ *
+ *   kind         SSGS_EXCITATION_*
+ *   n_frames     frames; the output has n_frames * hop samples
+ *   hop          samples per frame
+ *   sample_rate  in Hz
+ *   f0           [n_frames] fundamental in Hz at each frame's centre (> 0);
+ *                the period is interpolated linearly per sample
+ *   voicing      [n_frames] periodic share v of the power, in [0, 1],
+ *                interpolated linearly
+ *   onset        [n_frames] non-zero where a note starts: the string is
+ *                plucked anew there (frame 0 always plucks; a note that has
+ *                faded 40 dB is plucked again)
+ *   pulse        [pulse_len] pulse shape for SSGS_EXCITATION_PULSES (NULL
+ *                otherwise), tabulated pulse_oversampling points per sample;
+ *                one pulse starts at every period boundary, evaluated at its
+ *                exact sub-sample position, the train scaled to unit power
+ *   seed         the noise and the plucks come from xoshiro256** seeded by
+ *                splitmix64(seed): the same seed gives the same samples
+ *   e            [n_frames * hop] output
+ *
+ * The Karplus-Strong string (delay line tuned to f0 with a two-tap loop
+ * filter, loop gain for a 1.5 s decay at any pitch, zero-mean plucks and a
+ * DC blocker) is normalised to unit power by its RMS per hop, interpolated
+ * between hop centres, so its level never jumps at a frame boundary.
+ */
+int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_rate,
+                    const double *f0, const double *voicing, const uint8_t *onset,
+                    const double *pulse, ptrdiff_t pulse_len, ptrdiff_t pulse_oversampling,
+                    uint64_t seed, double *e);
+
+/*
+ * y = g prod(sqrt(1 - k_i^2)) / A(z) e, with A(z) and g varying smoothly: a
+ * normalised lattice filter, whose sections are rotations. It is stable and
+ * keeps the power of white input (so g is the output's RMS for a unit-power
+ * excitation, whatever the spectrum) even while its coefficients move.
+ *
+ *   e          [n] excitation; n_frames must equal ceil(n / hop)
+ *   k          [n_frames, order] reflection coefficients, all |k| < 1, at
+ *              the frame centres
+ *   log_gain   [n_frames] natural log of the gain g at the frame centres
+ *   block      samples between coefficient updates (>= 1)
+ *   state      [order] the lattice's backward errors: zeros to start; on
+ *              return, what the next call needs to continue the signal
+ *   y          [n] output
+ *   err_index  receives the frame where the output overflowed
+ *
+ * The reflection coefficients are interpolated linearly between frame
+ * centres and updated every block samples (a convex combination of values
+ * below 1 in magnitude stays below 1); the gain is interpolated in log
+ * between frame centres and linearly within a block. Before the first
+ * centre and after the last the parameters are held.
+ */
+int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
+                              const double *log_gain, ptrdiff_t n_frames, int order,
+                              ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
+                              ptrdiff_t *err_index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

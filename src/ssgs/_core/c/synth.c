@@ -1,0 +1,342 @@
+#include "ssgs_synth.h"
+#include "ssgs_internal.h"
+#include "ssgs_lpc.h"
+#include "ssgs_rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KS_DAMPING 0.15      /* weight of the loop filter's second tap (0.5: the classic, darker string) */
+#define KS_T60_SECONDS 1.5   /* a plucked note decays by 60 dB in this time, at any pitch */
+#define KS_T60_DECADES 3.0
+#define KS_SUSTAIN 0.01      /* re-pluck once the string is 40 dB below its pluck */
+#define NOISE_BLOCK 32       /* samples between updates of the noise high-pass */
+
+/* Frame position of sample t: frame index f and weight w of frame f + 1. */
+static void frame_position(double t, ptrdiff_t hop, ptrdiff_t n_frames, ptrdiff_t *f, double *w)
+{
+    double u = (t - 0.5 * (double)hop) / (double)hop;
+    if (u <= 0.0) {
+        *f = 0;
+        *w = 0.0;
+        return;
+    }
+    ptrdiff_t i = (ptrdiff_t)u;
+    if (i >= n_frames - 1) {
+        *f = n_frames - 1;
+        *w = 0.0;
+        return;
+    }
+    *f = i;
+    *w = u - (double)i;
+}
+
+/* Approximately Gaussian noise of unit variance, cheaply: the sum of four
+ * 16-bit uniforms from one draw (Irwin-Hall), centred and scaled. For an
+ * excitation only whiteness and power matter; no transcendental function
+ * per sample. */
+static inline double noise(ssgs_rng *rng)
+{
+    const uint64_t u = ssgs_rng_next(rng);
+    const double s = (double)(u & 0xffff) + (double)((u >> 16) & 0xffff) + (double)((u >> 32) & 0xffff) +
+                     (double)(u >> 48);
+    /* each 16-bit uniform has variance (2^32 - 1) / 12 */
+    return (s - 2.0 * 65535.0) * 2.6428857203766826e-05; /* 1 / sqrt(4 (2^32 - 1) / 12) */
+}
+
+/* The period (samples) and voicing at every sample, interpolated linearly
+ * between frame centres. */
+static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const double *f0,
+                                 const double *voicing, double *period, double *v)
+{
+    const ptrdiff_t n = n_frames * hop;
+    for (ptrdiff_t t = 0; t < n; ++t) {
+        ptrdiff_t f;
+        double w;
+        frame_position((double)t, hop, n_frames, &f, &w);
+        const ptrdiff_t g = w > 0.0 ? f + 1 : f;
+        const double pf = sr / f0[f];
+        period[t] = pf + w * (sr / f0[g] - pf);
+        v[t] = voicing[f] + w * (voicing[g] - voicing[f]);
+    }
+}
+
+/*
+ * Spectral flattening of a periodic signal, hop by hop: an order-2
+ * predictor fitted to the two hops around each one removes the string's
+ * tilt (a damped string is dark, and the spectral envelope is the LPC
+ * filter's job) and keeps its partials. rms[] receives each hop's RMS after
+ * flattening.
+ */
+static void whiten_per_hop(double *p, ptrdiff_t n_frames, ptrdiff_t hop, double *rms)
+{
+    const ptrdiff_t n = n_frames * hop;
+    double prev1 = 0.0, prev2 = 0.0; /* the unflattened samples before the hop */
+    for (ptrdiff_t f = 0; f < n_frames; ++f) {
+        ptrdiff_t a = f * hop - hop / 2, b = f * hop + hop + hop / 2;
+        if (a < 0)
+            a = 0;
+        if (b > n)
+            b = n;
+        double r[3];
+        for (int lag = 0; lag < 3; ++lag)
+            r[lag] = b - a > lag ? ssgs_dot(p + a, p + a + lag, b - a - lag) : 0.0;
+        r[0] *= 1.0 + 1e-6;
+        double c[3], k[2], err;
+        ssgs_levinson(r, 2, c, k, &err);
+        double energy = 0.0;
+        for (ptrdiff_t t = f * hop; t < (f + 1) * hop; ++t) {
+            const double x = p[t];
+            const double w = x + c[1] * prev1 + c[2] * prev2;
+            prev2 = prev1;
+            prev1 = x;
+            p[t] = w;
+            energy += w * w;
+        }
+        rms[f] = sqrt(energy / (double)hop);
+    }
+}
+
+static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const double *period,
+                          const uint8_t *onset, const double *f0, ssgs_rng *rng, double *p)
+{
+    double fmin = f0[0];
+    for (ptrdiff_t f = 1; f < n_frames; ++f)
+        if (f0[f] < fmin)
+            fmin = f0[f];
+    size_t size = 16;
+    while ((double)size < sr / fmin + 8.0)
+        size <<= 1;
+    const size_t mask = size - 1;
+    double *line = calloc(size, sizeof(double));
+    double *rms = malloc((size_t)n_frames * sizeof(double));
+    uint8_t *plucked = malloc((size_t)n_frames);
+    if (line == NULL || rms == NULL || plucked == NULL) {
+        free(line);
+        free(rms);
+        free(plucked);
+        return SSGS_ERR_NOMEM;
+    }
+    size_t pos = 0;
+    double x_prev = 0.0, y_prev = 0.0, pluck_rms = 0.0;
+    int repluck = 1;
+    for (ptrdiff_t f = 0; f < n_frames; ++f) {
+        const ptrdiff_t t0 = f * hop;
+        plucked[f] = (uint8_t)(repluck || onset[f]);
+        if (plucked[f]) {
+            /* a zero-mean noise burst one period long: a DC offset would
+             * outlive the tone, the loop damps DC least */
+            const size_t len = (size_t)ceil(period[t0]) + 2;
+            double mean = 0.0;
+            for (size_t j = 1; j <= len && j < size; ++j) {
+                const double v = 2.0 * ssgs_rng_uniform(rng) - 1.0;
+                line[(pos - j) & mask] = v;
+                mean += v;
+            }
+            mean /= (double)(len < size ? len : size - 1);
+            for (size_t j = 1; j <= len && j < size; ++j)
+                line[(pos - j) & mask] -= mean;
+        }
+        /* loop gain for the same decay time at every pitch */
+        const double gain = exp(-KS_T60_DECADES * 2.302585092994046 / (KS_T60_SECONDS * f0[f]));
+        double energy = 0.0;
+        for (ptrdiff_t t = t0; t < t0 + hop; ++t) {
+            double delay = period[t] - KS_DAMPING;
+            if (delay < 2.0)
+                delay = 2.0;
+            const size_t di = (size_t)delay;
+            const double frac = delay - (double)di;
+            const double a = line[(pos - di) & mask], b = line[(pos - di - 1) & mask],
+                         c = line[(pos - di - 2) & mask];
+            const double tap0 = (1.0 - frac) * a + frac * b;
+            const double tap1 = (1.0 - frac) * b + frac * c;
+            const double out = gain * ((1.0 - KS_DAMPING) * tap0 + KS_DAMPING * tap1);
+            line[pos & mask] = out;
+            ++pos;
+            /* DC blocker on the way out */
+            y_prev = out - x_prev + 0.995 * y_prev;
+            x_prev = out;
+            p[t] = y_prev;
+            energy += y_prev * y_prev;
+        }
+        rms[f] = sqrt(energy / (double)hop);
+        if (plucked[f])
+            pluck_rms = rms[f];
+        /* pluck again before the string fades into rounding noise */
+        repluck = rms[f] < KS_SUSTAIN * pluck_rms;
+    }
+    whiten_per_hop(p, n_frames, hop, rms);
+    /* unit power: divide by the RMS of each hop, interpolated between hop
+     * centres so the level never steps, except across a pluck, where each
+     * side keeps its own hop's level (no overshoot on the attack) */
+    for (ptrdiff_t t = 0; t < n_frames * hop; ++t) {
+        ptrdiff_t f;
+        double w;
+        frame_position((double)t, hop, n_frames, &f, &w);
+        double r;
+        if (w > 0.0 && plucked[f + 1])
+            r = rms[t / hop];
+        else
+            r = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
+        p[t] = r > 1e-300 ? p[t] / r : 0.0;
+    }
+    free(line);
+    free(rms);
+    free(plucked);
+    return SSGS_OK;
+}
+
+/* A train of pulses, one per period, each the pulse shape (tabulated
+ * `os` points per sample) evaluated at its exact sub-sample position, scaled
+ * so the train has unit power. */
+static void pulse_train(ptrdiff_t n, double sr, const double *period, const double *pulse,
+                        ptrdiff_t pulse_len, ptrdiff_t os, double *p)
+{
+    const double energy = ssgs_dot(pulse, pulse, pulse_len) / (double)os;
+    const double support = (double)(pulse_len - 1) / (double)os;
+    memset(p, 0, (size_t)n * sizeof(double));
+    if (!(energy > 0.0))
+        return;
+    double phase = 1.0; /* a pulse right at the start */
+    for (ptrdiff_t t = 0; t < n; ++t) {
+        const double step = 1.0 / period[t];
+        const double f0 = sr * step;
+        if (t > 0)
+            phase += step;
+        if (phase < 1.0)
+            continue;
+        phase -= floor(phase);
+        const double when = (double)t - phase / step; /* the period ended this long ago */
+        const double scale = sqrt(sr / (f0 * energy));
+        for (ptrdiff_t i = (ptrdiff_t)ceil(when); (double)i <= when + support; ++i) {
+            if (i < 0 || i >= n)
+                continue;
+            const double x = ((double)i - when) * (double)os;
+            const ptrdiff_t j = (ptrdiff_t)x;
+            const double frac = x - (double)j;
+            const double v = j + 1 < pulse_len ? (1.0 - frac) * pulse[j] + frac * pulse[j + 1] : pulse[j];
+            p[i] += scale * v;
+        }
+    }
+}
+
+int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_rate,
+                    const double *f0, const double *voicing, const uint8_t *onset,
+                    const double *pulse, ptrdiff_t pulse_len, ptrdiff_t pulse_oversampling,
+                    uint64_t seed, double *e)
+{
+    if (n_frames < 0 || hop < 1 || !(sample_rate > 0.0) || kind < 0 || kind > 2 ||
+        (kind == SSGS_EXCITATION_PULSES && (pulse == NULL || pulse_len < 1 || pulse_oversampling < 1)))
+        return SSGS_ERR_ARGUMENT;
+    if (n_frames == 0)
+        return SSGS_OK;
+    const ptrdiff_t n = n_frames * hop;
+    ssgs_rng rng;
+    ssgs_rng_seed(&rng, seed);
+    if (kind == SSGS_EXCITATION_NOISE) {
+        for (ptrdiff_t t = 0; t < n; ++t)
+            e[t] = noise(&rng);
+        return SSGS_OK;
+    }
+    double *period = malloc((size_t)(2 * n) * sizeof(double));
+    if (period == NULL)
+        return SSGS_ERR_NOMEM;
+    double *v = period + n;
+    interpolate_controls(n_frames, hop, sample_rate, f0, voicing, period, v);
+    int status = SSGS_OK;
+    if (kind == SSGS_EXCITATION_KARPLUS_STRONG)
+        status = karplus_strong(n_frames, hop, sample_rate, period, onset, f0, &rng, e);
+    else
+        pulse_train(n, sample_rate, period, pulse, pulse_len, pulse_oversampling, e);
+    if (status == SSGS_OK) {
+        /* the noisy part, high-passed (2nd-order Butterworth) at v * f0: a
+         * voiced sound has nothing below its fundamental, and its breath
+         * and noise lie above it; an unvoiced one (v = 0) keeps full-band
+         * noise. Coefficients follow the controls every NOISE_BLOCK samples
+         * (direct form I, so changing them leaves no transient). */
+        double x1 = 0.0, x2 = 0.0, y1 = 0.0, y2 = 0.0;
+        double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
+        for (ptrdiff_t t = 0; t < n; ++t) {
+            const double vt = v[t] < 0.0 ? 0.0 : (v[t] > 1.0 ? 1.0 : v[t]);
+            if (t % NOISE_BLOCK == 0) {
+                double fc = vt * sample_rate / period[t];
+                if (fc < 1.0)
+                    fc = 1.0;
+                const double w0 = 6.283185307179586 * fc / sample_rate;
+                const double cw = cos(w0), alpha = sin(w0) / 1.4142135623730951;
+                const double a0 = 1.0 + alpha;
+                b0 = 0.5 * (1.0 + cw) / a0;
+                b1 = -(1.0 + cw) / a0;
+                b2 = b0;
+                a1 = -2.0 * cw / a0;
+                a2 = (1.0 - alpha) / a0;
+            }
+            const double x = noise(&rng);
+            const double w = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            x2 = x1;
+            x1 = x;
+            y2 = y1;
+            y1 = w;
+            e[t] = sqrt(vt) * e[t] + sqrt(1.0 - vt) * w;
+        }
+    }
+    free(period);
+    return status;
+}
+
+/* log gain at sample position t, interpolated between frame centres */
+static double gain_at(double t, const double *log_gain, ptrdiff_t hop, ptrdiff_t n_frames)
+{
+    ptrdiff_t f;
+    double w;
+    frame_position(t, hop, n_frames, &f, &w);
+    return exp(log_gain[f] + w * (log_gain[w > 0.0 ? f + 1 : f] - log_gain[f]));
+}
+
+int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
+                              const double *log_gain, ptrdiff_t n_frames, int order,
+                              ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
+                              ptrdiff_t *err_index)
+{
+    if (n < 0 || hop < 1 || block < 1 || order < 1 || order > SSGS_MAX_ORDER ||
+        n_frames != (n + hop - 1) / hop)
+        return SSGS_ERR_ARGUMENT;
+    const int p = order;
+    double kk[SSGS_MAX_ORDER], cc[SSGS_MAX_ORDER];
+    double *g = state;
+    double g_start = n > 0 ? gain_at(0.0, log_gain, hop, n_frames) : 0.0;
+    for (ptrdiff_t s0 = 0; s0 < n; s0 += block) {
+        const ptrdiff_t s1 = s0 + block < n ? s0 + block : n;
+        ptrdiff_t f;
+        double w;
+        frame_position(0.5 * (double)(s0 + s1 - 1), hop, n_frames, &f, &w);
+        const double *k0 = k + f * p, *k1 = k + (w > 0.0 ? f + 1 : f) * p;
+        for (int i = 0; i < p; ++i) {
+            kk[i] = k0[i] + w * (k1[i] - k0[i]); /* exact at the ends and for constant k */
+            cc[i] = sqrt((1.0 - kk[i]) * (1.0 + kk[i]));
+        }
+        const double g_end = gain_at((double)s1, log_gain, hop, n_frames);
+        const double dg = (g_end - g_start) / (double)(s1 - s0);
+        for (ptrdiff_t t = s0; t < s1; ++t) {
+            /* normalised lattice: every section is a rotation, stable and
+             * energy-preserving even while its coefficients move */
+            double fwd = e[t] * (g_start + dg * (double)(t - s0));
+            for (int m = p; m >= 1; --m) {
+                const double km = kk[m - 1], cm = cc[m - 1], back = g[m - 1];
+                if (m < p)
+                    g[m] = km * fwd + cm * back;
+                fwd = cm * fwd - km * back;
+            }
+            g[0] = fwd;
+            y[t] = fwd;
+        }
+        if (!isfinite(y[s1 - 1])) {
+            if (err_index != NULL)
+                *err_index = (s1 - 1) / hop;
+            return SSGS_ERR_NONFINITE;
+        }
+        g_start = g_end;
+    }
+    return SSGS_OK;
+}

@@ -1,0 +1,375 @@
+"""Generation: the synthesis kernels, what fidelity means, how it sounds, bad input."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile as sf
+import soxr
+from numpy.testing import assert_allclose, assert_array_equal
+
+from ssgs import SpectralStateGuidedSynthesis, SSGSError, kernels
+from ssgs import synthesis as S
+from ssgs.features import lpc_from_reflection
+
+from signals import music_like, tone
+
+SR, HOP = 16000, 256
+
+
+def snr_db(ref, est):
+    return 10 * np.log10(np.sum(ref**2) / max(np.sum((ref - est) ** 2), 1e-300))
+
+
+@pytest.fixture(scope="module")
+def audio():
+    rng = np.random.default_rng(31)
+    return [music_like(rng, 5.0), music_like(rng, 4.0) * 0.5, music_like(rng, 6.0)]
+
+
+@pytest.fixture(scope="module")
+def model(audio):
+    return SpectralStateGuidedSynthesis(n_states=8, seed=2).train(audio, SR, n_em_iterations=8)
+
+
+# ---------------------------------------------------------------- kernels
+@pytest.mark.parametrize("f0", [65.0, 110.0, 220.0, 440.0, 880.0])
+def test_pitch_of_harmonic_tones(f0):
+    t = np.arange(SR) / SR
+    x = sum(np.sin(2 * np.pi * f0 * h * t + h) / h for h in range(1, 8) if f0 * h < SR / 2)
+    est, per = kernels.pitch(x.astype(np.float32), HOP, 1024, SR)
+    mid = slice(4, -4)
+    assert_allclose(np.median(est[mid]), f0, rtol=0.005)
+    assert np.median(per[mid]) > 0.95
+
+
+def test_pitch_of_noise_and_silence():
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    _, per = kernels.pitch(noise, HOP, 1024, SR)
+    assert np.median(per) < 0.3
+    f0, per = kernels.pitch(np.zeros(SR, np.float32), HOP, 1024, SR)
+    assert_array_equal(f0, 0.0)
+    assert_array_equal(per, 0.0)
+
+
+def harmonic_share(x, f0, n_fft=16384, top=4000.0):
+    """Share of the power below ``top`` Hz lying within an eighth of the
+    harmonic spacing of a multiple of f0 (an independent, spectral check)."""
+    spec = np.abs(np.fft.rfft(x[:n_fft] * np.hanning(n_fft))) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1 / SR)
+    band = (freqs > 0.5 * f0) & (freqs < top)
+    h = freqs[band] / f0
+    return spec[band][np.abs(h - np.rint(h)) < 0.125].sum() / spec[band].sum()
+
+
+@pytest.mark.parametrize("kind", ["karplus-strong", "pulses"])
+@pytest.mark.parametrize("f0", [110.0, 330.0, 777.0])
+def test_excitation_has_the_asked_pitch_and_unit_power(kind, f0):
+    F = 200
+    pulse, os_ = S._pulse_shape() if kind == "pulses" else (None, 1)
+    e = kernels.excitation(kind, np.full(F, f0), np.ones(F), np.eye(1, F, 0)[0], HOP, SR, seed=4,
+                           pulse=pulse, pulse_oversampling=os_)
+    assert e.shape == (F * HOP,)
+    assert_allclose(np.sqrt(np.mean(e**2)), 1.0, rtol=0.15)
+    seg = e[20 * HOP :]
+    assert harmonic_share(seg, f0) > 0.9  # broadband noise would give about 0.25
+    est, per = kernels.pitch(seg.astype(np.float32), HOP, 1024, SR)
+    assert_allclose(np.median(est), f0, rtol=0.01)
+
+
+def test_excitation_voicing_and_seeds():
+    F = 200
+    f0 = np.full(F, 200.0)
+    voiced = kernels.excitation("karplus-strong", f0, np.full(F, 1.0), np.eye(1, F, 0)[0], HOP, SR, seed=1)
+    unvoiced = kernels.excitation("karplus-strong", f0, np.zeros(F), np.eye(1, F, 0)[0], HOP, SR, seed=1)
+    per_v = kernels.pitch(voiced.astype(np.float32), HOP, 1024, SR)[1]
+    per_u = kernels.pitch(unvoiced.astype(np.float32), HOP, 1024, SR)[1]
+    assert np.median(per_v) > 0.9 > 0.4 > np.median(per_u)
+    assert_array_equal(voiced, kernels.excitation("karplus-strong", f0, np.ones(F), np.eye(1, F, 0)[0], HOP, SR, seed=1))
+    other = kernels.excitation("karplus-strong", f0, np.ones(F), np.eye(1, F, 0)[0], HOP, SR, seed=2)
+    assert not np.allclose(voiced, other)
+    noise = kernels.excitation("noise", f0, np.ones(F), np.zeros(F), HOP, SR, seed=3)
+    assert_allclose(noise.std(), 1.0, rtol=0.01)
+    assert abs(np.mean(noise)) < 0.01
+    spectrum = np.abs(np.fft.rfft(noise.reshape(-1, 1024), axis=1)) ** 2
+    bands = spectrum.mean(0)[1:].reshape(-1, 64).mean(1)
+    assert bands.max() / bands.min() < 1.3  # white
+
+
+def lattice_reference(e, k, log_gain, hop, block):
+    """The smooth synthesis written out plainly: per block of samples,
+    reflection coefficients interpolated between frame centres, a normalised
+    lattice, gain interpolated in log between centres and linearly within a block."""
+    n, (F, p) = len(e), k.shape
+    centres = np.arange(F) * hop + hop / 2
+
+    def at(t, values):
+        return np.array([np.interp(t, centres, values[:, i]) for i in range(values.shape[1])])
+
+    def gain(t):
+        return np.exp(np.interp(t, centres, log_gain))
+
+    g = np.zeros(p)
+    y = np.empty(n)
+    for s0 in range(0, n, block):
+        s1 = min(n, s0 + block)
+        kk = at(0.5 * (s0 + s1 - 1), k)
+        cc = np.sqrt(1 - kk**2)
+        g0, g1 = gain(s0), gain(s1)
+        for t in range(s0, s1):
+            f = e[t] * (g0 + (g1 - g0) * (t - s0) / (s1 - s0))
+            for m in range(p, 0, -1):
+                back = g[m - 1]
+                if m < p:
+                    g[m] = kk[m - 1] * f + cc[m - 1] * back
+                f = cc[m - 1] * f - kk[m - 1] * back
+            g[0] = f
+            y[t] = f
+    return y
+
+
+def test_smooth_synthesis_matches_a_plain_reference(rng):
+    F, p = 12, 6
+    k = np.array([reflection for reflection in rng.uniform(-0.9, 0.9, (F, p))])
+    log_gain = rng.normal(-1, 0.5, F)
+    e = rng.standard_normal(F * HOP - 37)
+    y, zf = kernels.lpc_synthesis_smooth(e, k, log_gain, HOP, block=16)
+    assert_allclose(y, lattice_reference(e, k, log_gain, HOP, 16), rtol=1e-10, atol=1e-12)
+
+
+def test_smooth_synthesis_is_the_all_pole_filter_when_nothing_moves(rng):
+    k = np.tile(rng.uniform(-0.8, 0.8, 8), (40, 1))
+    e = rng.standard_normal(40 * HOP)
+    y, _ = kernels.lpc_synthesis_smooth(e, k, np.full(40, np.log(0.5)), HOP)
+    a = lpc_from_reflection(k[0])
+    ref = scipy.signal.lfilter([0.5 * np.prod(np.sqrt(1 - k[0] ** 2))], a, e)
+    assert_allclose(y, ref, rtol=1e-9, atol=1e-12)
+    # the normalised lattice keeps white input's power
+    assert_allclose(np.std(y[HOP:]), 0.5, rtol=0.1)
+
+
+def test_smooth_synthesis_in_pieces_joins_exactly(rng):
+    # a piece cannot look ahead to the next one's frames, so the parameters
+    # interpolate differently near a seam; where they do not change across
+    # it, pieces continued with zi/zf equal one call bit for bit
+    F = 30
+    k = np.tile(rng.uniform(-0.9, 0.9, 10), (F, 1))
+    g = np.full(F, -0.5)
+    e = rng.standard_normal(F * HOP)
+    whole, zf_whole = kernels.lpc_synthesis_smooth(e, k, g, HOP)
+    first, zf = kernels.lpc_synthesis_smooth(e[: 12 * HOP], k[:12], g[:12], HOP)
+    second, zf2 = kernels.lpc_synthesis_smooth(e[12 * HOP :], k[12:], g[12:], HOP, zi=zf)
+    assert_array_equal(np.concatenate([first, second]), whole)
+    assert_array_equal(zf2, zf_whole)
+
+
+def test_inverse_levinson_round_trip(rng):
+    frames = rng.standard_normal((30, 400)) * np.hanning(400)
+    a, k, _ = kernels.lpc_analysis(frames, 10)
+    r = np.array([[f[: 400 - lag] @ f[lag:] for lag in range(11)] for f in frames])
+    r[:, 0] *= 1 + 1e-9
+    assert_allclose(S.autocorrelation_from_reflection(k), r / r[:, :1], atol=1e-12)
+    assert_allclose(S.reflection_from_autocorrelation(r), k, atol=1e-12)
+
+
+# -------------------------------------------------------------- fidelity
+@pytest.mark.parametrize("start", [(0, 0.0), (1, 1.37), (2, 0.5)])
+def test_fidelity_one_rebuilds_the_training_audio(model, audio, start):
+    index, seconds = start
+    y, details = model.generate(2.0, fidelity=1.0, start=start, return_details=True)
+    s0 = int(round(seconds * SR))
+    ref = audio[index][s0 : s0 + len(y)]
+    assert y.dtype == np.float32 and len(y) == 2 * SR
+    assert snr_db(ref, y) >= 60
+    assert details.source_index == index and details.start_sample == s0
+    assert details.source_path == "audio[%d]" % index
+    assert len(details.state_path) == -(-(2 * SR + s0 % HOP) // HOP) or len(details.state_path) > 0
+
+
+def test_fidelity_one_runs_across_file_boundaries(model, audio):
+    y = model.generate(2.5, fidelity=1.0, start=(0, 4.0))
+    ref = np.concatenate([audio[0][4 * SR :], audio[1]])[: len(y)]
+    assert snr_db(ref, y) >= 60
+    tail = model.generate(3.0, fidelity=1.0, start=(2, 5.0))  # past the last file: round to the first
+    assert snr_db(np.concatenate([audio[2][5 * SR :], audio[0]])[: len(tail)], tail) >= 60
+
+
+def test_fidelity_zero_needs_no_training_artifacts(model, tmp_path):
+    path = tmp_path / "small.safetensors"
+    model.save_checkpoint(path, include_training_artifacts=False)
+    light = SpectralStateGuidedSynthesis.load_checkpoint(path)
+    assert light.residual_signals is None and light.observations is None
+    y_light = light.generate(2.0, fidelity=0.0, seed=9)
+    y_full = model.generate(2.0, fidelity=0.0, seed=9)
+    # the same samples whether or not training frames and residuals exist: none were used
+    assert_array_equal(y_light, y_full)
+    with pytest.raises(SSGSError, match="training artifacts"):
+        light.generate(1.0, fidelity=0.5)
+
+
+def test_distance_to_the_training_audio_never_grows_with_fidelity(model, audio):
+    for start in [(0, 1.0), (2, 2.0)]:
+        s0 = int(start[1] * SR)
+        ref = audio[start[0]][s0 : s0 + 2 * SR]
+        distances = [S.log_spectral_distance(ref, model.generate(2.0, fidelity=f, seed=5, start=start))
+                     for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        assert all(b <= a + 1e-9 for a, b in zip(distances, distances[1:])), distances
+        assert distances[-1] < 1e-3
+
+
+@pytest.mark.parametrize("excitation", ["Karplus-Strong", "Wavelet", "Noise"])
+def test_same_seed_same_samples(model, excitation):
+    a = model.generate(1.5, excitation_type=excitation, seed=11)
+    assert_array_equal(a, model.generate(1.5, excitation_type=excitation, seed=11))
+    assert not np.array_equal(a, model.generate(1.5, excitation_type=excitation, seed=12))
+    b = model.generate(1.5, fidelity=0.5, excitation_type=excitation, seed=11)
+    assert_array_equal(b, model.generate(1.5, fidelity=0.5, excitation_type=excitation, seed=11))
+    assert model.last_generation.seed == 11
+    assert np.all(np.abs(a) <= 1.0) and np.isfinite(a).all()
+
+
+def test_rng_and_seed(model):
+    y1 = model.generate(0.5, rng=np.random.default_rng(3))
+    y2 = model.generate(0.5, rng=np.random.default_rng(3))
+    assert_array_equal(y1, y2)
+    fresh, details = model.generate(0.5, return_details=True)
+    assert_array_equal(fresh, model.generate(0.5, seed=details.seed))  # a drawn seed replays
+
+
+# -------------------------------------------------------------- how it sounds
+def test_loudness_follows_the_model_not_a_constant(tmp_path):
+    rng = np.random.default_rng(4)
+    loud = music_like(rng, 4.0)
+    quiet = music_like(rng, 4.0) * 0.01
+    m = SpectralStateGuidedSynthesis(n_states=6, seed=1).train([np.concatenate([loud, quiet, loud])], SR, 6)
+    y = m.generate(30.0, seed=2)
+    rms_db = 20 * np.log10(np.maximum(np.sqrt(np.mean(y[: len(y) // HOP * HOP].reshape(-1, HOP) ** 2, axis=1)), 1e-6))
+    train_db = 20 * np.log10(np.maximum(np.sqrt(np.mean(
+        np.concatenate([loud, quiet, loud])[:, None][: (12 * SR) // HOP * HOP].reshape(-1, HOP) ** 2, axis=1)), 1e-6))
+    assert np.percentile(rms_db, 95) - np.percentile(rms_db, 5) > 0.5 * (
+        np.percentile(train_db, 95) - np.percentile(train_db, 5))
+    assert np.percentile(rms_db, 95) < np.percentile(train_db, 99) + 6
+
+
+def test_no_clicks_at_frame_boundaries(model):
+    y = model.generate(10.0, seed=3, excitation_type="Noise").astype(np.float64)
+    d = np.abs(np.diff(y))
+    at_boundary = d[np.arange(HOP - 1, len(d), HOP)]
+    elsewhere = np.delete(d, np.arange(HOP - 1, len(d), HOP))
+    assert np.percentile(at_boundary, 99) < 1.5 * np.percentile(elsewhere, 99)
+
+
+def test_generated_pitch_follows_the_training_pitch():
+    # a corpus of held tones at two pitches: generation should sound at those pitches
+    parts = [tone(f, 1.0, SR, 0.3) + 0.2 * tone(2 * f, 1.0, SR, 0.3) for f in (196.0, 294.0) * 4]
+    m = SpectralStateGuidedSynthesis(n_states=4, seed=0).train([np.concatenate(parts)], SR, 6)
+    y = m.generate(8.0, seed=1).astype(np.float32)
+    f0, per = kernels.pitch(y, HOP, 1024, SR)
+    voiced = f0[per > 0.8]
+    assert voiced.size > 0.5 * len(f0)
+    near = np.minimum(np.abs(np.log2(voiced / 196.0)), np.abs(np.log2(voiced / 294.0)))
+    assert np.median(near) < 1 / 24  # within a quarter tone
+
+
+def test_resampled_output(model):
+    y = model.generate(1.0, sample_rate=44100, seed=1)
+    assert len(y) == 44100
+    native = model.generate(1.0, seed=1)
+    assert_allclose(y, soxr.resample(native.astype(np.float64), SR, 44100, quality="HQ").astype(np.float32), atol=2e-3)
+
+
+def test_soft_limit_only_touches_audio_that_would_clip():
+    x = np.linspace(-0.99, 0.99, 100)
+    assert_array_equal(S.soft_limit(x), x)
+    loud = np.linspace(-3, 3, 1001)
+    limited = S.soft_limit(loud)
+    assert np.abs(limited).max() <= 1.0 and np.all(np.diff(limited) >= 0)
+    assert_array_equal(limited[np.abs(loud) <= 0.9], loud[np.abs(loud) <= 0.9])
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kwargs,message", [
+    ({"excitation_type": "Sine"}, "excitation_type must be one of 'Karplus-Strong', 'Wavelet', 'Noise'"),
+    ({"fidelity": -0.1}, r"fidelity must be in \[0.0, 1.0\]"),
+    ({"fidelity": 1.5}, r"fidelity must be in \[0.0, 1.0\]"),
+    ({"duration_seconds": 0}, "duration_seconds must be in"),
+    ({"duration_seconds": -2}, "duration_seconds must be in"),
+    ({"sample_rate": 10}, "sample_rate must be an integer >= 1000"),
+    ({"fidelity": 0.5, "start": (7, 0.0)}, "start file index must be in 0..2"),
+    ({"fidelity": 0.5, "start": (0, 99.0)}, "past the end of file 0"),
+    ({"fidelity": 0.5, "start": "0:1"}, r"start must be \(file_index, seconds\)"),
+    ({"decoder": "beam"}, "decoder must be"),
+])
+def test_generate_rejects_bad_arguments(model, kwargs, message):
+    args = {"duration_seconds": 1.0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        model.generate(**args)
+
+
+def test_excitation_names_are_forgiving(model):
+    for name in ("karplus-strong", "KARPLUS_STRONG", "Karplus Strong", "wavelet", "noise"):
+        model.generate(0.2, excitation_type=name, seed=0)
+    assert model.synthesize_audio(0.2, seed=0).shape == (3200,)
+
+
+# ------------------------------------------------------------- the CLI
+def run_generate(*args):
+    proc = subprocess.run([sys.executable, "-m", "ssgs.generate", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_generate_cli(model, audio, tmp_path):
+    ckpt = tmp_path / "m.safetensors"
+    model.save_checkpoint(ckpt)
+    out = tmp_path / "out.wav"
+    proc = run_generate(ckpt, "-o", out, "--duration", "1.5", "--fidelity", "1", "--start", "1:0.5", "--seed", "1",
+                        "--subtype", "FLOAT")
+    assert proc.returncode == 0, proc.stderr
+    assert "audio[1] at 0.50 s" in proc.stdout
+    y, sr = sf.read(out)
+    assert sr == SR and len(y) == int(1.5 * SR)
+    assert snr_db(audio[1][SR // 2 : SR // 2 + len(y)], y) >= 60
+    proc = run_generate(ckpt, "-o", tmp_path / "syn.flac", "--duration", "1", "--excitation", "wavelet", "--seed", "3",
+                        "--sample-rate", "22050")
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(tmp_path / "syn.flac").samplerate == 22050
+
+
+@pytest.mark.parametrize("case,code,message", [
+    ("missing", 2, "no such checkpoint"),
+    ("excitation", 2, "excitation_type must be one of"),
+    ("fidelity", 2, r"fidelity must be in"),
+    ("start", 2, "expected FILE_INDEX:SECONDS"),
+    ("no_artifacts", 2, "training artifacts"),
+    ("corrupt", 1, "does not match its SHA-256"),
+    ("output", 2, "cannot write"),
+])
+def test_generate_cli_errors(model, tmp_path, case, code, message):
+    ckpt = tmp_path / "m.safetensors"
+    model.save_checkpoint(ckpt, include_training_artifacts=case != "no_artifacts")
+    args = [ckpt, "-o", tmp_path / "o.wav", "--duration", "0.5"]
+    if case == "missing":
+        args[0] = tmp_path / "nope.safetensors"
+    elif case == "excitation":
+        args += ["--excitation", "sine"]
+    elif case == "fidelity":
+        args += ["--fidelity", "2"]
+    elif case == "start":
+        args += ["--start", "zero"]
+    elif case == "no_artifacts":
+        args += ["--fidelity", "0.5"]
+    elif case == "corrupt":
+        data = bytearray(ckpt.read_bytes())
+        data[-5] ^= 0x01
+        ckpt.write_bytes(bytes(data))
+    elif case == "output":
+        args[2] = tmp_path / "no" / "such" / "dir" / "o.wav"
+    proc = run_generate(*args)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert message in proc.stderr or (case == "start" and message in proc.stderr), proc.stderr
+    assert not os.path.exists(tmp_path / "o.wav")
