@@ -4,6 +4,8 @@
     python benchmarks/bench_kernels.py            # the figures of the README
     python benchmarks/bench_kernels.py --quick    # smaller sizes, a smoke run
 
+(The synthesis lines run on one thread: the kernels are serial.)
+
 Figures, never pass/fail: each line gives a rate and the ratio against the
 alternative timed right next to it (best of --repeat runs each), so a busy
 machine slows both sides alike.
@@ -202,6 +204,35 @@ def bench_lpc_synthesis(args, rng):
     return rows
 
 
+def bench_generation(args, rng):
+    """The synthesis loop (excitation, interpolation, filtering: C) and the
+    whole of generate() at fidelity 0, for 60 s at 16 kHz on one thread."""
+    import ssgs
+    from ssgs import synthesis as S
+
+    sr, hop, seconds = 16000, 256, 60.0
+    F = int(seconds * sr) // hop
+    f0 = np.exp(np.log(220.0) + np.cumsum(rng.normal(0, 0.01, F)))
+    voicing = np.full(F, 0.7)
+    onset = np.zeros(F, bool)
+    onset[::40] = True
+    lar = rng.normal(0, 1, (F, 12))
+    gain = rng.normal(-3, 1, F)
+    k = S.reflection_from_lar(lar)
+    print(f"\nsynthesis: {seconds:g} s at {sr} Hz, order 12, one thread (target: 1000x real time)")
+    for kind in ("karplus-strong", "wavelet", "noise"):
+        sec = best_time(lambda: kernels.lpc_synthesis_smooth(
+            S.synthetic_excitation(kind, f0, voicing, onset, hop, sr, 1), k, gain, hop), args.repeat)
+        print(f"  {'C loop, ' + kind:<52s} {seconds / sec:9.0f}x real time")
+    rng2 = np.random.default_rng(1)
+    audio = [np.cumsum(rng2.normal(0, 0.01, 8 * sr)) * 0 + np.sin(np.arange(8 * sr) * 2 * np.pi * 220 / sr) * 0.3
+             + 0.01 * rng2.normal(size=8 * sr)]
+    model = ssgs.SpectralStateGuidedSynthesis(n_states=8, seed=0, n_threads=1).train(audio, sr, 3)
+    model.generate(1.0, seed=0)
+    sec = best_time(lambda: model.generate(seconds, seed=1), args.repeat)
+    print(f"  {'generate(60 s, fidelity=0), everything':<52s} {seconds / sec:9.0f}x real time")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -216,6 +247,7 @@ def main(argv=None):
     bench_estep(args, rng)
     bench_lpc_analysis(args, rng)
     bench_lpc_synthesis(args, rng)
+    bench_generation(args, rng)
 
 
 if __name__ == "__main__":

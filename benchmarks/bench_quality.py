@@ -21,8 +21,9 @@ type) and 0.25, 0.5, 0.75 and 1 it then reports:
 
 Targets (issue 4): SNR >= 60 dB at fidelity 1; at fidelity 0 FMD no larger
 than the held-out excerpt's, harmonicity within 0.1 of the training audio's,
-loudness spread within 15% of it. Figures, never pass/fail. With --png, a
-spectrogram of training audio beside each generated clip is saved.
+loudness spread within 15% of it. Figures, never pass/fail. Each fidelity < 1
+row is the mean (and spread) over --runs generations with different seeds. With
+--png, a spectrogram of training audio beside a generated clip is saved.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def main(argv=None):
     parser.add_argument("--n-iterations", type=int, default=20)
     parser.add_argument("--excitation", default="Karplus-Strong")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=8,
+                        help="generations averaged per row (mean +- std; FMD of a few clips varies a lot)")
     parser.add_argument("--png", help="folder for spectrogram PNGs")
     args = parser.parse_args(argv)
 
@@ -146,33 +149,41 @@ def main(argv=None):
 
     ref_mel = log_mel(train_audio)
     held_fmd = frechet(log_mel(held_audio), ref_mel)
-    print(f"\n{'':30s}{'FMD':>9s}{'loudness spread':>17s}{'harmonicity':>13s}{'SNR':>9s}")
-    print(f"{'training audio':30s}{'':>9s}{loudness_spread(train_audio):14.1f} dB{harmonicity(train_audio):13.3f}")
-    print(f"{'held-out real excerpts':30s}{held_fmd:9.2f}{loudness_spread(held_audio):14.1f} dB"
+    print(f"\n{'':30s}{'FMD':>9s}{'':8s}{'loudness':>12s}{'harmonicity':>13s}{'SNR':>9s}")
+    print(f"{'training audio':30s}{'':17s}{loudness_spread(train_audio):9.1f} dB{harmonicity(train_audio):13.3f}")
+    print(f"{'held-out real excerpts':30s}{held_fmd:9.2f}{'':8s}{loudness_spread(held_audio):9.1f} dB"
           f"{harmonicity(held_audio):13.3f}")
     rng = np.random.default_rng(args.seed)
     rows = [(0.0, kind) for kind in ("Karplus-Strong", "Wavelet", "Noise")]
     rows += [(f, args.excitation) for f in FIDELITIES[1:]]
     for fidelity, kind in rows:
-        if fidelity == 1.0:
-            pieces = [model.generate(len(t) / SR, fidelity=1.0, start=(i, 0.0), seed=1) for i, t in enumerate(train)]
-            gen = np.concatenate(pieces).astype(np.float64)
-            snr = snr_db(train_audio, gen)
-        else:
-            # as many clips as held-out excerpts, of the same lengths, each a
-            # generation of its own (the held-out audio is one excerpt per file)
-            gen = np.concatenate([model.generate(len(h) / SR, fidelity=fidelity, excitation_type=kind,
-                                                 seed=int(rng.integers(2**31))) for h in held]).astype(np.float64)
-            snr = None
+        runs = 1 if fidelity == 1.0 else args.runs
+        scores = []
+        for run in range(runs):
+            if fidelity == 1.0:
+                pieces = [model.generate(len(t) / SR, fidelity=1.0, start=(i, 0.0), seed=1)
+                          for i, t in enumerate(train)]
+                gen = np.concatenate(pieces).astype(np.float64)
+                snr = snr_db(train_audio, gen)
+            else:
+                # as many clips as held-out excerpts, of the same lengths, each a
+                # generation of its own (the held-out audio is one excerpt per file)
+                gen = np.concatenate([model.generate(len(h) / SR, fidelity=fidelity, excitation_type=kind,
+                                                     seed=int(rng.integers(2**31))) for h in held])
+                gen = gen.astype(np.float64)
+                snr = None
+            scores.append((frechet(log_mel(gen), ref_mel), loudness_spread(gen), harmonicity(gen)))
+            if args.png and run == 0:
+                os.makedirs(args.png, exist_ok=True)
+                n = min(len(gen), 10 * SR, len(train_audio))
+                label = f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
+                spectrogram_png(os.path.join(args.png, f"fidelity_{fidelity:g}_{kind.lower()}.png"),
+                                train_audio[:n], gen[:n], f"generated, {label}")
+        mean, std = np.mean(scores, axis=0), np.std(scores, axis=0)
         label = f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
-        row = (f"{label:30s}{frechet(log_mel(gen), ref_mel):9.2f}"
-               f"{loudness_spread(gen):14.1f} dB{harmonicity(gen):13.3f}")
+        spread = f"{mean[0]:9.2f}" + (f" +-{std[0]:<6.0f}" if runs > 1 else " " * 8)
+        row = f"{label:30s}{spread}{mean[1]:9.1f} dB{mean[2]:13.3f}"
         print(row + (f"{snr:7.1f} dB" if snr is not None else ""))
-        if args.png:
-            os.makedirs(args.png, exist_ok=True)
-            n = min(len(gen), 10 * SR, len(train_audio))
-            spectrogram_png(os.path.join(args.png, f"fidelity_{fidelity:g}_{kind.lower()}.png"),
-                            train_audio[:n], gen[:n], f"generated, {label}")
 
 if __name__ == "__main__":
     main()

@@ -616,9 +616,9 @@ def excitation(kind, f0, voicing, onset, hop, sample_rate, seed, pulse=None, pul
 
 
 def lpc_synthesis_smooth(e, k, log_gain, hop, block=16, zi=None):
-    """Smoothly varying all-pole synthesis: a normalised lattice filter.
+    """Smoothly varying all-pole synthesis.
 
-    ``y = g * prod(sqrt(1 - k_i**2)) / A(z) e``: for a unit-power white
+    ``y = g * prod(sqrt(1 - k**2)) / A(z) e``: for a unit-power white
     excitation the output's RMS is ``g``, whatever the spectrum.
 
     Parameters
@@ -631,9 +631,10 @@ def lpc_synthesis_smooth(e, k, log_gain, hop, block=16, zi=None):
         Natural log of the gain ``g`` at the frame centres.
     hop : int
     block : int
-        Samples between coefficient updates.
+        Samples between filter updates.
     zi : array_like, shape (order,), optional
-        Lattice state from a previous call's ``zf`` (zeros if None).
+        Output history (oldest first), zeros if None; pass the previous
+        call's ``zf`` to continue a signal.
 
     Returns
     -------
@@ -642,12 +643,12 @@ def lpc_synthesis_smooth(e, k, log_gain, hop, block=16, zi=None):
 
     Notes
     -----
-    Gray and Markel (1975): each lattice section is a rotation by
-    (sqrt(1 - k^2), k), so the filter is stable and energy-preserving even
-    while the coefficients change. The reflection coefficients are
-    interpolated linearly between frame centres (every intermediate filter
-    is stable too) and updated every ``block`` samples; the gain is
-    interpolated in log. No parameter jumps at a frame boundary.
+    Every ``block`` samples the reflection coefficients are interpolated
+    linearly between the neighbouring frame centres (so every intermediate
+    filter is stable) and turned into a direct-form filter by the step-up
+    recursion; its state is the output history, so changing coefficients
+    leaves no transient. The gain is interpolated in log. No parameter jumps
+    at a frame boundary.
     """
     e = _real_array("e", e, 1, shape_doc="[n_samples]")
     k = _real_array("k", k, 2, shape_doc="[n_frames, order]")

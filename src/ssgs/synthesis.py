@@ -24,9 +24,9 @@ excitation (a Karplus-Strong string tuned to the modelled F0, a train of
 wavelet-shaped pulses, or plain noise; periodic and noisy parts mixed by the
 modelled periodicity), then an all-pole filter whose reflection
 coefficients and gain are interpolated between frame centres and updated
-every 16 samples (a normalised lattice, stable and level-preserving while
-its coefficients move), state carried throughout: no jumps at frame
-boundaries.
+every 16 samples (direct form, whose state is the output history: a change
+of coefficients leaves no transient), state carried throughout: no jumps at
+frame boundaries.
 The gain is the model's; a soft limiter acts only when a sample would
 exceed full scale.
 """
@@ -189,7 +189,10 @@ def coloured_reflection(lar, colour):
     times the residual colour (both minimum phase, so is the product)."""
     a = lpc_from_reflection(reflection_from_lar(lar))
     b = lpc_from_reflection(colour)
-    prod = np.stack([np.convolve(x, y) for x, y in zip(a, b)])
+    p, q = a.shape[1] - 1, b.shape[1] - 1
+    prod = np.zeros((a.shape[0], p + q + 1))
+    for j in range(q + 1):  # the product polynomial, all frames at once
+        prod[:, j : j + p + 1] += b[:, j : j + 1] * a
     return reflection_from_lpc(prod)
 
 
@@ -234,21 +237,21 @@ def model_trajectory(params, exc, path, rng, bounds=None):
     F = len(path)
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
+    changes = np.flatnonzero(np.diff(path, prepend=-1))  # the first frame of every run of one state
     current = None
-    for t in range(F):
+    for i, t in enumerate(changes):
         s = path[t]
-        if t == 0 or s != path[t - 1]:
-            hist = exc.pitch_histogram[s]
-            if current is None:
-                keep = False
-            else:
-                midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
-                b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
-                keep = hist[b] >= 0.5 * hist.max()
-            if not keep:
-                current = _draw_pitch(exc, s, rng)
-                onset[t] = True
-        log_f0[t] = current
+        hist = exc.pitch_histogram[s]
+        if current is None:
+            keep = False
+        else:
+            midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
+            b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
+            keep = hist[b] >= 0.5 * hist.max()
+        if not keep:
+            current = _draw_pitch(exc, s, rng)
+            onset[t] = True
+        log_f0[t : changes[i + 1] if i + 1 < len(changes) else F] = current
     p = obs.shape[1] - 2
     voicing = voicing_from_logit(obs[:, p + 1])
     return obs, np.exp(log_f0), voicing, onset
@@ -275,9 +278,10 @@ def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
 def render(lar, log_gain, excitation, hop, state=None, colour=None):
     """Per-frame LARs and log signal levels over a unit-power excitation.
 
-    The normalised lattice (C kernel) keeps white input at its level
-    whatever spectrum the LARs make, and stays stable however fast they
-    move. ``colour`` ([F, q] reflection coefficients, optional) adds each
+    The C kernel scales the excitation by prod(sqrt(1 - k^2)), which keeps
+    white input at its level whatever spectrum the LARs make, and updates a
+    direct-form filter every 16 samples from interpolated coefficients.
+    ``colour`` ([F, q] reflection coefficients, optional) adds each
     frame's residual colour to the envelope. A pitched excitation is not
     white (its partials may sit on the filter's peaks), so each hop's level
     is then brought to the model's: the ratio of wanted to measured RMS per
@@ -291,10 +295,21 @@ def render(lar, log_gain, excitation, hop, state=None, colour=None):
     padded = np.zeros(n_frames * hop)
     padded[: y.shape[0]] = y
     measured = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
-    correction = np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0))
-    centres = np.arange(n_frames) * hop + hop / 2
-    y *= np.exp(np.interp(np.arange(y.shape[0]), centres, correction))
+    correction = np.exp(np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0)))
+    y *= _ramp_between_centres(correction, hop)[: y.shape[0]]
     return y, zf
+
+
+def _ramp_between_centres(values, hop):
+    """Per-sample values, linear between frame centres (f*hop + hop/2) and
+    held before the first and after the last: [n_frames * hop]."""
+    F = values.shape[0]
+    u = (np.arange(hop) + 0.5) / hop - 0.5  # position within a hop, relative to its centre
+    nxt = np.append(values[1:], values[-1])
+    prv = np.insert(values[:-1], 0, values[0])
+    ramp = np.where(u >= 0, values[:, None] + u * (nxt - values)[:, None],
+                    values[:, None] + u * (values - prv)[:, None])
+    return ramp.reshape(F * hop)
 
 
 def soft_limit(y, threshold=0.9):

@@ -56,25 +56,28 @@ int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_r
                     uint64_t seed, double *e);
 
 /*
- * y = g prod(sqrt(1 - k_i^2)) / A(z) e, with A(z) and g varying smoothly: a
- * normalised lattice filter, whose sections are rotations. It is stable and
- * keeps the power of white input (so g is the output's RMS for a unit-power
- * excitation, whatever the spectrum) even while its coefficients move.
+ * y = g prod(sqrt(1 - k_i^2)) / A(z) e, with A(z) and g varying smoothly.
+ * For a unit-power white excitation the output's RMS is g, whatever the
+ * spectrum (1/A(z) has power gain 1 / prod(1 - k_i^2) on white input).
  *
  *   e          [n] excitation; n_frames must equal ceil(n / hop)
  *   k          [n_frames, order] reflection coefficients, all |k| < 1, at
  *              the frame centres
  *   log_gain   [n_frames] natural log of the gain g at the frame centres
- *   block      samples between coefficient updates (>= 1)
- *   state      [order] the lattice's backward errors: zeros to start; on
- *              return, what the next call needs to continue the signal
+ *   block      samples between filter updates (>= 1)
+ *   state      [order] in: output history (oldest first); out: the last
+ *              order outputs, ready for the next call
  *   y          [n] output
  *   err_index  receives the frame where the output overflowed
  *
- * The reflection coefficients are interpolated linearly between frame
- * centres and updated every block samples (a convex combination of values
- * below 1 in magnitude stays below 1); the gain is interpolated in log
- * between frame centres and linearly within a block. Before the first
+ * Every block samples the reflection coefficients are interpolated linearly
+ * between the neighbouring frame centres (a convex combination of values
+ * below 1 in magnitude stays below 1: every block's filter is stable) and
+ * turned into a direct-form filter. The direct form's state is the output
+ * history itself, so a change of coefficients leaves no transient (a
+ * lattice's internal state, built under the old coefficients, does: it
+ * sprays high-frequency noise at every update). The gain is interpolated in
+ * log between frame centres and linearly within a block. Before the first
  * centre and after the last the parameters are held.
  */
 int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,

@@ -294,6 +294,19 @@ static double gain_at(double t, const double *log_gain, ptrdiff_t hop, ptrdiff_t
     return exp(log_gain[f] + w * (log_gain[w > 0.0 ? f + 1 : f] - log_gain[f]));
 }
 
+/* Step-up recursion: reflection coefficients k[0..p) to a[0..p]. */
+static void step_up(const double *k, int p, double *a)
+{
+    double prev[SSGS_MAX_ORDER + 1];
+    a[0] = 1.0;
+    for (int m = 1; m <= p; ++m) {
+        memcpy(prev, a, (size_t)m * sizeof(double));
+        for (int i = 1; i < m; ++i)
+            a[i] = prev[i] + k[m - 1] * prev[m - i];
+        a[m] = k[m - 1];
+    }
+}
+
 int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
                               const double *log_gain, ptrdiff_t n_frames, int order,
                               ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
@@ -303,33 +316,40 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
         n_frames != (n + hop - 1) / hop)
         return SSGS_ERR_ARGUMENT;
     const int p = order;
-    double kk[SSGS_MAX_ORDER], cc[SSGS_MAX_ORDER];
-    double *g = state;
-    double g_start = n > 0 ? gain_at(0.0, log_gain, hop, n_frames) : 0.0;
+    double kk[SSGS_MAX_ORDER], a[SSGS_MAX_ORDER + 1];
+    double g_start = 0.0;
     for (ptrdiff_t s0 = 0; s0 < n; s0 += block) {
         const ptrdiff_t s1 = s0 + block < n ? s0 + block : n;
         ptrdiff_t f;
         double w;
         frame_position(0.5 * (double)(s0 + s1 - 1), hop, n_frames, &f, &w);
         const double *k0 = k + f * p, *k1 = k + (w > 0.0 ? f + 1 : f) * p;
+        double norm = 1.0;
         for (int i = 0; i < p; ++i) {
             kk[i] = k0[i] + w * (k1[i] - k0[i]); /* exact at the ends and for constant k */
-            cc[i] = sqrt((1.0 - kk[i]) * (1.0 + kk[i]));
+            norm *= (1.0 - kk[i]) * (1.0 + kk[i]);
         }
-        const double g_end = gain_at((double)s1, log_gain, hop, n_frames);
+        norm = sqrt(norm);
+        step_up(kk, p, a);
+        if (s0 == 0)
+            g_start = gain_at(0.0, log_gain, hop, n_frames) * norm;
+        const double g_end = gain_at((double)s1, log_gain, hop, n_frames) * norm;
         const double dg = (g_end - g_start) / (double)(s1 - s0);
         for (ptrdiff_t t = s0; t < s1; ++t) {
-            /* normalised lattice: every section is a rotation, stable and
-             * energy-preserving even while its coefficients move */
-            double fwd = e[t] * (g_start + dg * (double)(t - s0));
-            for (int m = p; m >= 1; --m) {
-                const double km = kk[m - 1], cm = cc[m - 1], back = g[m - 1];
-                if (m < p)
-                    g[m] = km * fwd + cm * back;
-                fwd = cm * fwd - km * back;
+            const double x = e[t] * (g_start + dg * (double)(t - s0));
+            double s = 0.0;
+            if (t >= p) {
+                const double *yp = y + t;
+                for (int i = p; i >= 2; --i)
+                    s += a[i] * yp[-i];
+                y[t] = (x - s) - a[1] * yp[-1];
+            } else {
+                for (int i = p; i >= 2; --i) {
+                    const ptrdiff_t j = t - i;
+                    s += a[i] * (j >= 0 ? y[j] : state[p + j]);
+                }
+                y[t] = (x - s) - a[1] * (t >= 1 ? y[t - 1] : state[p - 1]);
             }
-            g[0] = fwd;
-            y[t] = fwd;
         }
         if (!isfinite(y[s1 - 1])) {
             if (err_index != NULL)
@@ -337,6 +357,12 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
             return SSGS_ERR_NONFINITE;
         }
         g_start = g_end;
+    }
+    if (n >= p) {
+        memcpy(state, y + n - p, (size_t)p * sizeof(double));
+    } else if (n > 0) {
+        memmove(state, state + n, (size_t)(p - n) * sizeof(double));
+        memcpy(state + (p - n), y, (size_t)n * sizeof(double));
     }
     return SSGS_OK;
 }
