@@ -616,17 +616,26 @@ class SpectralStateGuidedSynthesis:
         return y[offset:offset + n], path
 
     def _sample_path(self, n_frames, rng):
-        """A state path of n_frames: chains from the start distribution, one
-        after another, each as long as a training sequence drawn at random
-        (the training data is such a succession of sequences; within one
-        chain the HMM rarely leaves the states of the kind of material it
-        started in)."""
+        """A state path of n_frames, read as an excerpt of an endless
+        succession of training-like pieces: its first state drawn from the
+        states' share of the training frames and its first chain running for
+        a random part of a training sequence's length; then chains from the
+        start distribution (a new piece begins), each as long as a training
+        sequence drawn at random. (Each file is its own training sequence, so
+        within one chain the HMM rarely leaves the kind of material it
+        started in.)"""
         params = self.params
         lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
+        occupancy = self.excitation_model.occupancy
         pieces, total = [], 0
         while total < n_frames:
             take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))
-            pieces.append(kernels.sample_states(params.startprob, params.transmat, take, int(rng.integers(2**63))))
+            start = params.startprob
+            if not pieces:
+                start = occupancy / occupancy.sum()
+                if lengths:
+                    take = min(take, int(rng.integers(1, int(rng.choice(lengths)) + 1)))
+            pieces.append(kernels.sample_states(start, params.transmat, take, int(rng.integers(2**63))))
             total += take
         return np.concatenate(pieces)
 
@@ -671,9 +680,10 @@ class SpectralStateGuidedSynthesis:
             Where in the training audio a fidelity > 0 generation begins;
             drawn by the seed when None.
         decoder : {'sample'}
-            How the fidelity-0 state path is made: sampled from the HMM,
-            restarting from the start distribution after stretches as long
-            as the training sequences (drawn from their lengths).
+            How the fidelity-0 state path is made: sampled from the HMM as an
+            excerpt of a succession of training-like pieces (first state from
+            the states' share of the training frames, then chains from the
+            start distribution as long as training sequences).
         return_details : bool
             Also return a :class:`ssgs.synthesis.GenerationDetails` (state
             path, source file and sample where it began, seed, ...); the
@@ -793,7 +803,13 @@ class SpectralStateGuidedSynthesis:
                 tensors["periodicity"] = self.periodicity.astype(np.float32)
             for key, values in self.frame_metadata.items():
                 tensors[f"frame_metadata__{key}"] = values.astype(np.float32)
-        if self.observations is not None and self.f0 is not None or self._excitation is not None:
+        # The excitation model follows from the parameters and the artifacts
+        # (load_checkpoint rebuilds it on first use, deterministically), so
+        # a checkpoint with artifacts stores it only if it is already at
+        # hand; one without artifacts must carry it.
+        fresh = self._excitation is not None and self._excitation_iteration == self.iteration
+        with_artifacts = include_training_artifacts and self.has_training_artifacts
+        if fresh or (not with_artifacts and (self.f0 is not None or self._excitation is not None)):
             tensors.update(self.excitation_model.tensors())
         if self.observation_range is not None:
             tensors["observation_range"] = np.asarray(self.observation_range, np.float64)
@@ -857,7 +873,7 @@ class SpectralStateGuidedSynthesis:
         N = int(config["n_states"])
         excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
                              "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
-                             "state_residual_colour": (N, _synth.COLOUR_ORDER),
+                             "state_residual_colour": (N, _synth.COLOUR_ORDER), "state_occupancy": (N,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

@@ -105,25 +105,30 @@ class ExcitationModel:
         fit to the state's average residual spectrum: what the order-p
         envelope leaves in the residual (a tilt, valleys it cannot dig),
         put back on the synthetic excitation
+    occupancy : [N] share of the training frames each state explains
     """
 
     pitch_histogram: np.ndarray
     pitch_log_f0: np.ndarray
     periodicity: np.ndarray
     residual_colour: np.ndarray
+    occupancy: np.ndarray
 
     def tensors(self):
         return {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
-                "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour}
+                "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour,
+                "state_occupancy": self.occupancy}
 
     @classmethod
     def from_tensors(cls, tensors):
         n = np.asarray(tensors["state_periodicity"]).shape[0]
         colour = tensors.get("state_residual_colour")
+        occupancy = tensors.get("state_occupancy")
         return cls(np.array(tensors["state_pitch_histogram"], np.float64),
                    np.array(tensors["state_pitch_log_f0"], np.float64),
                    np.array(tensors["state_periodicity"], np.float64),
-                   np.zeros((n, COLOUR_ORDER)) if colour is None else np.array(colour, np.float64))
+                   np.zeros((n, COLOUR_ORDER)) if colour is None else np.array(colour, np.float64),
+                   np.full(n, 1.0 / n) if occupancy is None else np.array(occupancy, np.float64))
 
     @classmethod
     def neutral(cls, n_states):
@@ -133,22 +138,26 @@ class ExcitationModel:
         hist = ((midi >= 45) & (midi <= 69)).astype(float)
         hist = np.tile(hist / hist.sum(), (n_states, 1))
         return cls(hist, np.tile(_bin_log_f0(), (n_states, 1)), np.full(n_states, 0.5),
-                   np.zeros((n_states, COLOUR_ORDER)))
+                   np.zeros((n_states, COLOUR_ORDER)), np.full(n_states, 1.0 / n_states))
 
 
 def _bin_log_f0():
     return np.log(440.0 * 2.0 ** ((np.arange(MIDI_LOW, MIDI_HIGH + 1) - 69) / 12.0))
 
 
-def residual_autocorrelation(residual, order=COLOUR_ORDER):
+def residual_autocorrelation(residual, order=COLOUR_ORDER, chunk=8192):
     """Normalised autocorrelation r[0..order] (r[0] = 1) of each frame's
-    residual [T, hop]; a silent frame gets a white one."""
-    residual = np.asarray(residual, dtype=np.float64)
-    r = np.stack([np.einsum("ij,ij->i", residual[:, : residual.shape[1] - lag], residual[:, lag:])
-                  for lag in range(order + 1)], axis=1)
-    silent = r[:, 0] <= 0
-    r[silent] = np.eye(1, order + 1)[0]
-    return r / r[:, :1]
+    residual [T, hop] (in chunks of frames: no float64 copy of it all); a
+    silent frame gets a white one."""
+    out = np.empty((residual.shape[0], order + 1))
+    for s0 in range(0, residual.shape[0], chunk):
+        block = np.asarray(residual[s0 : s0 + chunk], dtype=np.float64)
+        out[s0 : s0 + chunk] = np.stack(
+            [np.einsum("ij,ij->i", block[:, : block.shape[1] - lag], block[:, lag:]) for lag in range(order + 1)],
+            axis=1)
+    silent = out[:, 0] <= 0
+    out[silent] = np.eye(1, order + 1)[0]
+    return out / out[:, :1]
 
 
 def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> ExcitationModel:
@@ -160,11 +169,12 @@ def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> Exci
     midi = np.zeros(T)
     midi[voiced] = 69.0 + 12.0 * np.log2(f0[voiced] / 440.0)
     bins = np.clip(np.rint(midi).astype(np.int64) - MIDI_LOW, 0, N_PITCH_BINS - 1)
-    weight = posteriors * (periodicity * voiced)[:, None]
-    onehot = np.zeros((T, N_PITCH_BINS))
-    onehot[np.arange(T), bins] = voiced
-    hist = weight.T @ onehot
-    logf = weight.T @ (onehot * np.log(np.where(voiced, f0, 1.0))[:, None])
+    weight = posteriors[voiced] * periodicity[voiced, None]
+    hist = np.zeros((N_PITCH_BINS, N))
+    logf = np.zeros((N_PITCH_BINS, N))
+    np.add.at(hist, bins[voiced], weight)
+    np.add.at(logf, bins[voiced], weight * np.log(f0[voiced])[:, None])
+    hist, logf = hist.T, logf.T
     centres = np.tile(_bin_log_f0(), (N, 1))
     pitch_log_f0 = np.where(hist > 0, logf / np.where(hist > 0, hist, 1.0), centres)
     total = hist.sum(axis=1, keepdims=True)
@@ -181,7 +191,8 @@ def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> Exci
         acf[occ <= 0] = np.eye(1, COLOUR_ORDER + 1)[0]
         acf[:, 0] *= 1.0 + 1e-6
         colour = reflection_from_autocorrelation(acf / acf[:, :1])
-    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour)
+    share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
+    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour, share)
 
 
 def coloured_reflection(lar, colour):
