@@ -521,8 +521,9 @@ class SpectralStateGuidedSynthesis:
             stats = kernels.estep(self._data(), self.sequence_lengths, p.startprob, p.transmat, p.means,
                                   p.covars, n_threads=self.n_threads, return_posteriors=True)
             acf = _synth.residual_autocorrelation(self.residual_signals) if self.has_training_artifacts else None
+            smoothing = _synth.deviation_smoothing(self._data(), p.means, stats.posteriors, self.sequence_lengths)
             self._excitation = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
-                                                           self.periodicity.astype(np.float64), acf)
+                                                           self.periodicity.astype(np.float64), acf, smoothing)
             self._excitation_iteration = self.iteration
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
@@ -596,9 +597,10 @@ class SpectralStateGuidedSynthesis:
         unit = np.divide(residual, rms[:, None], out=np.zeros_like(residual), where=rms[:, None] > 0)
         lar_train = _synth.training_lars(self.lpc_coefficients[rows])
         gain_train = self._data()[rows, p]
-        obs = _synth.observation_trajectory(self.params, path, rng, bounds=self.observation_range)
-        # the model's rendering of the passage keeps the passage's own pitch
         exc = self.excitation_model
+        obs = _synth.observation_trajectory(self.params, path, rng, bounds=self.observation_range,
+                                            smoothing=_synth.SMOOTHING if exc.smoothing is None else exc.smoothing)
+        # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
         f0 = np.where(train_f0 > 0, train_f0, fallback)
@@ -874,6 +876,7 @@ class SpectralStateGuidedSynthesis:
         excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
                              "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
                              "state_residual_colour": (N, _synth.COLOUR_ORDER), "state_occupancy": (N,),
+                             "observation_smoothing": (int(config["n_features"]),),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

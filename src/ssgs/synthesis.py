@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.signal
 
 from ssgs import kernels
 from ssgs.features import (lar_from_reflection, lpc_from_reflection, reflection_from_lar,
@@ -60,6 +61,8 @@ _KERNEL_KIND = {"karplus-strong": "karplus-strong", "wavelet": "pulses", "noise"
 MIDI_LOW, MIDI_HIGH = 35, 83  # 61.7 Hz .. 987.8 Hz, the pitch search range in semitones
 N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
 SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain deviations
+GLIDE = 0.6  # frame-to-frame pitch smoothing between notes (about 40 ms at hop 256)
+LEAP_SEMITONES = 3.0  # a pitch change this large is a new note, plucked anew
 BLOCK = 16  # samples between filter updates
 
 
@@ -106,6 +109,9 @@ class ExcitationModel:
         envelope leaves in the residual (a tilt, valleys it cannot dig),
         put back on the synthetic excitation
     occupancy : [N] share of the training frames each state explains
+    smoothing : [D] frame-to-frame correlation, per observation dimension, of
+        the training frames' deviations from their state's mean (the AR(1)
+        coefficient generation gives its drawn deviations)
     """
 
     pitch_histogram: np.ndarray
@@ -113,22 +119,28 @@ class ExcitationModel:
     periodicity: np.ndarray
     residual_colour: np.ndarray
     occupancy: np.ndarray
+    smoothing: np.ndarray | None = None
 
     def tensors(self):
-        return {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
-                "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour,
-                "state_occupancy": self.occupancy}
+        out = {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
+               "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour,
+               "state_occupancy": self.occupancy}
+        if self.smoothing is not None:
+            out["observation_smoothing"] = self.smoothing
+        return out
 
     @classmethod
     def from_tensors(cls, tensors):
         n = np.asarray(tensors["state_periodicity"]).shape[0]
         colour = tensors.get("state_residual_colour")
         occupancy = tensors.get("state_occupancy")
+        smoothing = tensors.get("observation_smoothing")
         return cls(np.array(tensors["state_pitch_histogram"], np.float64),
                    np.array(tensors["state_pitch_log_f0"], np.float64),
                    np.array(tensors["state_periodicity"], np.float64),
                    np.zeros((n, COLOUR_ORDER)) if colour is None else np.array(colour, np.float64),
-                   np.full(n, 1.0 / n) if occupancy is None else np.array(occupancy, np.float64))
+                   np.full(n, 1.0 / n) if occupancy is None else np.array(occupancy, np.float64),
+                   None if smoothing is None else np.array(smoothing, np.float64))
 
     @classmethod
     def neutral(cls, n_states):
@@ -160,7 +172,24 @@ def residual_autocorrelation(residual, order=COLOUR_ORDER, chunk=8192):
     return out / out[:, :1]
 
 
-def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> ExcitationModel:
+def deviation_smoothing(X, means, posteriors, lengths):
+    """Per-dimension lag-1 correlation of the frames' deviations from their
+    (most likely) state's mean, over consecutive frames of one state within
+    one sequence; clipped to [0, 0.98]."""
+    labels = posteriors.argmax(axis=1)
+    dev = X - means[labels]
+    same = labels[1:] == labels[:-1]
+    same[np.cumsum(lengths)[:-1] - 1] = False
+    a, b = dev[:-1][same], dev[1:][same]
+    if a.shape[0] < 3:
+        return np.full(X.shape[1], SMOOTHING)
+    a, b = a - a.mean(0), b - b.mean(0)
+    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    rho = np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), SMOOTHING)
+    return np.clip(rho, 0.0, 0.98)
+
+
+def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None, smoothing=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity and residual colour from the
     training frames, each frame counted by its posterior (and, for pitch, its
     periodicity, so noisy frames hardly vote)."""
@@ -192,7 +221,7 @@ def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None) -> Exci
         acf[:, 0] *= 1.0 + 1e-6
         colour = reflection_from_autocorrelation(acf / acf[:, :1])
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
-    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour, share)
+    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour, share, smoothing)
 
 
 def coloured_reflection(lar, colour):
@@ -209,7 +238,8 @@ def coloured_reflection(lar, colour):
 
 def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
     """Per-frame observations along a state path: the state's mean plus
-    correlated Gaussian deviations with the state's covariance, kept within
+    correlated Gaussian deviations with the state's covariance (``smoothing``:
+    the AR(1) coefficient, one or one per dimension), kept within
     ``bounds`` ((low, high) per dimension: the range of the training
     observations, so no draw is louder or more resonant than anything the
     model was trained on).
@@ -222,9 +252,10 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
     D = params.means.shape[1]
     chol = np.linalg.cholesky(params.covars)
     eps = rng.standard_normal((len(path), D))
-    import scipy.signal
-
-    z = scipy.signal.lfilter([np.sqrt(1.0 - smoothing**2)], [1.0, -smoothing], eps, axis=0)
+    rho = np.broadcast_to(np.asarray(smoothing, dtype=np.float64), (D,))
+    z = np.empty_like(eps)
+    for d in range(D):
+        z[:, d] = scipy.signal.lfilter([np.sqrt(1.0 - rho[d] ** 2)], [1.0, -rho[d]], eps[:, d])
     obs = params.means[path] + np.einsum("tij,tj->ti", chol[path], z)
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])
@@ -237,14 +268,17 @@ def _draw_pitch(exc, state, rng):
 
 
 def model_trajectory(params, exc, path, rng, bounds=None):
+    smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
     """The model's frames along a path: observations, F0, voicing, onsets.
 
     A new pitch is drawn from the new state's histogram when the state
-    changes and the pitch held so far is unlikely there (a new note, plucked
-    anew); otherwise the note carries on. Voicing is the observation's
-    voicing dimension, drawn with the rest of the frame.
+    changes and the pitch held so far is unlikely there; otherwise the note
+    carries on. The pitch glides between notes, and a note is plucked anew
+    (onset) only where a voiced sound begins or the pitch leaps by three
+    semitones or more. Voicing is the observation's voicing dimension, drawn
+    with the rest of the frame.
     """
-    obs = observation_trajectory(params, path, rng, bounds=bounds)
+    obs = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds)
     F = len(path)
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
@@ -265,7 +299,20 @@ def model_trajectory(params, exc, path, rng, bounds=None):
         log_f0[t : changes[i + 1] if i + 1 < len(changes) else F] = current
     p = obs.shape[1] - 2
     voicing = voicing_from_logit(obs[:, p + 1])
-    return obs, np.exp(log_f0), voicing, onset
+    # the pitch glides from note to note (about 40 ms); the string is
+    # plucked only where a voiced sound begins or the pitch leaps: a pluck's
+    # first period is noise, and plucking at every change of state would
+    # fill the sound with it
+    glided = scipy.signal.lfilter([1.0 - GLIDE], [1.0, -GLIDE], log_f0, zi=[GLIDE * log_f0[0]])[0]
+    leap = onset & (np.abs(np.diff(log_f0, prepend=log_f0[0])) >= LEAP_SEMITONES * np.log(2) / 12)
+    starts = (voicing >= 0.5) & (np.concatenate([[0.0], voicing[:-1]]) < 0.5)
+    onset = leap | starts
+    onset[0] = True
+    glided[leap] = log_f0[leap]
+    for t in np.flatnonzero(leap):  # a leap starts the note at its pitch, gliding from there
+        end = changes[np.searchsorted(changes, t, side="right")] if t < changes[-1] else F
+        glided[t:end] = log_f0[t:end]
+    return obs, np.exp(glided), voicing, onset
 
 
 def _pulse_shape():
