@@ -240,7 +240,10 @@ def bic(log_likelihood, n_states, n_features, n_frames) -> float:
     return float(-2.0 * log_likelihood + k * math.log(n_frames))
 
 
-def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads):
+MAX_RESEEDS = 2
+
+
+def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, reseeds=None):
     """One EM iteration.
 
     Returns
@@ -250,19 +253,30 @@ def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads):
     record : dict
         ``log_likelihood`` (per frame, of the parameters going in),
         ``occupancy_entropy``, ``smoothness_penalty``, ``reseeded`` (states
-        moved because they emptied out) and ``seconds``.
+        moved because they emptied out), ``dormant`` (states that emptied
+        out again after MAX_RESEEDS re-seeds: left as they were) and
+        ``seconds``.
+    reseeds (argument, updated in place) : int array [N] re-seeds so far.
     """
     t0 = time.perf_counter()
     stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means,
                           params.covars, n_threads=n_threads)
     new, weak = m_step(stats, params, len(lengths), global_var, covariance_floor)
-    if weak.size:
-        new = _reseed(new, weak, X, global_var, covariance_floor, n_threads)
+    if reseeds is None:
+        reseeds = np.zeros(params.n_states, dtype=np.int64)
+    # a state re-seeded MAX_RESEEDS times that empties again is left dormant
+    # (its last parameters kept): the data has no room for it
+    again = weak[reseeds[weak] < MAX_RESEEDS]
+    dormant = weak[reseeds[weak] >= MAX_RESEEDS]
+    if again.size:
+        new = _reseed(new, again, X, global_var, covariance_floor, n_threads)
+        reseeds[again] += 1
     record = {
         "log_likelihood": stats.log_likelihood / X.shape[0],
         "occupancy_entropy": occupancy_entropy(stats.occupancy),
         "smoothness_penalty": smoothness_penalty(stats.xi_sum, params.means, global_var),
-        "reseeded": [int(j) for j in weak],
+        "reseeded": [int(j) for j in again],
+        "dormant": [int(j) for j in dormant],
         "seconds": time.perf_counter() - t0,
     }
     return new, record

@@ -413,6 +413,7 @@ class SpectralStateGuidedSynthesis:
         self.converged = False
         self.training_history = []
         self._excitation = None
+        self._reseeds = np.zeros(self.n_states, dtype=np.int64)
         return self
 
     def run_em_iteration(self):
@@ -427,8 +428,10 @@ class SpectralStateGuidedSynthesis:
         """
         X = self._data()
         self._require_model()
+        if getattr(self, "_reseeds", None) is None or len(self._reseeds) != self.n_states:
+            self._reseeds = np.zeros(self.n_states, dtype=np.int64)
         params, record = _hmm.em_iteration(X, self.sequence_lengths, self.params, self._global_var,
-                                           self.covariance_floor, self.n_threads)
+                                           self.covariance_floor, self.n_threads, self._reseeds)
         self._set_params(params)
         self.iteration += 1
         record = {"iteration": self.iteration, **record}
@@ -768,6 +771,7 @@ class SpectralStateGuidedSynthesis:
             "converged": self.converged,
             "history": self.training_history,
             "rng_state": None if self._rng is None else self._rng.bit_generator.state,
+            "reseeds": None if getattr(self, "_reseeds", None) is None else [int(r) for r in self._reseeds],
         }
 
     def save_checkpoint(self, path, include_training_artifacts=True, include_adaptive_statistics=True):
@@ -888,6 +892,8 @@ class SpectralStateGuidedSynthesis:
         model.iteration = int(state.get("iteration", 0))
         model.converged = bool(state.get("converged", False))
         model.training_history = list(state.get("history", []))
+        if state.get("reseeds") is not None:
+            model._reseeds = np.array(state["reseeds"], dtype=np.int64)
         if state.get("rng_state") is not None:
             model._rng = np.random.default_rng()
             try:
