@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from ssgs import CheckpointError, SpectralStateGuidedSynthesis
 from ssgs import checkpoint as ckpt
@@ -203,15 +203,33 @@ def test_fsspec_urls(trained, tmp_path):
 
 
 def test_npz_export_round_trip(trained, tmp_path):
-    path = tmp_path / "m.npz"
-    trained.export_model(path)
-    with np.load(path, allow_pickle=False) as data:
-        assert {"transition_matrix", "state_covariances", "config"} <= set(data.files)
-    back = SpectralStateGuidedSynthesis.load_model(path)
-    assert_same_model(trained, back, artifacts=False)
+    # the defaults: compressed, float32, packed covariances, no artifacts
+    small = tmp_path / "m.npz"
+    trained.export_model(small)
+    with np.load(small, allow_pickle=False) as data:
+        assert {"transition_matrix", "state_covariances", "config", "export_format"} <= set(data.files)
+        D = trained.n_features
+        assert data["state_covariances"].shape == (34, D * (D + 1) // 2)
+        assert data["state_means"].dtype == np.float32
+        assert "residual_signals" not in data.files
+    back = SpectralStateGuidedSynthesis.load_model(small)
+    for name in PARAMS:
+        assert_allclose(getattr(back, name), getattr(trained, name), rtol=1e-6, atol=1e-7)
+    assert_allclose(back.state_covariances, back.state_covariances.transpose(0, 2, 1))
+    assert back.config() == trained.config() and back.training_history == trained.training_history
+    # exact, unpacked, uncompressed, with artifacts
+    full = tmp_path / "full.npz"
+    trained.export_model(full, use_compression=False, precision=np.float64, pack_covariances=False,
+                         include_training_artifacts=True)
+    exact = SpectralStateGuidedSynthesis.load_model(full)
+    assert_same_model(trained, exact)
+    assert_array_equal(exact.rebuild_sequence(1), trained.rebuild_sequence(1))
+    assert (tmp_path / "m.npz").stat().st_size < full.stat().st_size
     (tmp_path / "bad.npz").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a readable .npz model"):
         SpectralStateGuidedSynthesis.load_model(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="precision must be a floating-point dtype"):
+        trained.export_model(tmp_path / "x.npz", precision=np.int32)
 
 
 def test_same_seed_same_checkpoint_tensors(tmp_path):

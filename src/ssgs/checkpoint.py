@@ -56,11 +56,17 @@ _DTYPES = {
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
+def _contiguous(arr):
+    """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    arr = np.asarray(arr)
+    return np.ascontiguousarray(arr).reshape(arr.shape)
+
+
 def tensors_sha256(tensors) -> str:
     """SHA-256 over each tensor's name, dtype, shape and bytes, in name order."""
     h = hashlib.sha256()
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name])
+        arr = _contiguous(tensors[name])
         h.update(name.encode())
         h.update(b"\0" + arr.dtype.str.encode() + b"\0")
         h.update(json.dumps(list(arr.shape)).encode() + b"\0")
@@ -187,7 +193,7 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
     """
     from ssgs import __version__
 
-    tensors = {name: np.ascontiguousarray(arr) for name, arr in tensors.items()}
+    tensors = {name: _contiguous(arr) for name, arr in tensors.items()}
     meta = {key: str(value) for key, value in metadata.items()}
     meta.setdefault("format", FORMAT_NAME)
     meta.setdefault("ssgs_format_version", str(FORMAT_VERSION))

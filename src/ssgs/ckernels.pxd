@@ -50,6 +50,9 @@ cdef int forward_backward(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
 cdef int viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
                  const double *startprob, const double *transmat, double *log_prob,
                  int64_t *path) noexcept nogil
+cdef int viterbi_log(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                     const double *log_startprob, const double *log_transmat, double *log_prob,
+                     int64_t *path) noexcept nogil
 cdef int estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
                const int64_t *lengths, const double *startprob, const double *transmat,
                const double *means, const double *covars, int n_threads,

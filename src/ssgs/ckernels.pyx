@@ -51,6 +51,12 @@ cdef int viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
     return c.ssgs_viterbi(T, N, log_frameprob, startprob, transmat, log_prob, path)
 
 
+cdef int viterbi_log(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                     const double *log_startprob, const double *log_transmat, double *log_prob,
+                     int64_t *path) noexcept nogil:
+    return c.ssgs_viterbi_log(T, N, log_frameprob, log_startprob, log_transmat, log_prob, path)
+
+
 cdef int estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
                const int64_t *lengths, const double *startprob, const double *transmat,
                const double *means, const double *covars, int n_threads,

@@ -39,6 +39,8 @@ def build_parser():
     p.add_argument("--start", type=_start, default=None, metavar="FILE:SECONDS",
                    help="where in the training audio a fidelity > 0 generation starts, e.g. 0:12.5")
     p.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the model's)")
+    p.add_argument("--decoder", default="sample", choices=("sample", "smooth"),
+                   help="state paths sampled from the HMM, or smoothed (default: sample)")
     p.add_argument("--subtype", default="PCM_24", help="soundfile subtype (default: PCM_24)")
     p.add_argument("--no-verify", action="store_true", help="skip the checkpoint's integrity check")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
@@ -55,7 +57,7 @@ def run(args):
     rate = args.sample_rate or model.sample_rate or 16000
     audio, details = model.generate(args.duration, sample_rate=rate, fidelity=args.fidelity,
                                     excitation_type=args.excitation, seed=args.seed, start=args.start,
-                                    return_details=True)
+                                    decoder=args.decoder, return_details=True)
     try:
         sf.write(args.output, audio, rate, subtype=args.subtype)
     except (sf.LibsndfileError, ValueError, TypeError) as exc:

@@ -280,3 +280,35 @@ def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, re
         "seconds": time.perf_counter() - t0,
     }
     return new, record
+
+
+def long_run_occupancy(startprob, transmat, steps=20000):
+    """Long-run share of time the chain spends in each state, starting from
+    startprob: the Cesaro mean of startprob A^t (well defined for any finite
+    chain, periodic or reducible)."""
+    pi = np.asarray(startprob, dtype=np.float64).copy()
+    total = np.zeros_like(pi)
+    for _ in range(steps):
+        total += pi
+        pi = pi @ transmat
+    return total / steps
+
+
+def graph_structure(startprob, transmat, min_state_probability):
+    """Strongly connected components, reachability from the start states and
+    the long-run occupancy of a Markov chain; which states to drop."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+    N = len(startprob)
+    graph = csr_matrix(np.asarray(transmat) > 0)
+    n_comp, labels = connected_components(graph, directed=True, connection="strong")
+    reachable = np.zeros(N, bool)
+    for s in np.flatnonzero(np.asarray(startprob) > 0):
+        reachable[breadth_first_order(graph, s, directed=True, return_predecessors=False)] = True
+    occupancy = long_run_occupancy(startprob, transmat)
+    drop = ~reachable | (occupancy < min_state_probability)
+    if drop.all():
+        drop[np.argmax(occupancy)] = False
+    components = [np.flatnonzero(labels == c).tolist() for c in range(n_comp)]
+    return components, reachable, occupancy, drop

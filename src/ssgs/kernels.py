@@ -39,6 +39,7 @@ __all__ = [
     "pitch",
     "sample_states",
     "viterbi",
+    "viterbi_log",
 ]
 
 MAX_ORDER = 256
@@ -385,6 +386,36 @@ def viterbi(log_frameprob, startprob, transmat):
     lf = _log_frameprob(log_frameprob)
     startprob, transmat = _probabilities(startprob, transmat, lf.shape[1])
     return _hmm.viterbi(lf, startprob, transmat)
+
+
+def viterbi_log(log_frameprob, log_startprob, log_transmat):
+    """Best path under arbitrary log scores.
+
+    Maximises ``log_startprob[s0] + sum_t log_frameprob[t, s_t] + sum_t
+    log_transmat[s_{t-1}, s_t]``; nothing needs to be normalised, so a
+    transition score may mix log-probability with a penalty and frame scores
+    may be noise (perturb-and-MAP sampling).
+
+    Parameters
+    ----------
+    log_frameprob : array_like, shape (n_frames, n_states)
+    log_startprob : array_like, shape (n_states,)
+    log_transmat : array_like, shape (n_states, n_states)
+        Any finite values or -inf (forbidden); no NaN or +inf.
+
+    Returns
+    -------
+    score : float
+    path : ndarray of int64, shape (n_frames,)
+    """
+    lf = _log_frameprob(log_frameprob)
+    ls = _real_array("log_startprob", log_startprob, 1, allow_neginf=True, shape_doc="[n_states]")
+    lt = _real_array("log_transmat", log_transmat, 2, allow_neginf=True, shape_doc="[n_states, n_states]")
+    N = lf.shape[1]
+    if ls.shape != (N,) or lt.shape != (N, N):
+        raise ValueError(f"log_startprob must have shape ({N},) and log_transmat ({N}, {N}), "
+                         f"got {ls.shape} and {lt.shape}")
+    return _hmm.viterbi_log(lf, ls, lt)
 
 
 class EStepResult(NamedTuple):

@@ -149,6 +149,8 @@ class SpectralStateGuidedSynthesis:
         self.skipped_files = []
         self.last_generation = None
         self.observation_range = None
+        self.preview_snapshots = []
+        self.adaptive_statistics = {}
         self._rng = None
         self._excitation = None
         self._excitation_iteration = None
@@ -249,8 +251,9 @@ class SpectralStateGuidedSynthesis:
         total = kernels._threads(self.n_threads)
         return max(1, total // max(1, workers))
 
-    def _analyse_one(self, item, index, sample_rate, kernel_threads):
-        """(FileFeatures, source) for one file or array; AudioError if unusable."""
+    def _analyse_one(self, item, index, sample_rate, kernel_threads, augment=False):
+        """[(FileFeatures, source)] for one file or array (and its augmented
+        copies); AudioError if unusable."""
         if isinstance(item, (str, os.PathLike)):
             path = str(item)
             signal = _audio.load_audio(path, sample_rate)
@@ -267,12 +270,22 @@ class SpectralStateGuidedSynthesis:
                              f"frame_size {self.frame_size} at {sample_rate} Hz)")
         if not np.any(signal):
             raise AudioError(f"{name}: silent (every sample is zero)")
-        feats = analyse_signal(signal, FeatureConfig(sample_rate, self.frame_size, self.hop_size,
-                                                     self.lpc_order), n_threads=kernel_threads)
-        source.update(n_frames=feats.n_frames, n_samples=feats.n_samples)
-        return feats, source
+        config = FeatureConfig(sample_rate, self.frame_size, self.hop_size, self.lpc_order)
+        versions = [(None, signal)]
+        if augment:
+            from ssgs.augment import augmented_copies
 
-    def _analyse_items(self, items, sample_rate, workers=0, skip_bad=True, progress=False):
+            versions += augmented_copies(signal, sample_rate)
+        out = []
+        for augmentation, x in versions:
+            feats = analyse_signal(x, config, n_threads=kernel_threads)
+            entry = dict(source, n_frames=feats.n_frames, n_samples=feats.n_samples)
+            if augmentation is not None:
+                entry["augmentation"] = augmentation
+            out.append((feats, entry))
+        return out
+
+    def _analyse_items(self, items, sample_rate, workers=0, skip_bad=True, progress=False, augment=False):
         sample_rate = _check_int("sample_rate", sample_rate, 1000)
         items = list(items)
         workers = _check_int("workers", workers, 0) or kernels._threads(self.n_threads)
@@ -287,7 +300,7 @@ class SpectralStateGuidedSynthesis:
 
         def task(i):
             try:
-                return self._analyse_one(items[i], i, sample_rate, kernel_threads)
+                return self._analyse_one(items[i], i, sample_rate, kernel_threads, augment)
             except AudioError as exc:
                 if not skip_bad or not isinstance(items[i], (str, os.PathLike)):
                     raise
@@ -312,7 +325,7 @@ class SpectralStateGuidedSynthesis:
                     bar.update(1)
         if bar is not None:
             bar.close()
-        kept = [r for r in results if r is not None]
+        kept = [entry for r in results if r is not None for entry in r]
         return kept, skipped
 
     def _set_training_data(self, analysed, sample_rate):
@@ -366,10 +379,11 @@ class SpectralStateGuidedSynthesis:
         self._set_training_data(analysed, sample_rate)
         return self.lpc_coefficients, self.residual_signals
 
-    def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False):
+    def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False):
         """Decode and analyse audio files (in parallel, in bounded memory) as
         the training data; unusable files are skipped and listed in
-        ``skipped_files`` as (path, reason).
+        ``skipped_files`` as (path, reason). With ``augment``, each file also
+        contributes four augmented copies (:mod:`ssgs.augment`).
 
         Returns
         -------
@@ -384,7 +398,7 @@ class SpectralStateGuidedSynthesis:
         paths = [str(p) for p in paths]
         if not paths:
             raise AudioError("no audio files given")
-        analysed, skipped = self._analyse_items(paths, sample_rate, workers, progress=progress)
+        analysed, skipped = self._analyse_items(paths, sample_rate, workers, progress=progress, augment=augment)
         self.skipped_files = skipped
         if not analysed:
             reasons = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
@@ -453,6 +467,352 @@ class SpectralStateGuidedSynthesis:
                 callback(self, self.training_history[-1])
         return self.training_history
 
+    def identify_graph_constraints(self, min_state_probability=1e-4):
+        """Remove the states the model can never or almost never reach.
+
+        The transition graph's strongly connected components, the states
+        reachable from a start state and the chain's long-run occupancy
+        (the Cesaro mean of startprob A^t) are computed; states that are
+        unreachable or occupied less than ``min_state_probability`` of the
+        time are removed from every per-state array (parameters, excitation
+        model, re-seed counts), the remaining rows of the transition matrix
+        and the start probabilities renormalised.
+
+        (The reference implementation kept such states; here they go, since
+        a state that is never visited only wastes computation and can still
+        be drawn with a tiny probability at generation, sounding like
+        nothing the training audio had.)
+
+        Parameters
+        ----------
+        min_state_probability : float in [0, 1)
+
+        Returns
+        -------
+        dict
+            ``components`` (lists of states, before the change),
+            ``unreachable``, ``removed``, ``kept`` (state indices before the
+            change), ``occupancy`` (long-run, before), ``n_states_before``,
+            ``n_states_after``.
+        """
+        self._require_model()
+        p = _check_float("min_state_probability", min_state_probability, 0.0, 1.0)
+        if p >= 1.0:
+            raise ValueError("min_state_probability must be below 1")
+        components, reachable, occupancy, drop = _hmm.graph_structure(
+            self.initial_probabilities, self.transition_matrix, p)
+        keep = np.flatnonzero(~drop)
+        result = {
+            "components": components,
+            "unreachable": np.flatnonzero(~reachable).tolist(),
+            "removed": np.flatnonzero(drop).tolist(),
+            "kept": keep.tolist(),
+            "occupancy": occupancy.tolist(),
+            "n_states_before": self.n_states,
+            "n_states_after": int(keep.size),
+        }
+        if drop.any():
+            exc = self.excitation_model if (self._excitation is not None or self.f0 is not None) else None
+            start = self.initial_probabilities[keep]
+            trans = self.transition_matrix[np.ix_(keep, keep)]
+            # a row whose mass all went to removed states stays in place
+            rows = trans.sum(axis=1)
+            trans[rows <= 0, :] = np.eye(keep.size)[rows <= 0]
+            start = start / start.sum() if start.sum() > 0 else np.full(keep.size, 1.0 / keep.size)
+            self._set_params(_hmm.HMMParams(start, trans / trans.sum(axis=1, keepdims=True),
+                                            self.state_means[keep], self.state_covariances[keep]))
+            if exc is not None:
+                fields = {f: getattr(exc, f) for f in exc.__dataclass_fields__}
+                for f in ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_colour", "occupancy"):
+                    fields[f] = fields[f][keep]
+                fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
+                self._excitation = _synth.ExcitationModel(**fields)
+                self._excitation_iteration = self.iteration
+            if getattr(self, "_reseeds", None) is not None and len(self._reseeds) == drop.size:
+                self._reseeds = self._reseeds[keep]
+            for name in list(getattr(self, "adaptive_statistics", {}) or {}):
+                arr = self.adaptive_statistics[name]
+                if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == drop.size:
+                    arr = arr[keep]
+                    if arr.ndim >= 2 and arr.shape[1] == drop.size:
+                        arr = arr[:, keep]
+                    self.adaptive_statistics[name] = arr
+        self.training_history.append({"iteration": self.iteration, "graph_constraints": {
+            k: result[k] for k in ("removed", "n_states_before", "n_states_after")}})
+        return result
+
+    # ------------------------------------------------------------ adaptation
+    def adapt_to_audio(self, audio, sample_rate=16000, adaptation_rate=0.25, stability_bias=0.05,
+                       memory_blend=0.7, memory_limit=None, n_adaptation_iterations=1):
+        """Adapt the model to new audio by online EM (see :mod:`ssgs.adaptation`).
+
+        Parameters
+        ----------
+        audio : array, path, or list of them
+            New material, each its own sequence; arrays at ``sample_rate``
+            (resampled to the model's rate if different), files decoded at
+            the model's rate.
+        adaptation_rate : float in [0, 1]
+            How far the parameters move towards the maximum of the blended
+            statistics per iteration.
+        stability_bias : float in [0, 1]
+            Weight moved onto each state's self-transition afterwards.
+        memory_blend : float in [0, 1]
+            How much of the remembered statistics survives each update.
+        memory_limit : int, optional
+            Frames the memory holds at most (default ``adaptive_memory_limit``).
+        n_adaptation_iterations : int
+
+        Returns
+        -------
+        dict
+            frames, log_likelihood_before / _after (per frame of the new
+            audio), memory_frames, updates, mean_shift, transition_change,
+            iterations.
+        """
+        from ssgs import adaptation as _adapt
+
+        self._require_model()
+        rate = _check_float("adaptation_rate", adaptation_rate, 0.0, 1.0)
+        bias = _check_float("stability_bias", stability_bias, 0.0, 1.0)
+        blend = _check_float("memory_blend", memory_blend, 0.0, 1.0)
+        limit = self.adaptive_memory_limit if memory_limit is None else _check_int("memory_limit", memory_limit)
+        iterations = _check_int("n_adaptation_iterations", n_adaptation_iterations)
+        model_rate = int(self.sample_rate or 16000)
+        items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+        if not items:
+            raise ValueError("audio must hold at least one signal or file")
+        sample_rate = _check_int("sample_rate", sample_rate, 1000)
+        if sample_rate != model_rate:
+            import soxr
+
+            items = [soxr.resample(_audio.prepare_signal(x, f"audio[{i}]"), sample_rate, model_rate, quality="HQ")
+                     if not isinstance(x, (str, os.PathLike)) else x for i, x in enumerate(items)]
+        analysed, skipped = self._analyse_items(items, model_rate)
+        if not analysed:
+            raise AudioError("no usable audio to adapt to: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
+        X = np.concatenate([f.observations for f, _ in analysed]).astype(np.float64)
+        lengths = np.array([f.n_frames for f, _ in analysed], dtype=np.int64)
+        global_var = self._global_var if self._X is not None or self.observations is not None and self._data() is not None \
+            else None
+        memory = self._adaptive_memory(limit)
+        if global_var is None:
+            global_var = np.maximum(memory["moment2"].sum(0).diagonal() / max(float(memory["frames"]), 1.0)
+                                    - (memory["moment1"].sum(0) / max(float(memory["frames"]), 1.0)) ** 2, 1e-12)
+        params, memory, metrics = _adapt.adapt(
+            self.params, memory, X, lengths, adaptation_rate=rate, stability_bias=bias, memory_blend=blend,
+            memory_limit=limit, global_var=global_var, covariance_floor=self.covariance_floor,
+            n_threads=self.n_threads, iterations=iterations)
+        self._set_params(params)
+        self.adaptive_statistics = memory
+        if self.observation_range is not None:
+            self.observation_range = np.stack([np.minimum(self.observation_range[0], X.min(axis=0)),
+                                               np.maximum(self.observation_range[1], X.max(axis=0))])
+        if self.has_training_artifacts:
+            self._excitation_iteration = None  # refit from the training frames under the new parameters
+        self.training_history.append({"iteration": self.iteration, "adaptation": metrics})
+        return metrics
+
+    def _adaptive_memory(self, limit):
+        """The adaptation memory: stored, or started from the training frames
+        (or, without them, from the model itself) scaled to ``limit`` frames."""
+        from ssgs import adaptation as _adapt
+
+        memory = getattr(self, "adaptive_statistics", None)
+        if memory and all(k in memory for k in _adapt.STAT_NAMES) and memory["occupancy"].shape[0] == self.n_states:
+            return {k: np.asarray(v, dtype=np.float64) for k, v in memory.items()}
+        p = self.params
+        if self.observations is not None:
+            X = self._data()
+            centre = X.mean(axis=0)
+            stats = kernels.estep(X, self.sequence_lengths, p.startprob, p.transmat, p.means, p.covars,
+                                  n_threads=self.n_threads)
+            memory = _adapt.memory_from_estep(stats, p, centre, len(self.sequence_lengths))
+            scale = min(1.0, limit / float(memory["frames"]))
+            return {k: (v * scale if k not in ("centre", "updates") else v) for k, v in memory.items()}
+        share = self.excitation_model.occupancy
+        centre = share @ p.means
+        return _adapt.initial_memory(p, centre, float(limit), share / share.sum())
+
+    # -------------------------------------------------------- frame retrieval
+    def _require_artifacts(self, what):
+        if not self.has_training_artifacts:
+            raise SSGSError(f"{what} needs the training frames: train the model or load a checkpoint "
+                            "saved with its training artifacts")
+
+    def build_feature_index(self, feature_space="lpc", normalize=True):
+        """Index the training frames for nearest-neighbour queries.
+
+        Parameters
+        ----------
+        feature_space : {'lpc', 'extended', 'residual'}
+            'lpc': LPC coefficients; 'extended': the HMM observation (LARs,
+            gain, voicing), log F0 and the frame metadata; 'residual': the
+            residual's band energies, level and periodicity.
+        normalize : bool
+            Scale every dimension to unit variance (so no feature dominates
+            by its units).
+
+        Returns
+        -------
+        ssgs.retrieval.FrameIndex
+        """
+        from ssgs.retrieval import FrameIndex, frame_features
+
+        self._require_artifacts("build_feature_index")
+        self._feature_index = FrameIndex(frame_features(self, feature_space), feature_space, normalize)
+        return self._feature_index
+
+    def _index_for(self, feature_space):
+        index = getattr(self, "_feature_index", None)
+        if index is None or (feature_space is not None and index.feature_space != feature_space):
+            index = self.build_feature_index(feature_space or "lpc")
+        return index
+
+    def _frame_result(self, indices, distances, feature_space):
+        from ssgs.retrieval import FrameQueryResult
+
+        return FrameQueryResult(np.asarray(indices, np.int64), np.asarray(distances, np.float64),
+                                self.get_frame_metadata(indices=indices), feature_space)
+
+    def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True):
+        """The k training frames nearest to training frame ``frame_idx``.
+
+        Returns
+        -------
+        ssgs.retrieval.FrameQueryResult
+        """
+        self._require_artifacts("query_similar_frames")
+        T = int(self.sequence_lengths.sum())
+        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < T:
+            raise ValueError(f"frame_idx must be an integer in 0..{T - 1}, got {frame_idx!r}")
+        k = _check_int("k", k)
+        index = self._index_for(feature_space)
+        from ssgs.retrieval import frame_features
+
+        vector = frame_features(self, index.feature_space)[frame_idx]
+        idx, dist = index.query(vector, k, exclude=int(frame_idx) if exclude_self else None)
+        return self._frame_result(idx, dist, index.feature_space)
+
+    def query_frames_by_features(self, vector, k=5, feature_space=None):
+        """The k training frames nearest to a feature vector (in the units of
+        the feature space, before normalisation)."""
+        self._require_artifacts("query_frames_by_features")
+        k = _check_int("k", k)
+        index = self._index_for(feature_space)
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (index.n_dims,):
+            raise ValueError(f"vector must have {index.n_dims} values for feature space "
+                             f"'{index.feature_space}', got shape {vector.shape}")
+        if not np.isfinite(vector).all():
+            raise ValueError("vector contains NaN or inf")
+        idx, dist = index.query(vector, k)
+        return self._frame_result(idx, dist, index.feature_space)
+
+    def get_frame_metadata(self, key=None, indices=None):
+        """Per-frame metadata: a dict of arrays (every key, plus f0,
+        periodicity, gain, sequence and seconds), or one array for ``key``;
+        for all frames or the given ``indices``."""
+        self._require_artifacts("get_frame_metadata")
+        table = dict(self.frame_metadata)
+        if self.f0 is not None:
+            table["f0"], table["periodicity"] = self.f0, self.periodicity
+        table["gain"] = self.observations[:, self.lpc_order]
+        offsets = self.sequence_offsets
+        frames = np.arange(offsets[-1])
+        sequence = np.searchsorted(offsets, frames, side="right") - 1
+        table["sequence"] = sequence
+        table["seconds"] = (frames - offsets[sequence]) * self.hop_size / float(self.sample_rate)
+        if key is not None and key not in table:
+            raise ValueError(f"unknown metadata key {key!r}; known: {', '.join(sorted(table))}")
+        if indices is not None:
+            indices = np.asarray(indices, dtype=np.int64)
+            if indices.size and (indices.min() < 0 or indices.max() >= offsets[-1]):
+                raise ValueError(f"indices must lie in 0..{offsets[-1] - 1}")
+        pick = (lambda v: v) if indices is None else (lambda v: np.asarray(v)[indices])
+        return pick(table[key]) if key is not None else {k: pick(v) for k, v in table.items()}
+
+    def top_frames(self, metric, k=10, descending=True):
+        """The k frames with the largest (or smallest) value of a metadata
+        metric; ``distances`` holds the values."""
+        values = np.asarray(self.get_frame_metadata(metric), dtype=np.float64)
+        k = _check_int("k", k)
+        order = np.argsort(-values if descending else values, kind="stable")[:k]
+        return self._frame_result(order, values[order], None)
+
+    # ---------------------------------------------------------------- previews
+    def render_preview(self, n_frames=32, sample_rate=None, state_sequence=None, seed=None):
+        """A short fidelity-0 rendering of the model as it stands.
+
+        Parameters
+        ----------
+        n_frames : int
+            Length in frames (hop_size samples each).
+        sample_rate : int, optional
+            Output rate (default: the model's).
+        state_sequence : array_like of int, optional
+            Render this path of states (its length overrides n_frames)
+            instead of one sampled from the HMM.
+        seed : int, optional
+            Default: derived from the model's seed and iteration, so a
+            preview is reproducible.
+
+        Returns
+        -------
+        ndarray of float32
+        """
+        self._require_model()
+        rate = int(self.sample_rate or 16000)
+        out_rate = rate if sample_rate is None else _check_int("sample_rate", sample_rate, 1000)
+        seed = (int(self.seed or 0) * 1_000_003 + self.iteration) % 2**63 if seed is None else _check_int("seed", seed, 0)
+        rng = np.random.default_rng(seed)
+        if state_sequence is None:
+            n_frames = _check_int("n_frames", n_frames)
+            path = self._sample_path(n_frames, rng)
+        else:
+            path = np.asarray(state_sequence)
+            if path.ndim != 1 or path.size == 0 or path.dtype.kind not in "iu":
+                raise ValueError("state_sequence must be a non-empty 1-D sequence of state indices")
+            if path.min() < 0 or path.max() >= self.n_states:
+                raise ValueError(f"state_sequence holds states outside 0..{self.n_states - 1}")
+            path = path.astype(np.int64)
+        p = self.lpc_order
+        exc = self.excitation_model
+        obs, f0, voicing, onset = _synth.model_trajectory(self.params, exc, path, rng, bounds=self.observation_range)
+        e = _synth.synthetic_excitation("karplus-strong", f0, voicing, onset, self.hop_size, rate,
+                                        int(rng.integers(2**63)))
+        y, _ = _synth.render(obs[:, :p], obs[:, p], e, self.hop_size, colour=exc.residual_colour[path])
+        y = _synth.soft_limit(y)
+        if out_rate != rate:
+            import soxr
+
+            y = soxr.resample(y, rate, out_rate, quality="HQ")
+        return np.asarray(y, dtype=np.float32)
+
+    def _preview_hook(self, every, n_frames, callback, keep=5):
+        """An after-iteration hook that renders a preview every ``every``
+        iterations into preview_snapshots and hands it to ``callback``; an
+        exception in the callback is a warning, not a failed training."""
+        import warnings
+        from collections import deque
+
+        self.preview_snapshots = deque(maxlen=keep)
+
+        def hook(model, record):
+            if model.iteration % every:
+                return
+            snapshot = {"iteration": model.iteration, "log_likelihood": record.get("log_likelihood"),
+                        "sample_rate": int(model.sample_rate), "audio": model.render_preview(n_frames)}
+            model.preview_snapshots.append(snapshot)
+            if callback is not None:
+                try:
+                    callback(snapshot)
+                except Exception as exc:  # the user's code: report, keep training
+                    warnings.warn(f"preview_callback failed at iteration {model.iteration}: "
+                                  f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+
+        return hook
+
     def _select_n_states(self, n_iterations=5):
         """BIC over the candidate state counts, each from its own seeded start."""
         X = self._data()
@@ -475,7 +835,8 @@ class SpectralStateGuidedSynthesis:
         self.n_states = best["n_states"]
         return scores
 
-    def train(self, audio, sample_rate=16000, n_em_iterations=10, callback=None):
+    def train(self, audio, sample_rate=16000, n_em_iterations=10, callback=None, *, preview_every=None,
+              preview_duration_frames=32, preview_callback=None, augment=False):
         """Extract features, initialise and run EM.
 
         Parameters
@@ -487,6 +848,17 @@ class SpectralStateGuidedSynthesis:
         n_em_iterations : int
         callback : callable, optional
             ``callback(model, record)`` after each EM iteration.
+        preview_every : int, optional
+            Every this many iterations, render a preview
+            (:meth:`render_preview`, ``preview_duration_frames`` frames) into
+            ``preview_snapshots`` (the last five kept) and pass it to
+            ``preview_callback(snapshot)``; snapshot is a dict with
+            iteration, log_likelihood, sample_rate and audio. An exception in
+            the callback is a warning.
+        augment : bool
+            Also train on time-stretched (0.92, 1.08) and pitch-shifted
+            (-0.5, +0.5 semitone) copies of each input, each its own
+            sequence (see :mod:`ssgs.augment`).
 
         Returns
         -------
@@ -496,7 +868,7 @@ class SpectralStateGuidedSynthesis:
         items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
         if not items:
             raise ValueError("audio must hold at least one signal or file")
-        analysed, skipped = self._analyse_items(items, sample_rate)
+        analysed, skipped = self._analyse_items(items, sample_rate, augment=bool(augment))
         self.skipped_files = skipped
         if not analysed:
             raise AudioError("no usable audio: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
@@ -505,7 +877,17 @@ class SpectralStateGuidedSynthesis:
         self.initialize_hmm_parameters()
         if selection is not None:
             self.training_history.append({"iteration": 0, "n_states_selection": selection})
-        self.iterative_refinement(n_em_iterations, callback)
+        hooks = [callback] if callback is not None else []
+        if preview_every is not None:
+            hooks.append(self._preview_hook(_check_int("preview_every", preview_every),
+                                            _check_int("preview_duration_frames", preview_duration_frames),
+                                            preview_callback))
+
+        def after(model, record):
+            for hook in hooks:
+                hook(model, record)
+
+        self.iterative_refinement(n_em_iterations, after if hooks else None)
         return self
 
     # ------------------------------------------------------------- generation
@@ -533,13 +915,21 @@ class SpectralStateGuidedSynthesis:
             return self._excitation
         return _synth.ExcitationModel.neutral(self.n_states)
 
-    def _decoded_path(self, index, cache):
+    def _decoded_path(self, index, cache, decoder="sample"):
+        """The state path of training sequence ``index``: Viterbi, or with
+        decoder='smooth' the dynamic program that also charges the distance
+        between consecutive states (``smoothness_weight``)."""
         if index not in cache:
             offsets = self.sequence_offsets
             X = self._data()[offsets[index]:offsets[index + 1]]
             p = self.params
             logp = kernels.gaussian_logpdf(X, p.means, p.covars, n_threads=self.n_threads)
-            cache[index] = kernels.viterbi(logp, p.startprob, p.transmat)[1]
+            if decoder == "smooth":
+                scores = _synth.smooth_transition_scores(p, self.smoothness_weight, self.excitation_model.occupancy)
+                with np.errstate(divide="ignore"):
+                    cache[index] = kernels.viterbi_log(logp, np.log(p.startprob), scores)[1]
+            else:
+                cache[index] = kernels.viterbi(logp, p.startprob, p.transmat)[1]
         return cache[index]
 
     def _resolve_start(self, start, rng):
@@ -574,7 +964,7 @@ class SpectralStateGuidedSynthesis:
             frame = 0
         return pieces
 
-    def _replay(self, index, sample, n):
+    def _replay(self, index, sample, n, decoder="sample"):
         """The training audio from (index, sample), n samples, across files."""
         out, cache = [], {}
         paths = []
@@ -582,19 +972,19 @@ class SpectralStateGuidedSynthesis:
             audio = self.rebuild_sequence(index)[sample:sample + n]
             out.append(audio)
             f0, f1 = sample // self.hop_size, -(-(sample + len(audio)) // self.hop_size)
-            paths.append(self._decoded_path(index, cache)[f0:f1])
+            paths.append(self._decoded_path(index, cache, decoder)[f0:f1])
             n -= len(audio)
             index, sample = (index + 1) % len(self.sequence_lengths), 0
         return np.concatenate(out), np.concatenate(paths)
 
-    def _blend(self, index, sample, n, fidelity, kind, rng):
+    def _blend(self, index, sample, n, fidelity, kind, rng, decoder="sample"):
         hop, p = self.hop_size, self.lpc_order
         first, offset = sample // hop, sample % hop
         pieces = self._frames_from(index, first, -(-(n + offset) // hop))
         offsets = self.sequence_offsets
         cache = {}
         rows = np.concatenate([np.arange(offsets[i] + a, offsets[i] + b) for i, a, b in pieces])
-        path = np.concatenate([self._decoded_path(i, cache)[a:b] for i, a, b in pieces])
+        path = np.concatenate([self._decoded_path(i, cache, decoder)[a:b] for i, a, b in pieces])
         residual = self.residual_signals[rows].astype(np.float64)
         rms = np.sqrt(np.mean(residual * residual, axis=1))
         unit = np.divide(residual, rms[:, None], out=np.zeros_like(residual), where=rms[:, None] > 0)
@@ -620,7 +1010,7 @@ class SpectralStateGuidedSynthesis:
         y, _ = _synth.render(lar, log_gain, e, hop)
         return y[offset:offset + n], path
 
-    def _sample_path(self, n_frames, rng):
+    def _sample_path(self, n_frames, rng, decoder="sample"):
         """A state path of n_frames, read as an excerpt of an endless
         succession of training-like pieces: its first state drawn from the
         states' share of the training frames and its first chain running for
@@ -640,15 +1030,18 @@ class SpectralStateGuidedSynthesis:
                 start = occupancy / occupancy.sum()
                 if lengths:
                     take = min(take, int(rng.integers(1, int(rng.choice(lengths)) + 1)))
-            pieces.append(kernels.sample_states(start, params.transmat, take, int(rng.integers(2**63))))
+            if decoder == "smooth":
+                pieces.append(_synth.smooth_path(params, take, rng, self.smoothness_weight, occupancy, start))
+            else:
+                pieces.append(kernels.sample_states(start, params.transmat, take, int(rng.integers(2**63))))
             total += take
         return np.concatenate(pieces)
 
-    def _model_only(self, n, kind, rng):
+    def _model_only(self, n, kind, rng, decoder="sample"):
         hop, p = self.hop_size, self.lpc_order
         n_frames = -(-n // hop)
         params = self.params
-        path = self._sample_path(n_frames, rng)
+        path = self._sample_path(n_frames, rng, decoder)
         obs, f0, voicing, onset = _synth.model_trajectory(params, self.excitation_model, path, rng,
                                                           bounds=self.observation_range)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
@@ -684,11 +1077,16 @@ class SpectralStateGuidedSynthesis:
         start : (file_index, seconds), optional
             Where in the training audio a fidelity > 0 generation begins;
             drawn by the seed when None.
-        decoder : {'sample'}
-            How the fidelity-0 state path is made: sampled from the HMM as an
-            excerpt of a succession of training-like pieces (first state from
-            the states' share of the training frames, then chains from the
-            start distribution as long as training sequences).
+        decoder : {'sample', 'smooth'}
+            How the state path is made. 'sample': at fidelity 0 drawn from
+            the HMM as an excerpt of a succession of training-like pieces
+            (first state from the states' share of the training frames, then
+            chains from the start distribution as long as training
+            sequences); at fidelity > 0 the Viterbi path of the training
+            frames. 'smooth': a dynamic program (C) that trades transition
+            log-probability against the distance between consecutive states'
+            means, weighted by ``smoothness_weight`` (at fidelity 0 with
+            Gumbel noise per frame: a perturb-and-MAP draw).
         return_details : bool
             Also return a :class:`ssgs.synthesis.GenerationDetails` (state
             path, source file and sample where it began, seed, ...); the
@@ -711,8 +1109,8 @@ class SpectralStateGuidedSynthesis:
         fidelity = _check_float("fidelity", fidelity, 0.0, 1.0)
         kind = _synth.parse_excitation(excitation_type)
         sample_rate = _check_int("sample_rate", sample_rate, 1000)
-        if decoder not in ("sample",):
-            raise ValueError(f"decoder must be 'sample', got {decoder!r}")
+        if decoder not in ("sample", "smooth"):
+            raise ValueError(f"decoder must be 'sample' or 'smooth', got {decoder!r}")
         if seed is None:
             seed = int(rng.integers(2**63)) if rng is not None else int(np.random.SeedSequence().entropy % 2**63)
         seed = _check_int("seed", seed, 0)
@@ -728,14 +1126,14 @@ class SpectralStateGuidedSynthesis:
                                 "use fidelity=0 or a checkpoint with artifacts")
             index, sample = self._resolve_start(start, r)
             if fidelity == 1.0:
-                y, path = self._replay(index, sample, n)
+                y, path = self._replay(index, sample, n, decoder)
             else:
-                y, path = self._blend(index, sample, n, fidelity, kind, r)
+                y, path = self._blend(index, sample, n, fidelity, kind, r, decoder)
             details.update(source_index=index, source_path=self.sources[index]["path"], start_sample=sample,
                            start_seconds=sample / model_rate)
             f0 = None
         else:
-            y, path, f0 = self._model_only(n, kind, r)
+            y, path, f0 = self._model_only(n, kind, r, decoder)
         y = _synth.soft_limit(y)
         if sample_rate != model_rate:
             import soxr
@@ -819,6 +1217,9 @@ class SpectralStateGuidedSynthesis:
             tensors.update(self.excitation_model.tensors())
         if self.observation_range is not None:
             tensors["observation_range"] = np.asarray(self.observation_range, np.float64)
+        if include_adaptive_statistics:
+            for name, value in (getattr(self, "adaptive_statistics", None) or {}).items():
+                tensors[f"adaptive__{name}"] = np.asarray(value, np.float64)
         metadata = {
             "config": json.dumps(self.config(), sort_keys=True),
             "training_state": json.dumps(self.training_state(), sort_keys=True),
@@ -922,22 +1323,76 @@ class SpectralStateGuidedSynthesis:
             model._excitation_iteration = model.iteration
         if "observation_range" in tensors:
             model.observation_range = np.array(tensors["observation_range"])
+        adaptive = {k[len("adaptive__"):]: np.array(v) for k, v in tensors.items() if k.startswith("adaptive__")}
+        if adaptive:
+            model.adaptive_statistics = adaptive
         return model
 
-    def export_model(self, path):
-        """Write the parameters and configuration to a numpy ``.npz`` file
-        (readable with ``allow_pickle=False``)."""
+    def export_model(self, path, use_compression=True, precision=np.float32, pack_covariances=True,
+                     include_training_artifacts=False, include_adaptive_statistics=True):
+        """Write the model to a numpy ``.npz`` file (readable with
+        ``allow_pickle=False``; :meth:`load_model` reads it back).
+
+        Parameters
+        ----------
+        path : str, Path or file object
+        use_compression : bool
+            ``np.savez_compressed`` rather than ``np.savez``.
+        precision : numpy float dtype
+            dtype of the parameters and statistics (float32 halves the file;
+            float64 keeps them exact).
+        pack_covariances : bool
+            Store each covariance's upper triangle only ([N, D(D+1)/2]).
+        include_training_artifacts : bool
+            Also store observations, LPC coefficients, residual, sequence
+            boundaries, F0, periodicity and frame metadata.
+        include_adaptive_statistics : bool
+            Also store online-adaptation statistics, when there are any.
+        """
         self._require_model()
-        np.savez(path, transition_matrix=self.transition_matrix, initial_probabilities=self.initial_probabilities,
-                 state_means=self.state_means, state_covariances=self.state_covariances,
-                 config=np.array(json.dumps(self.config(), sort_keys=True)),
-                 training_state=np.array(json.dumps(self.training_state(), sort_keys=True)),
-                 sources=np.array(json.dumps(self.sources, sort_keys=True)))
-        return str(path)
+        dtype = np.dtype(precision)
+        if dtype.kind != "f":
+            raise ValueError(f"precision must be a floating-point dtype, got {dtype}")
+        N, D = self.state_means.shape
+        covars = np.asarray(self.state_covariances, np.float64)
+        if pack_covariances:
+            iu = np.triu_indices(D)
+            covars = covars[:, iu[0], iu[1]]
+        arrays = {
+            "transition_matrix": np.asarray(self.transition_matrix).astype(dtype),
+            "initial_probabilities": np.asarray(self.initial_probabilities).astype(dtype),
+            "state_means": np.asarray(self.state_means).astype(dtype),
+            "state_covariances": covars.astype(dtype),
+            "config": np.array(json.dumps(self.config(), sort_keys=True)),
+            "training_state": np.array(json.dumps(self.training_state(), sort_keys=True)),
+            "sources": np.array(json.dumps(self.sources, sort_keys=True)),
+            "export_format": np.array(json.dumps({"packed_covariances": bool(pack_covariances),
+                                                  "precision": dtype.name, "version": 1})),
+        }
+        if self._excitation is not None or self.f0 is not None:
+            arrays.update({k: np.asarray(v).astype(dtype) for k, v in self.excitation_model.tensors().items()})
+        if self.observation_range is not None:
+            arrays["observation_range"] = np.asarray(self.observation_range).astype(dtype)
+        if include_training_artifacts and self.has_training_artifacts:
+            arrays.update({
+                "observations": self.observations, "lpc_coefficients": self.lpc_coefficients,
+                "residual_signals": self.residual_signals, "sequence_offsets": self.sequence_offsets,
+                "sequence_samples": self.sequence_samples, "perceptual_features": self.perceptual_features,
+            })
+            if self.f0 is not None:
+                arrays["f0"], arrays["periodicity"] = self.f0, self.periodicity
+            for key, values in self.frame_metadata.items():
+                arrays[f"frame_metadata__{key}"] = values
+        if include_adaptive_statistics:
+            for name, value in (getattr(self, "adaptive_statistics", None) or {}).items():
+                arrays[f"adaptive__{name}"] = np.asarray(value)
+        (np.savez_compressed if use_compression else np.savez)(path, **arrays)
+        return str(path) if not hasattr(path, "write") else path
 
     @classmethod
     def load_model(cls, path):
-        """Load a model written by :meth:`export_model`."""
+        """Load a model written by :meth:`export_model` (parameters back in
+        float64; artifacts and adaptive statistics when the file has them)."""
         name = str(path)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -949,15 +1404,30 @@ class SpectralStateGuidedSynthesis:
                 raise CheckpointError(f"{name}: missing '{key}'")
         try:
             config = json.loads(str(arrays["config"]))
+            fmt = json.loads(str(arrays["export_format"])) if "export_format" in arrays else {}
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{name}: 'config' is not valid JSON ({exc})") from None
         config.setdefault("n_features", config.get("lpc_order", 0) + 2)
+        N, D = int(config["n_states"]), int(config["n_features"])
+        covars = arrays["state_covariances"].astype(np.float64)
+        if fmt.get("packed_covariances"):
+            if covars.shape != (N, D * (D + 1) // 2):
+                raise CheckpointError(f"{name}: packed covariances have shape {covars.shape}, "
+                                      f"the configuration needs ({N}, {D * (D + 1) // 2})")
+            full = np.zeros((N, D, D))
+            iu = np.triu_indices(D)
+            full[:, iu[0], iu[1]] = covars
+            full[:, iu[1], iu[0]] = covars
+            covars = full
+        arrays["state_covariances"] = covars
         _ckpt.check_model_tensors(arrays, config, name)
         model = cls._from_config(config, name)
-        model._set_params(_hmm.HMMParams(arrays["initial_probabilities"].astype(np.float64),
-                                         arrays["transition_matrix"].astype(np.float64),
-                                         arrays["state_means"].astype(np.float64),
-                                         arrays["state_covariances"].astype(np.float64)))
+        start = arrays["initial_probabilities"].astype(np.float64)
+        trans = arrays["transition_matrix"].astype(np.float64)
+        if arrays["transition_matrix"].dtype != np.float64:
+            # rounded to a smaller float: rows sum to 1 again
+            start, trans = start / start.sum(), trans / trans.sum(axis=1, keepdims=True)
+        model._set_params(_hmm.HMMParams(start, trans, arrays["state_means"].astype(np.float64), covars))
         if "training_state" in arrays:
             state = json.loads(str(arrays["training_state"]))
             model.iteration = int(state.get("iteration", 0))
@@ -965,6 +1435,24 @@ class SpectralStateGuidedSynthesis:
             model.training_history = list(state.get("history", []))
         if "sources" in arrays:
             model.sources = json.loads(str(arrays["sources"]))
+        if all(k in arrays for k in ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")):
+            model._excitation = _synth.ExcitationModel.from_tensors(arrays)
+            model._excitation_iteration = model.iteration
+        if "observation_range" in arrays:
+            model.observation_range = arrays["observation_range"].astype(np.float64)
+        if "sequence_offsets" in arrays:
+            model.sequence_lengths = np.diff(arrays["sequence_offsets"]).astype(np.int64)
+            model.sequence_samples = arrays["sequence_samples"].astype(np.int64)
+            model.observations = arrays["observations"]
+            model.lpc_coefficients = arrays["lpc_coefficients"]
+            model.residual_signals = arrays["residual_signals"]
+            model.perceptual_features = arrays.get("perceptual_features")
+            model.f0, model.periodicity = arrays.get("f0"), arrays.get("periodicity")
+            model.frame_metadata = {k[len("frame_metadata__"):]: v for k, v in arrays.items()
+                                    if k.startswith("frame_metadata__")}
+        adaptive = {k[len("adaptive__"):]: v for k, v in arrays.items() if k.startswith("adaptive__")}
+        if adaptive:
+            model.adaptive_statistics = adaptive
         return model
 
     def __repr__(self):

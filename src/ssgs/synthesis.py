@@ -53,6 +53,8 @@ __all__ = [
     "observation_trajectory",
     "parse_excitation",
     "render",
+    "smooth_path",
+    "smooth_transition_scores",
     "soft_limit",
 ]
 
@@ -313,6 +315,41 @@ def model_trajectory(params, exc, path, rng, bounds=None):
         end = changes[np.searchsorted(changes, t, side="right")] if t < changes[-1] else F
         glided[t:end] = log_f0[t:end]
     return obs, np.exp(glided), voicing, onset
+
+
+def smooth_transition_scores(params, weight, occupancy=None):
+    """Pairwise scores of the smooth decoder:
+    ``(1 - w) log A_ij - w d_ij``, d_ij the squared distance between the
+    states' means in units of the model's overall standard deviation per
+    dimension, scaled so its mean over distinct pairs is 1 (so w trades
+    like against like). Forbidden transitions stay forbidden."""
+    means, covars = params.means, params.covars
+    N, D = means.shape
+    share = np.full(N, 1.0 / N) if occupancy is None else occupancy / occupancy.sum()
+    centre = share @ means
+    var = share @ np.diagonal(covars, axis1=1, axis2=2) + share @ (means - centre) ** 2
+    z = means / np.sqrt(np.maximum(var, 1e-12))
+    d = np.square(z[:, None, :] - z[None, :, :]).sum(axis=2)
+    off = d[~np.eye(N, dtype=bool)]
+    if off.size and off.mean() > 0:
+        d = d / off.mean()
+    with np.errstate(divide="ignore"):
+        log_a = np.log(params.transmat)
+    scores = (1.0 - weight) * np.where(np.isfinite(log_a), log_a, 0.0) - weight * d
+    return np.where(params.transmat > 0, scores, -np.inf)
+
+
+def smooth_path(params, n_frames, rng, weight, occupancy=None, start=None):
+    """A state path from the smooth decoder at fidelity 0: the dynamic
+    program (C) maximises transition scores (see
+    :func:`smooth_transition_scores`) plus Gumbel noise per frame and state,
+    a perturb-and-MAP draw that favours moves between similar states."""
+    scores = smooth_transition_scores(params, weight, occupancy)
+    start = params.startprob if start is None else start
+    with np.errstate(divide="ignore"):
+        log_start = np.log(start)
+    gumbel = -np.log(-np.log(rng.uniform(1e-300, 1.0, (n_frames, params.n_states))))
+    return kernels.viterbi_log(gumbel, log_start, scores)[1]
 
 
 def _pulse_shape():

@@ -56,6 +56,11 @@ def build_parser():
     p.add_argument("--checkpoint-interval", type=int, default=5,
                    help="save a checkpoint every N iterations; 0 disables (default: 5)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue training from this checkpoint (path or URL)")
+    p.add_argument("--augment", action="store_true",
+                   help="also train on time-stretched (0.92, 1.08) and pitch-shifted (-0.5, +0.5 semitone) "
+                        "copies of each file, each its own sequence")
+    p.add_argument("--auto-n-states", nargs="*", type=int, metavar="N", default=None,
+                   help="choose the number of states by BIC among these candidates (default: 8 16 24 32)")
     p.add_argument("--no-artifacts", action="store_true",
                    help="save checkpoints without training artifacts (small; resuming then re-reads the audio)")
     p.add_argument("--workers", type=int, default=0, help="files decoded at once (default: 0 = one per core)")
@@ -113,10 +118,13 @@ def _check_options(args):
 def _model_from_args(args):
     from ssgs.model import SpectralStateGuidedSynthesis
 
+    auto = args.auto_n_states is not None
+    candidates = tuple(args.auto_n_states) if auto and args.auto_n_states else (8, 16, 24, 32)
     try:
         return SpectralStateGuidedSynthesis(
             n_states=args.n_states, lpc_order=args.lpc_order, frame_size=args.frame_size,
-            hop_size=args.hop_size, seed=args.seed, n_threads=args.threads, tol=args.tol)
+            hop_size=args.hop_size, seed=args.seed, n_threads=args.threads, tol=args.tol,
+            auto_n_states=auto, auto_n_states_candidates=candidates)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -146,7 +154,7 @@ def _fresh_model(args, report, timings):
     report.info(f"decoding and analysing {len(scan.files)} file(s)")
     try:
         model.extract_features_from_files(scan.files, args.sample_rate, workers=args.workers,
-                                          progress=not args.quiet)
+                                          progress=not args.quiet, augment=args.augment)
     except AudioError as exc:
         for path, reason in model.skipped_files:
             report.warn(f"skipped {path}: {reason}")
@@ -157,7 +165,12 @@ def _fresh_model(args, report, timings):
     if model.observations.shape[0] < model.n_states:
         raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
     t0 = time.perf_counter()
+    selection = model._select_n_states() if model.auto_n_states else None
     model.initialize_hmm_parameters()
+    if selection is not None:
+        model.training_history.append({"iteration": 0, "n_states_selection": selection})
+        report.info("states by BIC: " + ", ".join(f"{s['n_states']}: {s['bic']:.0f}" for s in selection)
+                    + f" -> {model.n_states}")
     timings["initialisation"] = time.perf_counter() - t0
     skipped = scan.skipped + model.skipped_files
     return model, skipped
@@ -185,16 +198,19 @@ def _resumed_model(args, report, timings):
         paths = []
         for s in sources:
             path = s["path"]
+            if s.get("augmentation"):
+                continue  # recreated from its file, in the same order
             if not os.path.isfile(path):
                 raise UsageError(f"{args.resume}: training file {path} is gone (the checkpoint has no artifacts)")
             if file_sha256(path) != s.get("sha256"):
                 raise UsageError(f"{args.resume}: training file {path} has changed since the checkpoint "
                                  "(sha256 differs); refusing to resume on different audio")
             paths.append(path)
+        augmented = any(s.get("augmentation") for s in sources)
         params = model.params
         try:
             model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
-                                              progress=not args.quiet)
+                                              progress=not args.quiet, augment=augmented)
         except AudioError as exc:
             raise UsageError(str(exc)) from None
         if model.skipped_files:
@@ -249,7 +265,7 @@ def run(args, report):
     save("checkpoint_final.safetensors")
     t0 = time.perf_counter()
     buf = io.BytesIO()
-    model.export_model(buf)
+    model.export_model(buf, precision=np.float64)
     npz_path = _join(args.checkpoint_dir, "model_final.npz")
     _write_bytes(npz_path, buf.getvalue())
     written.append(npz_path)

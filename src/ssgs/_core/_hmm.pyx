@@ -58,6 +58,20 @@ def viterbi(const double[:, ::1] log_frameprob, const double[::1] startprob,
     return lp, path
 
 
+def viterbi_log(const double[:, ::1] log_frameprob, const double[::1] log_startprob,
+                const double[:, ::1] log_transmat):
+    cdef ptrdiff_t T = log_frameprob.shape[0], N = log_frameprob.shape[1]
+    path = np.empty(T, dtype=np.int64)
+    cdef int64_t[::1] pv = path
+    cdef double lp = 0.0
+    cdef int status
+    with nogil:
+        status = ssgs_viterbi_log(T, N, &log_frameprob[0, 0], &log_startprob[0], &log_transmat[0, 0],
+                                  &lp, &pv[0])
+    check_status(status, 0, "viterbi_log")
+    return lp, path
+
+
 def estep(const double[:, ::1] X, const int64_t[::1] lengths, const double[::1] startprob,
           const double[:, ::1] transmat, const double[:, ::1] means,
           const double[:, :, ::1] covars, int n_threads, bint return_posteriors):

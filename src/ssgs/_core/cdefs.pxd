@@ -58,6 +58,9 @@ cdef extern from "ssgs_hmm.h" nogil:
     int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
                      const double *startprob, const double *transmat,
                      double *log_prob, int64_t *path)
+    int ssgs_viterbi_log(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                         const double *log_startprob, const double *log_transmat,
+                         double *log_prob, int64_t *path)
     int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
                    const int64_t *lengths, const double *startprob, const double *transmat,
                    const double *means, const double *covars, int n_threads,

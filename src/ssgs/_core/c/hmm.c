@@ -379,9 +379,9 @@ int ssgs_forward_backward(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
     return status;
 }
 
-int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
-                 const double *startprob, const double *transmat,
-                 double *log_prob, int64_t *path)
+int ssgs_viterbi_log(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                     const double *log_startprob, const double *log_transmat,
+                     double *log_prob, int64_t *path)
 {
     if (T < 1 || N < 1)
         return SSGS_ERR_ARGUMENT;
@@ -395,9 +395,9 @@ int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
     double *prev = logAT + N * N, *cur = prev + N;
     for (ptrdiff_t i = 0; i < N; ++i)
         for (ptrdiff_t j = 0; j < N; ++j)
-            logAT[j * N + i] = transmat[i * N + j] > 0.0 ? log(transmat[i * N + j]) : -INFINITY;
+            logAT[j * N + i] = log_transmat[i * N + j];
     for (ptrdiff_t j = 0; j < N; ++j) {
-        prev[j] = (startprob[j] > 0.0 ? log(startprob[j]) : -INFINITY) + log_frameprob[j];
+        prev[j] = log_startprob[j] + log_frameprob[j];
         back[j] = 0;
     }
     for (ptrdiff_t t = 1; t < T; ++t) {
@@ -436,6 +436,24 @@ int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
     free(logAT);
     free(back);
     return SSGS_OK;
+}
+
+int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                 const double *startprob, const double *transmat,
+                 double *log_prob, int64_t *path)
+{
+    if (T < 1 || N < 1)
+        return SSGS_ERR_ARGUMENT;
+    double *logs = malloc((size_t)(N * N + N) * sizeof(double));
+    if (logs == NULL)
+        return SSGS_ERR_NOMEM;
+    for (ptrdiff_t k = 0; k < N * N; ++k)
+        logs[k] = transmat[k] > 0.0 ? log(transmat[k]) : -INFINITY;
+    for (ptrdiff_t j = 0; j < N; ++j)
+        logs[N * N + j] = startprob[j] > 0.0 ? log(startprob[j]) : -INFINITY;
+    int status = ssgs_viterbi_log(T, N, log_frameprob, logs + N * N, logs, log_prob, path);
+    free(logs);
+    return status;
 }
 
 /* Everything one thread needs to process one sequence of the E-step. */

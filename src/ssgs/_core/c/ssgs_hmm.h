@@ -61,6 +61,22 @@ int ssgs_viterbi(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
                  double *log_prob, int64_t *path);
 
 /*
+ * Viterbi over arbitrary log scores: the path maximising
+ * log_startprob[s_0] + sum_t log_frameprob[t, s_t] + sum_t log_transmat[s_{t-1}, s_t].
+ * Scores may be -inf (forbidden) but not NaN or +inf; they need not be
+ * normalised (a transition score can mix log-probability with a penalty,
+ * frame scores can be noise). Ties go to the lowest index.
+ *
+ *   log_startprob  [N]
+ *   log_transmat   [N, N]
+ *   log_prob       output: the best path's total score
+ *   path           [T] output
+ */
+int ssgs_viterbi_log(ptrdiff_t T, ptrdiff_t N, const double *log_frameprob,
+                     const double *log_startprob, const double *log_transmat,
+                     double *log_prob, int64_t *path);
+
+/*
  * The E-step of Baum-Welch over S sequences stored back to back in X.
  * Statistics are summed per sequence and the sums reduced in sequence order,
  * so the result is bit-identical for every n_threads. Moments are centred on

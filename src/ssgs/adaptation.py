@@ -1,0 +1,123 @@
+"""Online adaptation: online EM on exponentially blended sufficient statistics.
+
+The model keeps a memory of sufficient statistics (occupancy, start and
+transition counts, first and second moments about a fixed centre) worth at
+most ``memory_limit`` frames. Adapting to new audio runs its E-step under the
+current parameters, blends the new statistics into the memory
+(``memory <- memory_blend * memory + new``, then scaled down to the limit),
+maximises, and moves the parameters ``adaptation_rate`` of the way towards
+that maximum; ``stability_bias`` then leans every state towards staying put.
+
+(The reference implementation adapted means only, from the new audio alone;
+blending statistics keeps the old material in the model until the memory
+lets it go, which is what makes adaptation stable.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ssgs import hmm as _hmm
+from ssgs import kernels
+
+__all__ = ["STAT_NAMES", "adapt", "centre_moments", "initial_memory"]
+
+STAT_NAMES = ("occupancy", "start", "xi_sum", "moment1", "moment2", "centre", "frames", "updates")
+
+
+def centre_moments(stats, means, centre):
+    """Moments of an E-step (about each state's mean) moved to a fixed centre:
+    m1_c = m1 + g (mu - c), m2_c = m2 + (mu - c) m1^T + m1 (mu - c)^T + g (mu - c)(mu - c)^T."""
+    g = stats.occupancy
+    shift = means - centre
+    m1 = stats.moment1 + g[:, None] * shift
+    m2 = (stats.moment2 + shift[:, :, None] * stats.moment1[:, None, :] + stats.moment1[:, :, None] * shift[:, None, :]
+          + g[:, None, None] * shift[:, :, None] * shift[:, None, :])
+    return m1, m2
+
+
+def initial_memory(params, centre, frames, occupancy_share, n_sequences=1.0):
+    """Statistics equivalent to ``frames`` frames drawn from the model itself
+    (used when there are no training frames to compute them from)."""
+    occ = frames * occupancy_share
+    shift = params.means - centre
+    m1 = occ[:, None] * shift
+    m2 = occ[:, None, None] * (params.covars + shift[:, :, None] * shift[:, None, :])
+    return {"occupancy": occ, "start": n_sequences * params.startprob, "xi_sum": occ[:, None] * params.transmat,
+            "moment1": m1, "moment2": m2, "centre": np.asarray(centre, np.float64),
+            "frames": np.array(float(frames)), "updates": np.array(0.0)}
+
+
+def memory_from_estep(stats, params, centre, n_sequences):
+    m1, m2 = centre_moments(stats, params.means, centre)
+    return {"occupancy": stats.occupancy, "start": stats.start_occupancy, "xi_sum": stats.xi_sum,
+            "moment1": m1, "moment2": m2, "centre": np.asarray(centre, np.float64),
+            "frames": np.array(float(stats.occupancy.sum())), "updates": np.array(0.0)}
+
+
+def _maximise(memory, params, global_var, covariance_floor):
+    """Parameters that maximise the memory's statistics (states the memory
+    barely knows keep their current parameters)."""
+    N, D = params.means.shape
+    occ = memory["occupancy"]
+    ok = occ >= D + 1
+    means, covars = params.means.copy(), params.covars.copy()
+    mean_c = memory["moment1"][ok] / occ[ok, None]
+    means[ok] = memory["centre"] + mean_c
+    raw = memory["moment2"][ok] / occ[ok, None, None] - mean_c[:, :, None] * mean_c[:, None, :]
+    covars[ok] = _hmm.floor_covariances(raw, global_var, covariance_floor)
+    start = memory["start"] / memory["start"].sum() if memory["start"].sum() > 0 else params.startprob
+    rows = memory["xi_sum"].sum(axis=1)
+    trans = params.transmat.copy()
+    trans[rows > 0] = memory["xi_sum"][rows > 0] / rows[rows > 0, None]
+    return _hmm.HMMParams(start, trans, means, covars)
+
+
+def adapt(params, memory, X, lengths, *, adaptation_rate, stability_bias, memory_blend, memory_limit,
+          global_var, covariance_floor, n_threads, iterations=1):
+    """Run ``iterations`` online-EM steps on new frames X.
+
+    Returns
+    -------
+    params : the adapted parameters
+    memory : the updated statistics
+    metrics : dict
+    """
+    before = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
+                           n_threads=n_threads).log_likelihood / X.shape[0]
+    start_params = params
+    for _ in range(iterations):
+        stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
+                              n_threads=n_threads)
+        new = memory_from_estep(stats, params, memory["centre"], len(lengths))
+        blended = {k: memory_blend * memory[k] + new[k] for k in ("occupancy", "start", "xi_sum", "moment1",
+                                                                  "moment2", "frames")}
+        if blended["frames"] > memory_limit:
+            scale = memory_limit / float(blended["frames"])
+            blended = {k: v * scale for k, v in blended.items()}
+        blended["centre"] = memory["centre"]
+        blended["updates"] = memory["updates"] + 1
+        target = _maximise(blended, params, global_var, covariance_floor)
+        r = adaptation_rate
+        trans = (1 - r) * params.transmat + r * target.transmat
+        trans = (1 - stability_bias) * trans + stability_bias * np.eye(trans.shape[0])
+        params = _hmm.HMMParams(
+            ((1 - r) * params.startprob + r * target.startprob) / 1.0,
+            trans / trans.sum(axis=1, keepdims=True),
+            (1 - r) * params.means + r * target.means,
+            _hmm.floor_covariances((1 - r) * params.covars + r * target.covars, global_var, covariance_floor))
+        params.startprob = params.startprob / params.startprob.sum()
+        memory = blended
+    after = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
+                          n_threads=n_threads).log_likelihood / X.shape[0]
+    metrics = {
+        "frames": int(X.shape[0]),
+        "log_likelihood_before": float(before),
+        "log_likelihood_after": float(after),
+        "memory_frames": float(memory["frames"]),
+        "updates": int(memory["updates"]),
+        "mean_shift": float(np.sqrt(np.mean(np.sum((params.means - start_params.means) ** 2, axis=1)))),
+        "transition_change": float(np.abs(params.transmat - start_params.transmat).max()),
+        "iterations": int(iterations),
+    }
+    return params, memory, metrics
