@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -228,30 +227,6 @@ def newest(folder):
     return max(paths, key=os.path.getmtime) if paths else None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": endpoint, "FSSPEC_S3_ENDPOINT_URL": endpoint}
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="ssgs-test")
-    yield env, endpoint
-    server.stop()
-
-
 def test_checkpoints_to_s3_and_resume_from_the_bucket(corpus, tmp_path, s3_server, monkeypatch):
     env, endpoint = s3_server
     common = ["--n-states", "4", "--seed", "5", "--tol", "0", "--checkpoint-interval", "2", "-q"]
@@ -278,3 +253,26 @@ def test_checkpoints_to_s3_and_resume_from_the_bucket(corpus, tmp_path, s3_serve
                            load("s3://ssgs-test/resumed/checkpoint_final.safetensors"))
     finally:
         fsspec.config.conf["s3"].pop("endpoint_url", None)
+
+
+def test_augmented_training_resumes_without_artifacts(corpus, tmp_path):
+    common = ["--folders", corpus, "--n-states", "4", "--seed", "6", "--tol", "0", "--no-artifacts", "--augment",
+              "--checkpoint-interval", "1", "-q"]
+    a = run_train(*common, "--n-iterations", "2", "--checkpoint-dir", tmp_path / "a")
+    assert a.returncode == 0, a.stderr
+    first = load(tmp_path / "a" / "checkpoint_epoch_1.safetensors")
+    assert len(first.sources) == 15 and sum(1 for s in first.sources if s.get("augmentation")) == 12
+    b = run_train("--resume", tmp_path / "a" / "checkpoint_epoch_1.safetensors", "--n-iterations", "2",
+                  "--checkpoint-dir", tmp_path / "b", "-q")
+    assert b.returncode == 0, b.stderr
+    assert_same_params(load(tmp_path / "a" / "checkpoint_final.safetensors"),
+                       load(tmp_path / "b" / "checkpoint_final.safetensors"))
+
+
+def test_auto_n_states_from_the_command_line(corpus, tmp_path):
+    proc = run_train("--folders", corpus, "--auto-n-states", "2", "3", "--n-iterations", "1", "--seed", "1",
+                     "--checkpoint-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "states by BIC: 2:" in proc.stdout
+    model = load(tmp_path / "checkpoint_final.safetensors")
+    assert model.n_states in (2, 3) and model.training_history[0]["n_states_selection"]
