@@ -222,8 +222,6 @@ def _resumed_model(args, report, timings):
 
 
 def run(args, report):
-    from ssgs import checkpoint
-
     _check_options(args)
     timings = {}
     t_start = time.perf_counter()

@@ -181,41 +181,15 @@ int ssgs_lpc_synthesis(const double *e, ptrdiff_t n, const double *a, ptrdiff_t 
         const double *af = a + f * (p + 1);
         ptrdiff_t t = f * hop;
         ptrdiff_t t1 = t + hop < n ? t + hop : n;
-        /* a_1 y[n-1] comes last: the rest of the sum does not wait for the
-         * previous output, which keeps the recursion's critical path to one
-         * multiply and one subtraction. The first p samples of the call read
-         * their history from the state, rounded exactly as the main loop
-         * rounds, so a signal synthesised in pieces equals one synthesised
-         * whole, bit for bit. */
-        for (; t < t1 && t < p; ++t) {
-            double s = 0.0;
-            for (int i = p; i >= 2; --i) {
-                ptrdiff_t j = t - i;
-                s += af[i] * (j >= 0 ? y[j] : state[p + j]);
-            }
-            y[t] = (e[t] - s) - af[1] * (t >= 1 ? y[t - 1] : state[p - 1]);
-        }
-        for (; t < t1; ++t) {
-            const double *yp = y + t;
-            double s = 0.0;
-            for (int i = p; i >= 2; --i)
-                s += af[i] * yp[-i];
-            y[t] = (e[t] - s) - af[1] * yp[-1];
-        }
+        for (; t < t1; ++t)
+            y[t] = ssgs_allpole_step(af, p, y, t, state, e[t]);
         if (t1 > f * hop && !isfinite(y[t1 - 1])) {
             if (err_index != NULL)
                 *err_index = f;
             return SSGS_ERR_NONFINITE;
         }
     }
-    /* new state: the last p outputs, falling back on the old state when the
-     * call was shorter than p */
-    if (n >= p) {
-        memcpy(state, y + n - p, (size_t)p * sizeof(double));
-    } else if (n > 0) {
-        memmove(state, state + n, (size_t)(p - n) * sizeof(double));
-        memcpy(state + (p - n), y, (size_t)n * sizeof(double));
-    }
+    ssgs_update_history(state, y, n, p);
     return SSGS_OK;
 }
 

@@ -43,6 +43,46 @@ static inline double ssgs_sum(const double *a, ptrdiff_t n)
     return s;
 }
 
+/*
+ * One sample of the all-pole recursion y[t] = x - sum_{i=1..p} a[i] y[t-i],
+ * reading outputs before y[0] from state (the p previous outputs, oldest
+ * first). a_1 y[t-1] comes last: the rest of the sum does not wait for the
+ * previous output, which keeps the recursion's critical path to one multiply
+ * and one subtraction, and the warm-up samples round exactly as the others,
+ * so a signal filtered in pieces equals one filtered whole, bit for bit.
+ */
+static inline double ssgs_allpole_step(const double *a, int p, const double *y, ptrdiff_t t,
+                                       const double *state, double x)
+{
+    double s = 0.0;
+    if (t >= p) {
+        const double *yp = y + t;
+        for (int i = p; i >= 2; --i)
+            s += a[i] * yp[-i];
+        return (x - s) - a[1] * yp[-1];
+    }
+    for (int i = p; i >= 2; --i) {
+        const ptrdiff_t j = t - i;
+        s += a[i] * (j >= 0 ? y[j] : state[p + j]);
+    }
+    return (x - s) - a[1] * (t >= 1 ? y[t - 1] : state[p - 1]);
+}
+
+/* The new output history after n samples y: the last p outputs, taking the
+ * older ones from the previous state when n < p. */
+static inline void ssgs_update_history(double *state, const double *y, ptrdiff_t n, int p)
+{
+    if (n >= p) {
+        for (int i = 0; i < p; ++i)
+            state[i] = y[n - p + i];
+    } else if (n > 0) {
+        for (int i = 0; i < p - n; ++i)
+            state[i] = state[i + n];
+        for (ptrdiff_t i = 0; i < n; ++i)
+            state[p - n + i] = y[i];
+    }
+}
+
 static inline int ssgs_threads(int n_threads)
 {
 #ifdef _OPENMP

@@ -335,22 +335,8 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
             g_start = gain_at(0.0, log_gain, hop, n_frames) * norm;
         const double g_end = gain_at((double)s1, log_gain, hop, n_frames) * norm;
         const double dg = (g_end - g_start) / (double)(s1 - s0);
-        for (ptrdiff_t t = s0; t < s1; ++t) {
-            const double x = e[t] * (g_start + dg * (double)(t - s0));
-            double s = 0.0;
-            if (t >= p) {
-                const double *yp = y + t;
-                for (int i = p; i >= 2; --i)
-                    s += a[i] * yp[-i];
-                y[t] = (x - s) - a[1] * yp[-1];
-            } else {
-                for (int i = p; i >= 2; --i) {
-                    const ptrdiff_t j = t - i;
-                    s += a[i] * (j >= 0 ? y[j] : state[p + j]);
-                }
-                y[t] = (x - s) - a[1] * (t >= 1 ? y[t - 1] : state[p - 1]);
-            }
-        }
+        for (ptrdiff_t t = s0; t < s1; ++t)
+            y[t] = ssgs_allpole_step(a, p, y, t, state, e[t] * (g_start + dg * (double)(t - s0)));
         if (!isfinite(y[s1 - 1])) {
             if (err_index != NULL)
                 *err_index = (s1 - 1) / hop;
@@ -358,11 +344,6 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
         }
         g_start = g_end;
     }
-    if (n >= p) {
-        memcpy(state, y + n - p, (size_t)p * sizeof(double));
-    } else if (n > 0) {
-        memmove(state, state + n, (size_t)(p - n) * sizeof(double));
-        memcpy(state + (p - n), y, (size_t)n * sizeof(double));
-    }
+    ssgs_update_history(state, y, n, p);
     return SSGS_OK;
 }
