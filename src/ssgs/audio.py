@@ -57,12 +57,50 @@ def _normalise_extensions(extensions):
     return tuple(out)
 
 
+def _is_url(path) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def _scan_url(folder, exts, recursive, files, skipped):
+    """Audio files under an fsspec URL (s3://bucket/prefix, ...), sorted."""
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(folder)
+    except ImportError as exc:
+        skipped.append((folder, f"its filesystem is not installed ({exc})"))
+        return
+    protocol = folder.split("://", 1)[0]
+    try:
+        if not fs.exists(root) or not fs.isdir(root):
+            skipped.append((folder, "folder does not exist"))
+            return
+        names = fs.find(root) if recursive else [p for p in fs.ls(root, detail=False) if not fs.isdir(p)]
+    except Exception as exc:  # the storage's own errors: credentials, network
+        skipped.append((folder, f"cannot list: {exc}"))
+        return
+    found = sorted(f"{protocol}://{p}" for p in names if p.lower().endswith(exts))
+    files.extend(f for f in found if f not in files)
+
+
+def fetch(url, folder):
+    """Copy an fsspec URL into ``folder``; returns the local path."""
+    import fsspec
+
+    fs, rpath = fsspec.core.url_to_fs(url)
+    local = os.path.join(folder, os.path.basename(rpath) or "audio")
+    fs.get_file(rpath, local)
+    return local
+
+
 def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> ScanResult:
     """Audio files in ``folders``, sorted, each file once.
 
     Parameters
     ----------
     folders : iterable of str or Path
+        Local folders or fsspec URLs (s3://bucket/prefix, gs://..., ...);
+        files under a URL are listed as URLs.
     extensions : iterable of str
         File name endings to take (case-insensitive; the dot is optional).
     recursive : bool
@@ -82,7 +120,10 @@ def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> Sca
     seen_files: dict[tuple[int, int], str] = {}
     seen_dirs: set[tuple[int, int]] = set()
     for folder in folders:
-        folder = Path(folder).expanduser()
+        if _is_url(folder):
+            _scan_url(str(folder), exts, recursive, files, skipped)
+            continue
+        folder = Path(str(folder)[len("file://"):] if str(folder).startswith("file://") else folder).expanduser()
         if not folder.exists():
             skipped.append((str(folder), "folder does not exist"))
             continue

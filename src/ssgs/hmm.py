@@ -243,7 +243,7 @@ def bic(log_likelihood, n_states, n_features, n_frames) -> float:
 MAX_RESEEDS = 2
 
 
-def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, reseeds=None):
+def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, reseeds=None, estep=None):
     """One EM iteration.
 
     Returns
@@ -259,8 +259,11 @@ def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, re
     reseeds (argument, updated in place) : int array [N] re-seeds so far.
     """
     t0 = time.perf_counter()
-    stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means,
-                          params.covars, n_threads=n_threads)
+    if estep is None:
+        stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means,
+                              params.covars, n_threads=n_threads)
+    else:  # elsewhere (a Dask cluster): the same statistics, reduced in the same order
+        stats = estep(params)
     new, weak = m_step(stats, params, len(lengths), global_var, covariance_floor)
     if reseeds is None:
         reseeds = np.zeros(params.n_states, dtype=np.int64)

@@ -254,7 +254,20 @@ class SpectralStateGuidedSynthesis:
     def _analyse_one(self, item, index, sample_rate, kernel_threads, augment=False):
         """[(FileFeatures, source)] for one file or array (and its augmented
         copies); AudioError if unusable."""
-        if isinstance(item, (str, os.PathLike)):
+        if isinstance(item, (str, os.PathLike)) and _audio._is_url(item):
+            import tempfile
+
+            url = str(item)
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    local = _audio.fetch(url, tmp)
+                except Exception as exc:  # the storage's own errors: credentials, network, missing key
+                    raise AudioError(f"{url}: cannot fetch ({exc})") from None
+                signal = _audio.load_audio(local, sample_rate)
+                source = {"path": url, "kind": "file", "size": os.path.getsize(local),
+                          "sha256": _audio.file_sha256(local)}
+            name = url
+        elif isinstance(item, (str, os.PathLike)):
             path = str(item)
             signal = _audio.load_audio(path, sample_rate)
             source = {"path": str(Path(path).resolve()), "kind": "file", "size": os.path.getsize(path),
@@ -379,11 +392,15 @@ class SpectralStateGuidedSynthesis:
         self._set_training_data(analysed, sample_rate)
         return self.lpc_coefficients, self.residual_signals
 
-    def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False):
+    def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False,
+                                    backend=None):
         """Decode and analyse audio files (in parallel, in bounded memory) as
         the training data; unusable files are skipped and listed in
         ``skipped_files`` as (path, reason). With ``augment``, each file also
-        contributes four augmented copies (:mod:`ssgs.augment`).
+        contributes four augmented copies (:mod:`ssgs.augment`). Paths may
+        be fsspec URLs. With ``backend`` (a
+        :class:`ssgs.distributed.DaskBackend`) the files are analysed on a
+        Dask cluster and the E-steps of training run there too.
 
         Returns
         -------
@@ -398,7 +415,12 @@ class SpectralStateGuidedSynthesis:
         paths = [str(p) for p in paths]
         if not paths:
             raise AudioError("no audio files given")
-        analysed, skipped = self._analyse_items(paths, sample_rate, workers, progress=progress, augment=augment)
+        sample_rate = _check_int("sample_rate", sample_rate, 1000)
+        if backend is not None:  # on a cluster (ssgs.distributed.DaskBackend), which also runs the E-steps
+            analysed, skipped = backend.extract(self, paths, sample_rate, augment)
+            self.backend = backend
+        else:
+            analysed, skipped = self._analyse_items(paths, sample_rate, workers, progress=progress, augment=augment)
         self.skipped_files = skipped
         if not analysed:
             reasons = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
@@ -444,8 +466,10 @@ class SpectralStateGuidedSynthesis:
         self._require_model()
         if getattr(self, "_reseeds", None) is None or len(self._reseeds) != self.n_states:
             self._reseeds = np.zeros(self.n_states, dtype=np.int64)
+        backend = getattr(self, "backend", None)
         params, record = _hmm.em_iteration(X, self.sequence_lengths, self.params, self._global_var,
-                                           self.covariance_floor, self.n_threads, self._reseeds)
+                                           self.covariance_floor, self.n_threads, self._reseeds,
+                                           estep=None if backend is None else backend.estep)
         self._set_params(params)
         self.iteration += 1
         record = {"iteration": self.iteration, **record}

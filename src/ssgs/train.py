@@ -65,6 +65,14 @@ def build_parser():
                    help="save checkpoints without training artifacts (small; resuming then re-reads the audio)")
     p.add_argument("--workers", type=int, default=0, help="files decoded at once (default: 0 = one per core)")
     p.add_argument("--threads", type=int, default=0, help="threads for the compiled kernels (default: 0 = all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run feature extraction and E-steps on a Dask cluster (e.g. tcp://host:8786); "
+                        'needs ssgs[dask]')
+    p.add_argument("--dask-workers", type=int, metavar="N",
+                   help="the same on a local Dask cluster of N worker processes")
+    p.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
+                   help="log configuration, per-iteration metrics and the final checkpoint to MLflow "
+                        "(default: ./mlruns, a SQLite store with the artifacts beside it); needs ssgs[mlflow]")
     p.add_argument("--summary-json", metavar="PATH", help="also write the closing summary as JSON to PATH")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks for unexpected errors")
@@ -87,6 +95,20 @@ def _write_bytes(path, data):
             fs.put_file(tmp.name, rpath)
     else:
         checkpoint._atomic_write(checkpoint._local_path(path), data)
+
+
+def _log_artifact(tracking, path):
+    """Log a checkpoint to MLflow (fetched first if it lives at a URL)."""
+    from ssgs import checkpoint
+
+    if not checkpoint.is_remote(path):
+        tracking.log_artifact(checkpoint._local_path(path))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        fs, rpath = checkpoint._filesystem(path)
+        local = os.path.join(tmp, os.path.basename(rpath))
+        fs.get_file(rpath, local)
+        tracking.log_artifact(local)
 
 
 class Reporter:
@@ -113,6 +135,10 @@ def _check_options(args):
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if not np.isfinite(args.tol) or args.tol < 0:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
+    if args.dask_workers is not None and args.dask_workers < 1:
+        raise UsageError(f"--dask-workers must be >= 1, got {args.dask_workers}")
+    if args.dask_workers and args.scheduler:
+        raise UsageError("--scheduler and --dask-workers exclude each other")
 
 
 def _model_from_args(args):
@@ -154,7 +180,7 @@ def _fresh_model(args, report, timings):
     report.info(f"decoding and analysing {len(scan.files)} file(s)")
     try:
         model.extract_features_from_files(scan.files, args.sample_rate, workers=args.workers,
-                                          progress=not args.quiet, augment=args.augment)
+                                          progress=not args.quiet, augment=args.augment, backend=args.backend)
     except AudioError as exc:
         for path, reason in model.skipped_files:
             report.warn(f"skipped {path}: {reason}")
@@ -210,15 +236,68 @@ def _resumed_model(args, report, timings):
         params = model.params
         try:
             model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
-                                              progress=not args.quiet, augment=augmented)
+                                              progress=not args.quiet, augment=augmented, backend=args.backend)
         except AudioError as exc:
             raise UsageError(str(exc)) from None
         if model.skipped_files:
             raise UsageError(f"{args.resume}: training file {model.skipped_files[0][0]} can no longer be used "
                              f"({model.skipped_files[0][1]})")
         model._set_params(params)
+    elif args.backend is not None:
+        args.backend.attach(model.observations, model.sequence_lengths)
+        model.backend = args.backend
     timings["loading"] = time.perf_counter() - t0
     return model, []
+
+
+def _start_backend(args, report):
+    args.backend = None
+    if not (args.scheduler or args.dask_workers):
+        return
+    from ssgs.distributed import DaskBackend, connect
+
+    try:
+        client = connect(args.scheduler, args.dask_workers)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+    args.backend = DaskBackend(client)
+    args.cleanup_callables.append(args.backend.close)
+    workers = len(client.scheduler_info().get("workers", {}))
+    report.info(f"Dask: {workers} worker(s) at {client.scheduler.address}")
+
+
+def _start_mlflow(args):
+    if args.mlflow is None:
+        return None
+    try:
+        import mlflow
+    except ImportError:
+        raise UsageError('--mlflow needs MLflow: pip install "ssgs[mlflow]"') from None
+    import logging
+
+    for name in ("mlflow", "alembic"):  # their INFO lines are noise in a command-line run
+        logging.getLogger(name).setLevel(logging.WARNING)
+    uri = args.mlflow
+    artifact_location = None
+    if not uri:
+        # ./mlruns, holding a SQLite database (MLflow's recommended local
+        # store) and the artifacts beside it
+        folder = os.path.abspath("mlruns")
+        os.makedirs(folder, exist_ok=True)
+        uri = "sqlite:///" + os.path.join(folder, "mlflow.db")
+        artifact_location = "file://" + os.path.join(folder, "artifacts")
+    elif uri.startswith("file:") or "://" not in uri:
+        # a file store asked for by name: MLflow 3 wants an explicit opt-in
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name("ssgs") is None:
+        mlflow.create_experiment("ssgs", artifact_location=artifact_location)
+    mlflow.set_experiment("ssgs")
+    mlflow.start_run(run_name="ssgs train")
+    args.cleanup_callables.append(mlflow.end_run)
+    return mlflow
 
 
 def run(args, report):
@@ -226,6 +305,8 @@ def run(args, report):
     timings = {}
     t_start = time.perf_counter()
     written = []
+    _start_backend(args, report)
+    tracking = _start_mlflow(args)
     model, skipped = (_resumed_model if args.resume else _fresh_model)(args, report, timings)
     include = not args.no_artifacts
 
@@ -239,6 +320,11 @@ def run(args, report):
 
     if not args.resume:
         save("checkpoint_initial.safetensors")
+    if tracking is not None:
+        config = model.config()
+        tracking.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()})
+        tracking.log_params({"files": len(model.sources), "frames": int(np.sum(model.sequence_lengths)),
+                             "resumed_from": args.resume or ""})
 
     remaining = max(0, args.n_iterations - model.iteration)
     bar = None
@@ -248,6 +334,10 @@ def run(args, report):
         bar = tqdm(total=remaining, desc="EM", unit="it", disable=None, leave=False)
 
     def after_iteration(m, record):
+        if tracking is not None:
+            tracking.log_metrics({k: float(record[k]) for k in ("log_likelihood", "occupancy_entropy",
+                                                                "smoothness_penalty", "seconds")},
+                                 step=m.iteration)
         if bar is not None:
             bar.set_postfix(ll=f"{record['log_likelihood']:.4f}")
             bar.update(1)
@@ -260,7 +350,10 @@ def run(args, report):
         bar.close()
     timings["em"] = time.perf_counter() - t0
 
-    save("checkpoint_final.safetensors")
+    final = save("checkpoint_final.safetensors")
+    if tracking is not None:
+        tracking.log_metric("converged", float(model.converged), step=model.iteration)
+        _log_artifact(tracking, final)
     t0 = time.perf_counter()
     buf = io.BytesIO()
     model.export_model(buf, precision=np.float64)
@@ -293,9 +386,14 @@ def run(args, report):
     report.info("written:")
     for path in written:
         report.info(f"  {path}")
+    if args.backend is not None and args.backend.bytes_per_iteration:
+        report.info(f"network: {np.mean(args.backend.bytes_per_iteration) / 1e6:.2f} MB per EM iteration "
+                    "(parameters out, statistics back)")
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump({"timings": timings, "written": written, "frames": int(np.sum(model.sequence_lengths)),
+                       "network_bytes_per_iteration": (list(args.backend.bytes_per_iteration)
+                                                       if args.backend is not None else None),
                        "seconds_of_audio": seconds, "iterations": model.iteration, "converged": model.converged,
                        "files": [s["path"] for s in model.sources], "skipped": skipped}, f, indent=1)
     return 0
@@ -306,6 +404,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     report = Reporter(args.quiet)
     args.cleanup = []
+    args.cleanup_callables = []
     from ssgs.errors import CheckpointError, SSGSError
 
     try:
@@ -330,6 +429,11 @@ def main(argv=None):
     finally:
         import shutil
 
+        for close in reversed(args.cleanup_callables):
+            try:
+                close()
+            except Exception:  # closing a cluster must not hide the run's own outcome
+                pass
         for folder in args.cleanup:
             shutil.rmtree(folder, ignore_errors=True)
 
