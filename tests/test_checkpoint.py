@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from ssgs import CheckpointError, SpectralStateGuidedSynthesis
+from ssgs import CheckpointError, CheckpointNotFoundError, SpectralStateGuidedSynthesis
 from ssgs import checkpoint as ckpt
 
 from signals import music_like
@@ -159,8 +159,10 @@ def test_not_a_checkpoint(tmp_path):
     (tmp_path / "t.safetensors").write_text("hello")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "t.safetensors")
-    with pytest.raises(CheckpointError, match="no such checkpoint"):
+    with pytest.raises(CheckpointNotFoundError, match="no such checkpoint"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "absent.safetensors")
+    with pytest.raises(CheckpointNotFoundError, match="is a folder"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path)
     from safetensors.numpy import save_file
 
     save_file({"x": np.zeros(3)}, str(tmp_path / "foreign.safetensors"))

@@ -75,6 +75,7 @@ def test_pass_through_and_errors(checkpoints, tmp_path):
     assert proc.returncode == 0 and "wrote" in proc.stdout
     assert run_ssgs("train", "--help").returncode == 0
     assert run_ssgs("info", tmp_path / "none.safetensors").returncode == 2
+    assert run_ssgs("info", tmp_path).returncode == 2  # a folder: a mistake in the command, like a missing file
     assert run_ssgs().returncode == 2
     assert run_ssgs("bogus").returncode == 2
 

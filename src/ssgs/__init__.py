@@ -7,7 +7,7 @@ audio made from them by driving LPC filters with an excitation.
 from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path as _Path
 
-from ssgs.errors import AudioError, CheckpointError, SSGSError
+from ssgs.errors import AudioError, CheckpointError, CheckpointNotFoundError, SSGSError
 from ssgs.model import SpectralStateGuidedSynthesis
 
 try:
@@ -15,8 +15,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0+unknown"
 
-__all__ = ["AudioError", "CheckpointError", "SSGSError", "SpectralStateGuidedSynthesis", "__version__",
-           "get_include"]
+__all__ = ["AudioError", "CheckpointError", "CheckpointNotFoundError", "SSGSError", "SpectralStateGuidedSynthesis",
+           "__version__", "get_include"]
 
 
 def get_include() -> str:

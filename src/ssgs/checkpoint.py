@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from ssgs.errors import CheckpointError, SSGSError
+from ssgs.errors import CheckpointError, CheckpointNotFoundError, SSGSError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -236,9 +236,9 @@ def _read_bytes(path, limit=None) -> bytes:
         with open(_local_path(path), "rb") as f:
             return f.read() if limit is None else f.read(limit)
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
+        raise CheckpointNotFoundError(f"{path}: no such checkpoint") from None
     except IsADirectoryError:
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file") from None
+        raise CheckpointNotFoundError(f"{path}: is a folder, not a checkpoint file") from None
     except PermissionError:
         raise CheckpointError(f"{path}: permission denied") from None
     except OSError as exc:

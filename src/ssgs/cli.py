@@ -115,14 +115,14 @@ def cmd_info(args):
 
 
 def cmd_verify(args):
-    from ssgs.errors import CheckpointError, SSGSError
+    from ssgs.errors import SSGSError
     from ssgs.model import SpectralStateGuidedSynthesis
 
     failed = 0
     for path in args.checkpoints:
         try:
             model = SpectralStateGuidedSynthesis.load_checkpoint(path, verify=True)
-        except (CheckpointError, SSGSError) as exc:
+        except SSGSError as exc:
             failed += 1
             print(f"FAILED  {exc}")
             continue
@@ -182,22 +182,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    from ssgs.errors import CheckpointError, SSGSError
+    from ssgs._cli import run_reporting_errors
 
-    try:
-        return {"info": cmd_info, "verify": cmd_verify, "report": cmd_report}[args.command](args)
-    except CheckpointError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2 if "no such checkpoint" in str(exc) else 1
-    except (SSGSError, ValueError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if getattr(args, "verbose", False):
-            raise
-        print(f"{PROG} {args.command}: error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
-              file=sys.stderr)
-        return 1
+    command = {"info": cmd_info, "verify": cmd_verify, "report": cmd_report}[args.command]
+    return run_reporting_errors(f"{PROG} {args.command}", lambda: command(args), verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The exceptions ssgs raises for problems a user can fix."""
 
-__all__ = ["AudioError", "CheckpointError", "SSGSError"]
+__all__ = ["AudioError", "CheckpointError", "CheckpointNotFoundError", "SSGSError"]
 
 
 class SSGSError(Exception):
@@ -9,6 +9,10 @@ class SSGSError(Exception):
 
 class CheckpointError(SSGSError, ValueError):
     """A checkpoint that cannot be trusted: unreadable, incomplete or corrupt."""
+
+
+class CheckpointNotFoundError(CheckpointError):
+    """A checkpoint path that names no file (missing, or a folder): a mistake in the command, not damage."""
 
 
 class AudioError(SSGSError, ValueError):

@@ -75,21 +75,9 @@ def run(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from ssgs.errors import CheckpointError, SSGSError
+    from ssgs._cli import run_reporting_errors
 
-    try:
-        return run(args)
-    except CheckpointError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2 if "no such checkpoint" in str(exc) or "is a folder" in str(exc) else 1
-    except (SSGSError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # an ssgs bug or an environment failure
-        if args.verbose:
-            raise
-        print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
-        return 1
+    return run_reporting_errors(PROG, lambda: run(args), verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -204,16 +204,11 @@ def _fresh_model(args, report, timings):
 
 def _resumed_model(args, report, timings):
     from ssgs.audio import file_sha256
-    from ssgs.errors import AudioError, CheckpointError
+    from ssgs.errors import AudioError
     from ssgs.model import SpectralStateGuidedSynthesis
 
     t0 = time.perf_counter()
-    try:
-        model = SpectralStateGuidedSynthesis.load_checkpoint(args.resume)
-    except CheckpointError as exc:
-        if "no such checkpoint" in str(exc) or "is a folder" in str(exc):
-            raise UsageError(str(exc)) from None
-        raise
+    model = SpectralStateGuidedSynthesis.load_checkpoint(args.resume)
     model.n_threads = args.threads
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
@@ -405,27 +400,13 @@ def main(argv=None):
     report = Reporter(args.quiet)
     args.cleanup = []
     args.cleanup_callables = []
-    from ssgs.errors import CheckpointError, SSGSError
+    from ssgs._cli import run_reporting_errors
+    from ssgs.errors import SSGSError
 
     try:
-        return run(args, report)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except CheckpointError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except SSGSError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the last checkpoint written is whole", file=sys.stderr)
-        return 130
-    except Exception as exc:  # an ssgs bug or an environment failure
-        if args.verbose:
-            raise
-        print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
-        return 1
+        return run_reporting_errors(PROG, lambda: run(args, report), verbose=args.verbose,
+                                    usage_errors=(UsageError, SSGSError),
+                                    interrupted="interrupted; the last checkpoint written is whole")
     finally:
         import shutil
 
