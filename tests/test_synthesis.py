@@ -398,3 +398,113 @@ def test_generate_cli_errors(model, tmp_path, case, code, message):
     assert proc.returncode == code, (proc.stdout, proc.stderr)
     assert message in proc.stderr or (case == "start" and message in proc.stderr), proc.stderr
     assert not os.path.exists(tmp_path / "o.wav")
+
+
+# ------------------------------------------------------------ residual shape and silence
+def test_spectral_shape_of_white_and_coloured_noise(rng):
+    hop = 256
+    white = S.spectral_shape(rng.standard_normal((400, hop)))
+    assert white.shape == (400, hop // 2 + 1)
+    assert_allclose(white.mean(axis=1), 0.0, atol=1e-9)  # zero mean over frequency, frame by frame
+    mean_white = white[:, 4:-4].mean(axis=0)  # away from the reflected edges
+    assert np.ptp(mean_white) < 0.25  # flat within ~1 dB (a log periodogram's bias is the same in every bin)
+    # an FIR with a deep notch at 2 kHz: the shape follows its (smoothed) response
+    b = scipy.signal.firwin2(65, [0, 0.2, 0.25, 0.3, 1], [1, 1, 0.01, 1, 1])
+    coloured = scipy.signal.lfilter(b, [1.0], rng.standard_normal(400 * hop + 64))[64:].reshape(400, hop)
+    shape = S.spectral_shape(coloured).mean(axis=0)
+    freqs = np.arange(hop // 2 + 1) / (hop // 2)
+    response = np.log(np.abs(scipy.signal.freqz(b, worN=freqs * np.pi)[1]) ** 2)
+    notch, flank = np.argmin(np.abs(freqs - 0.25)), np.abs(freqs - 0.1) < 0.03
+    assert abs(np.argmin(shape) - notch) <= 1
+    depth = shape[flank].mean() - shape[notch]
+    assert depth > 1.2  # more than 5 dB deep after smoothing over +-3 bins
+    assert depth < response[flank].mean() - response[notch]  # smoothing only fills it in
+    assert np.all(np.isnan(S.spectral_shape(np.zeros((2, hop)))))  # silent frames have no shape
+
+
+def test_shape_excitation_rebuilds_exactly_under_a_flat_shape(rng):
+    hop, F = 256, 40
+    e = rng.standard_normal(F * hop)
+    out = S.shape_excitation(e, np.zeros((F, S.SHAPE_BINS)), hop, flatten=False)
+    assert_allclose(out, e, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["noise", "karplus-strong"])
+def test_shape_excitation_gives_the_asked_spectrum(rng, kind):
+    hop, F, sr = 256, 600, 16000
+    freqs = np.linspace(0, sr / 2, S.SHAPE_BINS)
+    target = np.where(np.abs(freqs - 3000) < 500, -3.0, 0.0) + np.where(freqs > 6000, -1.5, 0.0)
+    target -= target.mean()
+    f0 = np.full(F, 220.0)
+    e = kernels.excitation(kind, f0, np.full(F, 0.5), np.eye(1, F, dtype=bool)[0], hop, sr, 3)
+    out = S.shape_excitation(e, np.tile(target, (F, 1)), hop)
+    # the output's spectrum, at the resolution the shapes have, is the target's
+    f, po = scipy.signal.welch(out, sr, nperseg=hop)
+    po = np.convolve(np.pad(po, 2, mode="reflect"), np.ones(5) / 5, mode="valid")  # 300 Hz: over the partials
+    got = np.log(po) - np.log(po).mean()
+    err = got - np.interp(f, freqs, target)
+    inside = (f > 250) & (f < 7750) & (np.abs(np.abs(f - 3000) - 500) > 250) & (np.abs(f - 6000) > 250)
+    assert np.abs(err[inside] - err[inside].mean()).max() < 0.5, err  # within 2.2 dB
+
+
+def test_silence_gate_is_exact_zero_in_silence_and_has_no_steps():
+    hop = 64
+    audible = np.array([1, 1, 0, 0, 1, 0, 1, 1, 1, 0], bool)
+    g = S.silence_gate(audible, hop).reshape(-1, hop)
+    assert np.all(g[~audible] == 0.0)
+    assert np.all(g[[0, 7]] == 1.0)  # sounding hops away from silence are untouched
+    assert np.abs(np.diff(np.concatenate([[1.0], g.reshape(-1), [0.0]]))).max() <= 2.0 / hop + 1e-12
+    assert np.all(S.silence_gate(np.ones(5, bool), hop) == 1.0)
+
+
+@pytest.fixture(scope="module")
+def gapped():
+    """Noise bursts (through a fixed resonance) separated by digital silence:
+    about 40% of the frames are exact zeros."""
+    rng = np.random.default_rng(7)
+    sr, pieces = 16000, []
+    for i in range(16):
+        burst = scipy.signal.lfilter([0.3], [1.0, -1.2, 0.8], rng.standard_normal(int(sr * rng.uniform(0.3, 0.6))))
+        pieces += [burst * np.hanning(len(burst)) ** 0.1, np.zeros(int(sr * rng.uniform(0.2, 0.4)))]
+    x = np.concatenate(pieces)
+    model = SpectralStateGuidedSynthesis(n_states=6, seed=1).train([x], sr, n_em_iterations=6)
+    return x, model
+
+
+def test_digital_silence_in_training_generates_digital_silence(gapped):
+    x, model = gapped
+    hop = model.hop_size
+    share_train = np.mean(np.all(x[: len(x) // hop * hop].reshape(-1, hop) == 0, axis=1))
+    assert model.excitation_model.silence.max() > 0.9  # a state of silence
+    y = model.generate(60.0, fidelity=0.0, seed=3).astype(np.float64)
+    share = np.mean(np.all(y[: len(y) // hop * hop].reshape(-1, hop) == 0, axis=1))
+    assert 0.5 * share_train < share < 1.5 * share_train
+    # and a model of audio without silence never goes silent
+    rng = np.random.default_rng(2)
+    noisy = SpectralStateGuidedSynthesis(n_states=4, seed=1).train([music_like(rng, 4.0)], 16000, n_em_iterations=4)
+    assert noisy.excitation_model.silence.max() == 0.0
+    z = noisy.generate(10.0, fidelity=0.0, seed=3)
+    assert not np.any(np.all(z[: len(z) // hop * hop].reshape(-1, hop) == 0, axis=1))
+
+
+def test_residual_shape_puts_back_what_the_envelope_misses(rng):
+    """Noise with a deep, narrow notch (zeros an order-12 all-pole envelope
+    cannot make): the learned residual shape has the notch, and generated
+    audio has it deeper than without the shape."""
+    sr = 16000
+    b = scipy.signal.firwin2(129, [0, 0.25, 0.35, 0.45, 1], [1, 1, 0.003, 1, 1])
+    x = scipy.signal.lfilter(b, [1.0], 0.2 * rng.standard_normal(12 * sr))
+    model = SpectralStateGuidedSynthesis(n_states=3, seed=0).train([x], sr, n_em_iterations=4)
+    shape = model.excitation_model.residual_shape
+    freqs = np.linspace(0, sr / 2, S.SHAPE_BINS)
+    notch = np.argmin(np.abs(freqs - 2800))
+    assert np.all(shape[:, notch] < shape[:, np.abs(freqs - 1500) < 300].mean(axis=1) - 1.0)
+
+    def depth(y):
+        f, p = scipy.signal.welch(y, sr, nperseg=2048)
+        return 10 * np.log10(p[(f > 1000) & (f < 2000)].mean() / p[np.abs(f - 2800) < 60].mean())
+
+    with_shape = depth(model.generate(20.0, fidelity=0.0, excitation_type="Noise", seed=1))
+    model.excitation_model.residual_shape = None
+    without = depth(model.generate(20.0, fidelity=0.0, excitation_type="Noise", seed=1))
+    assert with_shape > without + 6.0, (with_shape, without)

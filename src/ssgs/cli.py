@@ -49,7 +49,7 @@ def checkpoint_info(path) -> dict:
             nbytes *= dim
         if tname.startswith("adaptive__"):
             groups["adaptive statistics"] += nbytes
-        elif tname.startswith(("state_pitch", "state_periodicity", "state_residual", "state_occupancy",
+        elif tname.startswith(("state_pitch", "state_periodicity", "state_residual", "state_silence", "state_occupancy",
                                "observation_")):
             groups["excitation model"] += nbytes
         elif tname in checkpoint.REQUIRED_TENSORS:

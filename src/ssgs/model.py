@@ -20,7 +20,7 @@ from ssgs import hmm as _hmm
 from ssgs import kernels
 from ssgs import synthesis as _synth
 from ssgs.errors import AudioError, CheckpointError, SSGSError
-from ssgs.features import METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
+from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
 
 __all__ = ["SpectralStateGuidedSynthesis"]
 
@@ -546,11 +546,7 @@ class SpectralStateGuidedSynthesis:
             self._set_params(_hmm.HMMParams(start, trans / trans.sum(axis=1, keepdims=True),
                                             self.state_means[keep], self.state_covariances[keep]))
             if exc is not None:
-                fields = {f: getattr(exc, f) for f in exc.__dataclass_fields__}
-                for f in ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_colour", "occupancy"):
-                    fields[f] = fields[f][keep]
-                fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
-                self._excitation = _synth.ExcitationModel(**fields)
+                self._excitation = exc.select(keep)
                 self._excitation_iteration = self.iteration
             if getattr(self, "_reseeds", None) is not None and len(self._reseeds) == drop.size:
                 self._reseeds = self._reseeds[keep]
@@ -800,13 +796,7 @@ class SpectralStateGuidedSynthesis:
             if path.min() < 0 or path.max() >= self.n_states:
                 raise ValueError(f"state_sequence holds states outside 0..{self.n_states - 1}")
             path = path.astype(np.int64)
-        p = self.lpc_order
-        exc = self.excitation_model
-        obs, f0, voicing, onset = _synth.model_trajectory(self.params, exc, path, rng, bounds=self.observation_range)
-        e = _synth.synthetic_excitation("karplus-strong", f0, voicing, onset, self.hop_size, rate,
-                                        int(rng.integers(2**63)))
-        y, _ = _synth.render(obs[:, :p], obs[:, p], e, self.hop_size, colour=exc.residual_colour[path])
-        y = _synth.soft_limit(y)
+        y = _synth.soft_limit(self._render_model(path, "karplus-strong", rng)[0])
         if out_rate != rate:
             import soxr
 
@@ -929,10 +919,11 @@ class SpectralStateGuidedSynthesis:
             p = self.params
             stats = kernels.estep(self._data(), self.sequence_lengths, p.startprob, p.transmat, p.means,
                                   p.covars, n_threads=self.n_threads, return_posteriors=True)
-            acf = _synth.residual_autocorrelation(self.residual_signals) if self.has_training_artifacts else None
+            residual = self.residual_signals if self.has_training_artifacts else None
             smoothing = _synth.deviation_smoothing(self._data(), p.means, stats.posteriors, self.sequence_lengths)
             self._excitation = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
-                                                           self.periodicity.astype(np.float64), acf, smoothing)
+                                                           self.periodicity.astype(np.float64),
+                                                           self._silent_frames(), residual, smoothing)
             self._excitation_iteration = self.iteration
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
@@ -1015,8 +1006,9 @@ class SpectralStateGuidedSynthesis:
         lar_train = _synth.training_lars(self.lpc_coefficients[rows])
         gain_train = self._data()[rows, p]
         exc = self.excitation_model
-        obs = _synth.observation_trajectory(self.params, path, rng, bounds=self.observation_range,
-                                            smoothing=_synth.SMOOTHING if exc.smoothing is None else exc.smoothing)
+        obs, gain_score = _synth.observation_trajectory(
+            self.params, path, rng, bounds=self.observation_range, return_scores=True,
+            smoothing=_synth.SMOOTHING if exc.smoothing is None else exc.smoothing)
         # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
@@ -1027,11 +1019,16 @@ class SpectralStateGuidedSynthesis:
         onset[0] = True
         synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
                                                 int(rng.integers(2**63)))
-        lar, log_gain, share = _synth.blend_frames(fidelity, lar_train, gain_train, obs[:, :p], obs[:, p])
+        shape = exc.shape_along(path)
+        if shape is not None:
+            synthetic = _synth.shape_excitation(synthetic, shape, hop)
+        lar, log_gain, share, audible = _synth.blend_frames(
+            fidelity, lar_train, gain_train, obs[:, :p], obs[:, p],
+            audible_a=self._silent_frames()[rows] == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
         centres = np.arange(len(rows)) * hop + hop / 2
         share_t = np.interp(np.arange(len(rows) * hop), centres, share)
         e = np.sqrt(share_t) * unit.reshape(-1) + np.sqrt(1.0 - share_t) * synthetic
-        y, _ = _synth.render(lar, log_gain, e, hop)
+        y, _ = _synth.render(lar, log_gain, e, hop, audible=audible)
         return y[offset:offset + n], path
 
     def _sample_path(self, n_frames, rng, decoder="sample"):
@@ -1061,16 +1058,29 @@ class SpectralStateGuidedSynthesis:
             total += take
         return np.concatenate(pieces)
 
-    def _model_only(self, n, kind, rng, decoder="sample"):
+    def _render_model(self, path, kind, rng):
+        """The model alone along a state path: frames drawn from the states,
+        the synthetic excitation given each state's residual shape, frames
+        of silent states silent. Returns (audio, F0 per frame)."""
         hop, p = self.hop_size, self.lpc_order
-        n_frames = -(-n // hop)
-        params = self.params
-        path = self._sample_path(n_frames, rng, decoder)
-        obs, f0, voicing, onset = _synth.model_trajectory(params, self.excitation_model, path, rng,
-                                                          bounds=self.observation_range)
+        exc = self.excitation_model
+        obs, f0, voicing, onset, audible = _synth.model_trajectory(self.params, exc, path, rng,
+                                                                   bounds=self.observation_range)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, colour=self.excitation_model.residual_colour[path])
+        shape = exc.shape_along(path)
+        if shape is not None:
+            e = _synth.shape_excitation(e, shape, hop)
+        y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
+        return y, f0
+
+    def _silent_frames(self):
+        """[T] uint8: training frames of digital silence (level at the floor)."""
+        return (self._data()[:, self.lpc_order] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
+
+    def _model_only(self, n, kind, rng, decoder="sample"):
+        path = self._sample_path(-(-n // self.hop_size), rng, decoder)
+        y, f0 = self._render_model(path, kind, rng)
         return y[:n], path, f0
 
     def generate(self, duration_seconds, sample_rate=16000, fidelity=0.0, excitation_type="Karplus-Strong",
@@ -1304,7 +1314,8 @@ class SpectralStateGuidedSynthesis:
         N = int(config["n_states"])
         excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
                              "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
-                             "state_residual_colour": (N, _synth.COLOUR_ORDER), "state_occupancy": (N,),
+                             "state_residual_shape": (N, _synth.SHAPE_BINS),
+                             "state_silence": (N,), "state_occupancy": (N,),
                              "observation_smoothing": (int(config["n_features"]),),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})

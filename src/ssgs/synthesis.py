@@ -22,13 +22,16 @@ training audio and the model's own rendering of it.
 The model's frames become sound through the C kernels: a unit-power
 excitation (a Karplus-Strong string tuned to the modelled F0, a train of
 wavelet-shaped pulses, or plain noise; periodic and noisy parts mixed by the
-modelled periodicity), then an all-pole filter whose reflection
+modelled periodicity), flattened and given the residual shape of each
+frame's state (the valleys and tilt the all-pole envelope misses, learned
+as a mean log spectrum per state), then an all-pole filter whose reflection
 coefficients and gain are interpolated between frame centres and updated
 every 16 samples (direct form, whose state is the output history: a change
 of coefficients leaves no transient), state carried throughout: no jumps at
 frame boundaries.
-The gain is the model's; a soft limiter acts only when a sample would
-exceed full scale.
+The gain is the model's; frames of states that were digital silence in
+training (in the share they were) are exact zeros; a soft limiter acts only
+when a sample would exceed full scale.
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.signal
+import scipy.special
 
 from ssgs import kernels
-from ssgs.features import (lar_from_reflection, lpc_from_reflection, reflection_from_lar,
-                           reflection_from_lpc, voicing_from_logit)
+from ssgs.features import GAIN_FLOOR, lar_from_reflection, reflection_from_lar, reflection_from_lpc, voicing_from_logit
 
 __all__ = [
     "EXCITATION_TYPES",
@@ -53,9 +56,12 @@ __all__ = [
     "observation_trajectory",
     "parse_excitation",
     "render",
+    "shape_excitation",
+    "silence_gate",
     "smooth_path",
     "smooth_transition_scores",
     "soft_limit",
+    "spectral_shape",
 ]
 
 EXCITATION_TYPES = ("Karplus-Strong", "Wavelet", "Noise")
@@ -65,6 +71,7 @@ N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
 SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain deviations
 GLIDE = 0.6  # frame-to-frame pitch smoothing between notes (about 40 ms at hop 256)
 LEAP_SEMITONES = 3.0  # a pitch change this large is a new note, plucked anew
+KEEP_PITCH = 0.5  # a new state keeps the pitch held so far if its histogram there is at least this share of its peak
 BLOCK = 16  # samples between filter updates
 
 
@@ -95,7 +102,9 @@ class GenerationDetails:
     f0: np.ndarray | None = field(default=None, repr=False)
 
 
-COLOUR_ORDER = 4
+SHAPE_KERNEL = np.array([1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0]) / 16.0  # smoothing over +-3 bins (+-190 Hz at 16 kHz, hop 256)
+SHAPE_BINS = 65  # residual shapes are kept at 65 frequencies from 0 to Nyquist (125 Hz apart at 16 kHz)
+_SHAPE_FLOOR = 1e-12  # -120 dB below the frame's mean power: bins with nothing in them stay finite
 
 
 @dataclass
@@ -106,27 +115,50 @@ class ExcitationModel:
         among the state's voiced frames
     pitch_log_f0 : [N, B] mean log F0 of the state's frames in each bin
     periodicity : [N] mean periodicity of the state's frames
-    residual_colour : [N, 4] reflection coefficients of an order-4 all-pole
-        fit to the state's average residual spectrum: what the order-p
-        envelope leaves in the residual (a tilt, valleys it cannot dig),
-        put back on the synthetic excitation
+    residual_shape : [N, SHAPE_BINS] mean over the state's frames of the
+        residual's smoothed log power spectrum (nats, zero mean over
+        frequency; at SHAPE_BINS frequencies evenly from 0 to Nyquist): what the all-pole
+        envelope leaves in the residual (valleys between formants it cannot
+        dig, a tilt), put back on the synthetic excitation. Averaged in log,
+        as ears and log-mel features weigh it.
+    silence : [N] share of the state's frames that are digital silence
+        (level at the analysis floor, -100 dB): such frames generate exact
+        zeros
     occupancy : [N] share of the training frames each state explains
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
+
+    The pitch statistics and the residual shape are kept in float32 (in
+    memory as in checkpoints): summaries whose rounding (1e-7) is far below
+    their sampling error, and a model without training artifacts stays
+    under 100 KB for 34 states. The HMM's parameters are float64.
     """
 
     pitch_histogram: np.ndarray
     pitch_log_f0: np.ndarray
     periodicity: np.ndarray
-    residual_colour: np.ndarray
+    residual_shape: np.ndarray | None
+    silence: np.ndarray
     occupancy: np.ndarray
     smoothing: np.ndarray | None = None
 
+    PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy")
+
+    COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape")
+
+    def __post_init__(self):
+        for name in self.COMPACT:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, np.asarray(value, dtype=np.float32))
+
     def tensors(self):
         out = {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
-               "state_periodicity": self.periodicity, "state_residual_colour": self.residual_colour,
+               "state_periodicity": self.periodicity, "state_silence": self.silence,
                "state_occupancy": self.occupancy}
+        if self.residual_shape is not None:
+            out["state_residual_shape"] = self.residual_shape
         if self.smoothing is not None:
             out["observation_smoothing"] = self.smoothing
         return out
@@ -134,44 +166,89 @@ class ExcitationModel:
     @classmethod
     def from_tensors(cls, tensors):
         n = np.asarray(tensors["state_periodicity"]).shape[0]
-        colour = tensors.get("state_residual_colour")
-        occupancy = tensors.get("state_occupancy")
-        smoothing = tensors.get("observation_smoothing")
-        return cls(np.array(tensors["state_pitch_histogram"], np.float64),
-                   np.array(tensors["state_pitch_log_f0"], np.float64),
-                   np.array(tensors["state_periodicity"], np.float64),
-                   np.zeros((n, COLOUR_ORDER)) if colour is None else np.array(colour, np.float64),
-                   np.full(n, 1.0 / n) if occupancy is None else np.array(occupancy, np.float64),
-                   None if smoothing is None else np.array(smoothing, np.float64))
+
+        def get(name, default):
+            value = tensors.get(name)
+            return default if value is None else np.array(value, np.float64)
+
+        return cls(get("state_pitch_histogram", None), get("state_pitch_log_f0", None),
+                   get("state_periodicity", None), get("state_residual_shape", None),
+                   get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
+                   get("observation_smoothing", None))
+
+    def select(self, keep):
+        """The statistics of the states ``keep`` (occupancy renormalised)."""
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        for f in self.PER_STATE:
+            if fields[f] is not None:
+                fields[f] = fields[f][keep]
+        fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
+        return ExcitationModel(**fields)
+
+    def shape_along(self, path):
+        """The residual shape of each frame's state [F, SHAPE_BINS] (float64),
+        or None for a model without one (a flat shape)."""
+        return None if self.residual_shape is None else self.residual_shape[path].astype(np.float64)
 
     @classmethod
     def neutral(cls, n_states):
         """For models without excitation statistics: pitches spread evenly
-        over 110-440 Hz, half periodic, white residual."""
+        over 110-440 Hz, half periodic, white residual, no silence."""
         midi = np.arange(MIDI_LOW, MIDI_HIGH + 1)
         hist = ((midi >= 45) & (midi <= 69)).astype(float)
         hist = np.tile(hist / hist.sum(), (n_states, 1))
-        return cls(hist, np.tile(_bin_log_f0(), (n_states, 1)), np.full(n_states, 0.5),
-                   np.zeros((n_states, COLOUR_ORDER)), np.full(n_states, 1.0 / n_states))
+        return cls(hist, np.tile(_bin_log_f0(), (n_states, 1)), np.full(n_states, 0.5), None,
+                   np.zeros(n_states), np.full(n_states, 1.0 / n_states))
 
 
 def _bin_log_f0():
     return np.log(440.0 * 2.0 ** ((np.arange(MIDI_LOW, MIDI_HIGH + 1) - 69) / 12.0))
 
 
-def residual_autocorrelation(residual, order=COLOUR_ORDER, chunk=8192):
-    """Normalised autocorrelation r[0..order] (r[0] = 1) of each frame's
-    residual [T, hop] (in chunks of frames: no float64 copy of it all); a
-    silent frame gets a white one."""
-    out = np.empty((residual.shape[0], order + 1))
-    for s0 in range(0, residual.shape[0], chunk):
-        block = np.asarray(residual[s0 : s0 + chunk], dtype=np.float64)
-        out[s0 : s0 + chunk] = np.stack(
-            [np.einsum("ij,ij->i", block[:, : block.shape[1] - lag], block[:, lag:]) for lag in range(order + 1)],
-            axis=1)
-    silent = out[:, 0] <= 0
-    out[silent] = np.eye(1, order + 1)[0]
-    return out / out[:, :1]
+def resample_bins(values, n_out):
+    """Linear interpolation along the last axis from its bins, evenly spaced
+    from 0 to Nyquist, to ``n_out`` bins spaced the same way."""
+    n_in = values.shape[-1]
+    pos = np.arange(n_out) * ((n_in - 1) / (n_out - 1))
+    lo = np.minimum(pos.astype(np.int64), n_in - 2)
+    frac = pos - lo
+    return (1.0 - frac) * values[..., lo] + frac * values[..., lo + 1]
+
+
+def spectral_shape(frames):
+    """Smoothed log power spectrum of each row of ``frames`` [T, n] (Hann
+    window, power smoothed over +-3 bins with ``SHAPE_KERNEL``, floored
+    120 dB below the row's mean), minus its mean over frequency:
+    [T, n // 2 + 1] nats. Rows without power are NaN."""
+    frames = np.asarray(frames, dtype=np.float64)
+    power = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2
+    half = len(SHAPE_KERNEL) // 2
+    padded = np.pad(power, ((0, 0), (half, half)), mode="reflect")
+    smooth = sum(w * padded[:, i : i + power.shape[1]] for i, w in enumerate(SHAPE_KERNEL))
+    mean = power.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log = np.log(np.maximum(smooth, _SHAPE_FLOOR * mean))
+        log -= log.mean(axis=1, keepdims=True)
+    log[mean[:, 0] <= 0] = np.nan
+    return log
+
+
+def state_spectral_shape(residual, posteriors, chunk=8192):
+    """Per-state mean of the residual frames' :func:`spectral_shape`, each
+    frame weighted by its posterior; silent frames do not count (states
+    with no sounding frame get a flat shape). In chunks of frames: no
+    float64 copy of the residual. [N, SHAPE_BINS]"""
+    T, N = posteriors.shape
+    num = np.zeros((N, residual.shape[1] // 2 + 1))
+    den = np.zeros(N)
+    for s0 in range(0, T, chunk):
+        shape = spectral_shape(residual[s0 : s0 + chunk])
+        sounding = ~np.isnan(shape[:, 0])
+        w = posteriors[s0 : s0 + chunk][sounding]
+        num += w.T @ shape[sounding]
+        den += w.sum(axis=0)
+    mean = np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
+    return resample_bins(mean, SHAPE_BINS)
 
 
 def deviation_smoothing(X, means, posteriors, lengths):
@@ -191,10 +268,12 @@ def deviation_smoothing(X, means, posteriors, lengths):
     return np.clip(rho, 0.0, 0.98)
 
 
-def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None, smoothing=None) -> ExcitationModel:
-    """Per-state pitch histograms, periodicity and residual colour from the
-    training frames, each frame counted by its posterior (and, for pitch, its
-    periodicity, so noisy frames hardly vote)."""
+def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smoothing=None) -> ExcitationModel:
+    """Per-state pitch histograms, periodicity, silence share and residual
+    shape from the training frames, each frame counted by its posterior
+    (and, for pitch, its periodicity, so noisy frames hardly vote).
+    ``silent`` [T] marks frames of digital silence; ``residual`` [T, hop]
+    (optional) gives the residual shape."""
     T, N = posteriors.shape
     voiced = f0 > 0
     midi = np.zeros(T)
@@ -215,30 +294,14 @@ def fit_excitation_model(posteriors, f0, periodicity, residual_acf=None, smoothi
     occ = posteriors.sum(axis=0)
     mean_periodicity = np.where(occ > 0, posteriors.T @ periodicity / np.where(occ > 0, occ, 1.0),
                                 float(np.mean(periodicity)) if T else 0.5)
-    colour = np.zeros((N, COLOUR_ORDER))
-    if residual_acf is not None:
-        # a weighted mean of autocorrelations is an autocorrelation: stable fit
-        acf = posteriors.T @ residual_acf
-        acf[occ <= 0] = np.eye(1, COLOUR_ORDER + 1)[0]
-        acf[:, 0] *= 1.0 + 1e-6
-        colour = reflection_from_autocorrelation(acf / acf[:, :1])
+    silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
+    shape = None if residual is None else state_spectral_shape(residual, posteriors)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
-    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), colour, share, smoothing)
+    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
+                           np.clip(silence, 0.0, 1.0), share, smoothing)
 
 
-def coloured_reflection(lar, colour):
-    """Reflection coefficients [F, p + q] of A(z) B(z): the frames' envelope
-    times the residual colour (both minimum phase, so is the product)."""
-    a = lpc_from_reflection(reflection_from_lar(lar))
-    b = lpc_from_reflection(colour)
-    p, q = a.shape[1] - 1, b.shape[1] - 1
-    prod = np.zeros((a.shape[0], p + q + 1))
-    for j in range(q + 1):  # the product polynomial, all frames at once
-        prod[:, j : j + p + 1] += b[:, j : j + 1] * a
-    return reflection_from_lpc(prod)
-
-
-def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
+def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, return_scores=False):
     """Per-frame observations along a state path: the state's mean plus
     correlated Gaussian deviations with the state's covariance (``smoothing``:
     the AR(1) coefficient, one or one per dimension), kept within
@@ -250,6 +313,10 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
     frame's deviation has exactly its state's covariance (the output keeps
     the training's spread of spectra and loudness) while consecutive frames
     stay correlated (no jitter every hop).
+
+    With ``return_scores``, also the standardised deviation of each frame's
+    gain from its state's mean (before the bounds; N(0, 1) per frame,
+    correlated in time like the draws): low where the drawn frame is quiet.
     """
     D = params.means.shape[1]
     chol = np.linalg.cholesky(params.covars)
@@ -258,20 +325,34 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None):
     z = np.empty_like(eps)
     for d in range(D):
         z[:, d] = scipy.signal.lfilter([np.sqrt(1.0 - rho[d] ** 2)], [1.0, -rho[d]], eps[:, d])
-    obs = params.means[path] + np.einsum("tij,tj->ti", chol[path], z)
+    deviation = np.einsum("tij,tj->ti", chol[path], z)
+    obs = params.means[path] + deviation
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])
-    return obs
+    if not return_scores:
+        return obs
+    g = D - 2
+    return obs, deviation[:, g] / np.sqrt(params.covars[path, g, g])
+
+
+def audible_frames(exc, path, gain_score):
+    """Which frames sound: a frame of a state whose training frames were
+    digital silence in a share ``s`` is silent when its gain score falls in
+    the lowest ``s`` of its distribution (so the quietest draws go silent,
+    in stretches as long as the draws' correlation makes them, and each
+    state is silent as often as in training)."""
+    return scipy.special.ndtr(gain_score) >= exc.silence[path]
 
 
 def _draw_pitch(exc, state, rng):
-    b = int(rng.choice(N_PITCH_BINS, p=exc.pitch_histogram[state]))
-    return exc.pitch_log_f0[state, b]
+    p = exc.pitch_histogram[state].astype(np.float64)
+    b = int(rng.choice(N_PITCH_BINS, p=p / p.sum()))
+    return float(exc.pitch_log_f0[state, b])
 
 
 def model_trajectory(params, exc, path, rng, bounds=None):
-    smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
-    """The model's frames along a path: observations, F0, voicing, onsets.
+    """The model's frames along a path: observations, F0, voicing, onsets
+    and which frames sound (see :func:`audible_frames`).
 
     A new pitch is drawn from the new state's histogram when the state
     changes and the pitch held so far is unlikely there; otherwise the note
@@ -280,7 +361,9 @@ def model_trajectory(params, exc, path, rng, bounds=None):
     semitones or more. Voicing is the observation's voicing dimension, drawn
     with the rest of the frame.
     """
-    obs = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds)
+    smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
+    obs, gain_score = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds,
+                                             return_scores=True)
     F = len(path)
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
@@ -294,7 +377,7 @@ def model_trajectory(params, exc, path, rng, bounds=None):
         else:
             midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
             b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
-            keep = hist[b] >= 0.5 * hist.max()
+            keep = hist[b] >= KEEP_PITCH * hist.max()
         if not keep:
             current = _draw_pitch(exc, s, rng)
             onset[t] = True
@@ -314,7 +397,7 @@ def model_trajectory(params, exc, path, rng, bounds=None):
     for t in np.flatnonzero(leap):  # a leap starts the note at its pitch, gliding from there
         end = changes[np.searchsorted(changes, t, side="right")] if t < changes[-1] else F
         glided[t:end] = log_f0[t:end]
-    return obs, np.exp(glided), voicing, onset
+    return obs, np.exp(glided), voicing, onset, audible_frames(exc, path, gain_score)
 
 
 def smooth_transition_scores(params, weight, occupancy=None):
@@ -370,21 +453,73 @@ def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
     return kernels.excitation(_KERNEL_KIND[kind], f0, voicing, onset, hop, sample_rate, seed)
 
 
-def render(lar, log_gain, excitation, hop, state=None, colour=None):
+def shape_excitation(excitation, shape, hop, flatten=True):
+    """Give a unit-power excitation [F * hop] each frame's spectral shape.
+
+    Each hop of the excitation is first flattened (its own smoothed log
+    spectrum, :func:`spectral_shape`, taken out: a Karplus-Strong string's
+    darkening, a pulse's roll-off), then given ``shape`` [F, B]
+    (log power, nats, B bins from 0 to Nyquist), the residual shape of the frame's state. Filtering
+    is by short-time Fourier transform: frames of 2 * hop centred on the
+    hops' centres, square-root Hann windows at 50% overlap (which rebuild
+    the input exactly under a flat gain), so the gain crossfades from one
+    hop to the next.
+    """
+    e = np.asarray(excitation, dtype=np.float64)
+    F = shape.shape[0]
+    if e.shape[0] != F * hop or shape.shape[1] < 2:
+        raise ValueError(f"shape_excitation needs {F} x {hop} samples and at least 2 bins per frame")
+    own = np.zeros((1, 2))
+    if flatten:
+        frame_shapes = spectral_shape(e.reshape(F, hop))
+        sounding = ~np.isnan(frame_shapes[:, 0])
+        if sounding.any():
+            own = frame_shapes[sounding].mean(axis=0, keepdims=True)
+    # on the bins of the 2 * hop transform
+    gain = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
+    gain = np.concatenate([gain[:1], gain, gain[-1:]])  # frames -1 and F take their neighbours' gains
+    window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(2 * hop) / (2 * hop)))  # periodic
+    left = hop + hop // 2
+    blocks = np.pad(e, (left, 3 * hop - left)).reshape(F + 3, hop)
+    frames = np.concatenate([blocks[:-1], blocks[1:]], axis=1) * window
+    out = np.fft.irfft(np.fft.rfft(frames, axis=1) * gain, 2 * hop, axis=1) * window
+    ola = np.zeros((F + 3, hop))
+    ola[:-1] += out[:, :hop]
+    ola[1:] += out[:, hop:]
+    return ola.reshape(-1)[left : left + F * hop]
+
+
+def silence_gate(audible, hop):
+    """Per-sample gain [F * hop]: 1 in sounding hops, exactly 0 in silent
+    ones; a sounding hop next to silence fades in (or out) over its half
+    that borders it, so no sound leaks into the silence and no step is
+    left at its edges."""
+    a = np.asarray(audible, dtype=bool)
+    F = a.shape[0]
+    u = (np.arange(hop) + 0.5) / hop
+    g = np.ones((F, hop))
+    before = np.concatenate([[True], a[:-1]])
+    after = np.concatenate([a[1:], [True]])
+    g[~before] = np.minimum(g[~before], np.minimum(1.0, 2.0 * u))
+    g[~after] = np.minimum(g[~after], np.minimum(1.0, 2.0 * (1.0 - u)))
+    g[~a] = 0.0
+    return g.reshape(-1)
+
+
+def render(lar, log_gain, excitation, hop, state=None, audible=None):
     """Per-frame LARs and log signal levels over a unit-power excitation.
 
     The C kernel scales the excitation by prod(sqrt(1 - k^2)), which keeps
     white input at its level whatever spectrum the LARs make, and updates a
     direct-form filter every 16 samples from interpolated coefficients.
-    ``colour`` ([F, q] reflection coefficients, optional) adds each
-    frame's residual colour to the envelope. A pitched excitation is not
-    white (its partials may sit on the filter's peaks), so each hop's level
-    is then brought to the model's: the ratio of wanted to measured RMS per
-    hop, interpolated in log between hop centres, multiplies the output.
-    Every frame ends at the gain the model gave it.
+    A pitched or shaped excitation is not white (its partials may sit on
+    the filter's peaks), so each hop's level is then brought to the
+    model's: the ratio of wanted to measured RMS per hop, interpolated in
+    log between hop centres, multiplies the output. Every frame ends at
+    the gain the model gave it. ``audible`` (optional, [F] bool): frames
+    that are not get exact zeros (:func:`silence_gate`).
     """
-    k = reflection_from_lar(lar) if colour is None else coloured_reflection(lar, colour)
-    k = np.clip(k, -0.999999, 0.999999)
+    k = np.clip(reflection_from_lar(lar), -0.999999, 0.999999)
     y, zf = kernels.lpc_synthesis_smooth(excitation, k, log_gain, hop, block=BLOCK, zi=state)
     n_frames = k.shape[0]
     padded = np.zeros(n_frames * hop)
@@ -392,6 +527,8 @@ def render(lar, log_gain, excitation, hop, state=None, colour=None):
     measured = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
     correction = np.exp(np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0)))
     y *= _ramp_between_centres(correction, hop)[: y.shape[0]]
+    if audible is not None and not np.all(audible):
+        y *= silence_gate(audible, hop)[: y.shape[0]]
     return y, zf
 
 
@@ -462,27 +599,37 @@ def reflection_from_autocorrelation(r):
     return k
 
 
-def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b):
+def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b, audible_a=None, audible_b=None):
     """Mix two sequences of frames in power: the spectrum of the result is
     ``f * P_a + (1 - f) * P_b`` (P = level^2 x envelope), as for two
     uncorrelated signals mixed with powers f and 1 - f, rendered as one
     all-pole frame (a mixture of autocorrelations is an autocorrelation, so
     the filter is stable). Every bin's log-distance to P_a,
-    |log(f + (1 - f) P_b / P_a)|, shrinks as f grows.
+    |log(f + (1 - f) P_b / P_a)|, shrinks as f grows. Silent frames
+    (``audible_a`` / ``audible_b`` False) have no power.
 
     Returns
     -------
     lar, log_gain : the mixed frames
     share_a : power share of frames a, per frame, for mixing the excitations
+    audible : frames with any power (the others render as exact zeros)
     """
     f = float(fidelity)
     pa = f * np.exp(2.0 * log_gain_a)
     pb = (1.0 - f) * np.exp(2.0 * log_gain_b)
+    if audible_a is not None:
+        pa = np.where(audible_a, pa, 0.0)
+    if audible_b is not None:
+        pb = np.where(audible_b, pb, 0.0)
     r = pa[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_a)) + \
         pb[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_b))
     total = r[:, 0]
-    lar = lar_from_reflection(reflection_from_autocorrelation(r / total[:, None]))
-    return lar, 0.5 * np.log(total), pa / total
+    audible = total > 0
+    r[~audible] = np.eye(1, r.shape[1])[0]  # silent: a flat frame at the floor, gated to zeros
+    lar = lar_from_reflection(reflection_from_autocorrelation(r / r[:, :1]))
+    log_gain = np.where(audible, 0.5 * np.log(np.where(audible, total, 1.0)), GAIN_FLOOR)
+    share = np.where(audible, pa / np.where(audible, total, 1.0), f)
+    return lar, log_gain, share, audible
 
 
 def training_lars(lpc):
