@@ -508,3 +508,78 @@ def test_residual_shape_puts_back_what_the_envelope_misses(rng):
     model.excitation_model.residual_shape = None
     without = depth(model.generate(20.0, fidelity=0.0, excitation_type="Noise", seed=1))
     assert with_shape > without + 6.0, (with_shape, without)
+
+
+# ------------------------------------------------------- trajectories and durations
+def test_zero_phase_smooth(rng):
+    x = rng.standard_normal((200, 3))
+    assert_array_equal(S.zero_phase_smooth(x, [0.0, 0.0, 0.0]), x)
+    assert_allclose(S.zero_phase_smooth(np.full((50, 2), 3.5), 0.8), 3.5)  # no pull towards zero at the ends
+    impulse = np.zeros((101, 1))
+    impulse[50] = 1.0
+    y = S.zero_phase_smooth(impulse, 0.6)[:, 0]
+    assert_allclose(y, y[::-1], atol=1e-10)  # zero phase: symmetric about the impulse (the ends start from rest, not exactly)
+    assert y.argmax() == 50 and abs(y.sum() - 1.0) < 1e-9  # unit DC gain
+    ref = scipy.signal.lfilter([0.4], [1, -0.6], scipy.signal.lfilter([0.4], [1, -0.6], impulse[:, 0])[::-1])[::-1]
+    assert_allclose(y, ref, atol=1e-10)  # it is the one-pole filter both ways
+
+
+def test_fit_smoother_matches_the_training_frames_steps(rng):
+    T, lengths = 4000, [1500, 2500]
+    means = np.repeat(rng.standard_normal((40, 2)), 100, axis=0)  # piecewise-constant state means
+    smooth = means + scipy.signal.lfilter([0.1], [1, -0.9], rng.standard_normal((T, 2)), axis=0)  # gliding
+    jittery = means + 0.5 * rng.standard_normal((T, 2))  # drawn independently frame by frame
+    fitted = S.fit_smoother(smooth, lengths, jittery, means)
+    assert np.all((fitted[0] > 0.3) & (fitted[0] < 0.95))
+    out = means + (S.zero_phase_smooth(jittery, fitted[0]) - means) * fitted[1]
+    steps = lambda a: np.median(np.abs(np.diff(a, axis=0)), axis=0)  # noqa: E731
+    assert_allclose(steps(out) / fitted[1], steps(smooth), rtol=0.01)  # the bisection's target
+    assert_allclose(np.std(out - means, axis=0), np.std(jittery - means, axis=0), rtol=1e-9)  # spread kept
+    # frames that already move no more than the training's are left alone
+    calm = S.fit_smoother(jittery, lengths, smooth, means)
+    assert_array_equal(calm, [[0.0, 0.0], [1.0, 1.0]])
+
+
+def test_mean_run_lengths_worked_example():
+    labels = np.array([0, 0, 1, 1, 1, 0, 2, 2, 0, 0])
+    # two sequences: [0 0 1 1 1] [0 2 2 0 0]; runs of 0: 2, 1, 2; of 1: 3; of 2: 2; state 3 never
+    assert_allclose(S.mean_run_lengths(labels, [5, 5], 4), [5 / 3, 3.0, 2.0, 0.0])
+    # a run does not continue across a sequence boundary
+    assert_allclose(S.mean_run_lengths(np.zeros(6, int), [3, 3], 1), [3.0])
+
+
+def test_duration_corrected_transitions():
+    A = np.array([[0.98, 0.02, 0.0], [0.3, 0.5, 0.2], [0.0, 0.0, 1.0]])
+    B = S.duration_corrected_transitions(A, np.array([10.0, 2.0, 5.0]))
+    assert_allclose(B.sum(axis=1), 1.0)
+    assert_allclose(1.0 / (1.0 - np.diag(B)[:2]), [10.0, 2.0])  # expected run lengths
+    assert_allclose(B[1, [0, 2]] / B[1, [0, 2]].sum(), [0.6, 0.4])  # exits keep their proportions
+    assert_array_equal(B[2], A[2])  # a state with no exit is left alone
+    assert_array_equal(S.duration_corrected_transitions(A, np.array([0.0, 0.5, np.nan])), A)
+    assert_array_equal(S.duration_corrected_transitions(A, None), A)
+
+
+def test_sampled_paths_keep_the_training_durations_of_a_state_sequences_end_in():
+    """Every file ends in a long silence (EM sees the silence state leave
+    once per file but stay until each file's end, so its self-transition
+    comes out near 1): the generated share of silence is the training's."""
+    rng = np.random.default_rng(11)
+    sr, files = 16000, []
+    for _ in range(6):
+        burst = lambda s: scipy.signal.lfilter([0.3], [1.0, -0.9], rng.standard_normal(int(sr * s)))  # noqa: E731
+        files.append(np.concatenate([burst(0.6), np.zeros(int(0.25 * sr)), burst(0.6), np.zeros(int(1.2 * sr))]))
+    model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train(files, sr, n_em_iterations=6)
+    hop = model.hop_size
+    train_share = np.mean(model._silent_frames())
+    exc = model.excitation_model
+    silent_state = int(np.argmax(exc.silence))
+    assert model.transition_matrix[silent_state, silent_state] > 0.97  # what EM makes of it
+
+    def share():
+        y = model.generate(120.0, fidelity=0.0, seed=4).astype(np.float64)
+        return np.mean(np.all(y[: len(y) // hop * hop].reshape(-1, hop) == 0, axis=1))
+
+    corrected = share()
+    assert abs(corrected - train_share) < 0.1, (corrected, train_share)
+    exc.mean_run = None  # EM's own transitions linger in the silence
+    assert abs(share() - train_share) > abs(corrected - train_share)

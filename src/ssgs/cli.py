@@ -49,11 +49,10 @@ def checkpoint_info(path) -> dict:
             nbytes *= dim
         if tname.startswith("adaptive__"):
             groups["adaptive statistics"] += nbytes
-        elif tname.startswith(("state_pitch", "state_periodicity", "state_residual", "state_silence", "state_occupancy",
-                               "observation_")):
-            groups["excitation model"] += nbytes
         elif tname in checkpoint.REQUIRED_TENSORS:
             groups["parameters"] += nbytes
+        elif tname.startswith(("state_", "observation_")):  # per-state synthesis statistics
+            groups["excitation model"] += nbytes
         else:
             groups["training artifacts"] += nbytes
     sample_rate = config.get("sample_rate") or 16000

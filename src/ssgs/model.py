@@ -921,9 +921,16 @@ class SpectralStateGuidedSynthesis:
                                   p.covars, n_threads=self.n_threads, return_posteriors=True)
             residual = self.residual_signals if self.has_training_artifacts else None
             smoothing = _synth.deviation_smoothing(self._data(), p.means, stats.posteriors, self.sequence_lengths)
-            self._excitation = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
-                                                           self.periodicity.astype(np.float64),
-                                                           self._silent_frames(), residual, smoothing)
+            exc = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
+                                              self.periodicity.astype(np.float64),
+                                              self._silent_frames(), residual, smoothing, self.sequence_lengths)
+            # frames drawn along the training frames' own states (a fixed seed: the
+            # calibration is part of the model, the same for the same training)
+            labels = stats.posteriors.argmax(axis=1)
+            drawn = _synth.observation_trajectory(p, labels, np.random.default_rng(0), smoothing=smoothing,
+                                                  bounds=self.observation_range)
+            exc.smoother = _synth.fit_smoother(self._data(), self.sequence_lengths, drawn, p.means[labels])
+            self._excitation = exc
             self._excitation_iteration = self.iteration
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
@@ -1006,9 +1013,7 @@ class SpectralStateGuidedSynthesis:
         lar_train = _synth.training_lars(self.lpc_coefficients[rows])
         gain_train = self._data()[rows, p]
         exc = self.excitation_model
-        obs, gain_score = _synth.observation_trajectory(
-            self.params, path, rng, bounds=self.observation_range, return_scores=True,
-            smoothing=_synth.SMOOTHING if exc.smoothing is None else exc.smoothing)
+        obs, gain_score = _synth.draw_frames(self.params, exc, path, rng, bounds=self.observation_range)
         # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
@@ -1039,10 +1044,13 @@ class SpectralStateGuidedSynthesis:
         start distribution (a new piece begins), each as long as a training
         sequence drawn at random. (Each file is its own training sequence, so
         within one chain the HMM rarely leaves the kind of material it
-        started in.)"""
+        started in.) The chains follow the duration-corrected transitions
+        (:func:`ssgs.synthesis.duration_corrected_transitions`): each state
+        lasts as long as in training."""
         params = self.params
         lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
         occupancy = self.excitation_model.occupancy
+        transmat = _synth.duration_corrected_transitions(params.transmat, self.excitation_model.mean_run)
         pieces, total = [], 0
         while total < n_frames:
             take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))
@@ -1054,7 +1062,7 @@ class SpectralStateGuidedSynthesis:
             if decoder == "smooth":
                 pieces.append(_synth.smooth_path(params, take, rng, self.smoothness_weight, occupancy, start))
             else:
-                pieces.append(kernels.sample_states(start, params.transmat, take, int(rng.integers(2**63))))
+                pieces.append(kernels.sample_states(start, transmat, take, int(rng.integers(2**63))))
             total += take
         return np.concatenate(pieces)
 
@@ -1317,6 +1325,8 @@ class SpectralStateGuidedSynthesis:
                              "state_residual_shape": (N, _synth.SHAPE_BINS),
                              "state_silence": (N,), "state_occupancy": (N,),
                              "observation_smoothing": (int(config["n_features"]),),
+                             "observation_smoother": (2, int(config["n_features"])),
+                             "state_mean_run": (N,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

@@ -71,8 +71,9 @@ N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
 SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain deviations
 GLIDE = 0.6  # frame-to-frame pitch smoothing between notes (about 40 ms at hop 256)
 LEAP_SEMITONES = 3.0  # a pitch change this large is a new note, plucked anew
-KEEP_PITCH = 0.5  # a new state keeps the pitch held so far if its histogram there is at least this share of its peak
+PITCH_TAIL = 0.025  # a new state keeps the pitch held so far if it lies within the central 95% of the state's pitches
 BLOCK = 16  # samples between filter updates
+VOICING_OFF = 0.25  # a voiced sound ends when the voicing falls below this (it begins at 0.5)
 
 
 def parse_excitation(name) -> str:
@@ -125,9 +126,17 @@ class ExcitationModel:
         (level at the analysis floor, -100 dB): such frames generate exact
         zeros
     occupancy : [N] share of the training frames each state explains
+    mean_run : [N] mean length (frames) of the state's runs in the training
+        frames' most likely states, runs cut by a sequence's end included
+        (0 for a state no frame fell in); see
+        :func:`duration_corrected_transitions`
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
+    smoother : [2, D] per observation dimension, the coefficient of a
+        zero-phase one-pole smoother run over the drawn frames, and the gain
+        that then restores their spread about the states' means (see
+        :func:`fit_smoother`)
 
     The pitch statistics and the residual shape are kept in float32 (in
     memory as in checkpoints): summaries whose rounding (1e-7) is far below
@@ -142,8 +151,11 @@ class ExcitationModel:
     silence: np.ndarray
     occupancy: np.ndarray
     smoothing: np.ndarray | None = None
+    smoother: np.ndarray | None = None
+    mean_run: np.ndarray | None = None
 
-    PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy")
+    PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
+                 "mean_run")
 
     COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape")
 
@@ -161,6 +173,10 @@ class ExcitationModel:
             out["state_residual_shape"] = self.residual_shape
         if self.smoothing is not None:
             out["observation_smoothing"] = self.smoothing
+        if self.smoother is not None:
+            out["observation_smoother"] = self.smoother
+        if self.mean_run is not None:
+            out["state_mean_run"] = self.mean_run
         return out
 
     @classmethod
@@ -174,7 +190,8 @@ class ExcitationModel:
         return cls(get("state_pitch_histogram", None), get("state_pitch_log_f0", None),
                    get("state_periodicity", None), get("state_residual_shape", None),
                    get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
-                   get("observation_smoothing", None))
+                   get("observation_smoothing", None), get("observation_smoother", None),
+                   get("state_mean_run", None))
 
     def select(self, keep):
         """The statistics of the states ``keep`` (occupancy renormalised)."""
@@ -268,12 +285,143 @@ def deviation_smoothing(X, means, posteriors, lengths):
     return np.clip(rho, 0.0, 0.98)
 
 
-def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smoothing=None) -> ExcitationModel:
+def mean_run_lengths(labels, lengths, n_states):
+    """Per state, the mean length of its runs in ``labels`` (one state per
+    frame; sequences of ``lengths`` frames, a run ends where its sequence
+    does); 0 for states with no run."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return np.zeros(n_states)
+    first = np.ones(labels.shape[0], bool)
+    first[1:] = labels[1:] != labels[:-1]
+    first[np.cumsum(lengths)[:-1]] = True
+    starts = np.flatnonzero(first)
+    runs = np.diff(np.append(starts, labels.shape[0]))
+    count = np.bincount(labels[starts], minlength=n_states)
+    total = np.bincount(labels[starts], weights=runs, minlength=n_states)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def duration_corrected_transitions(transmat, mean_run):
+    """The transition matrix generation samples paths from: each state's
+    self-transition set so that its runs last, on average, as long as its
+    runs in the training sequences (``mean_run``), the exits keeping their
+    proportions.
+
+    EM's self-transitions are right where a state's runs end inside the
+    sequences, but a state the sequences end in (the silence after the last
+    word of every file) is rarely seen to leave, so its estimate comes out
+    near 1 and sampled chains linger in it: silence far longer and more
+    often than in training. States without runs, without exits or with a
+    mean run below one frame are left as they are."""
+    A = np.array(transmat, dtype=np.float64)
+    if mean_run is None:
+        return A
+    for s, run in enumerate(np.asarray(mean_run, dtype=np.float64)):
+        exits = 1.0 - A[s, s]
+        if not np.isfinite(run) or run < 1.0 or exits <= 0.0:
+            continue
+        leave = 1.0 / run
+        row = A[s] * (leave / exits)
+        row[s] = 1.0 - leave
+        A[s] = row / row.sum()
+    return A
+
+
+def zero_phase_smooth(x, coefficient):
+    """A one-pole low-pass run forwards then backwards over the frames
+    ``x`` [F, D] (coefficient per dimension, 0 = untouched), each pass
+    starting from its first value (no pull towards zero at the ends)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    for d, c in enumerate(np.broadcast_to(coefficient, (x.shape[1],))):
+        if c <= 0.0 or x.shape[0] < 2:
+            continue
+        y = scipy.signal.lfilter([1.0 - c], [1.0, -c], x[:, d], zi=[c * x[0, d]])[0]
+        out[:, d] = scipy.signal.lfilter([1.0 - c], [1.0, -c], y[::-1], zi=[c * y[-1]])[0][::-1]
+    return out
+
+
+def _median_step(X, lengths):
+    """Per dimension, the median absolute change between consecutive frames
+    of one sequence."""
+    ok = np.ones(X.shape[0] - 1, bool)
+    ok[np.cumsum(lengths)[:-1] - 1] = False
+    return np.median(np.abs(np.diff(X, axis=0)[ok]), axis=0)
+
+
+def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
+    """Calibrate :func:`zero_phase_smooth` so drawn frames move like the
+    training frames.
+
+    Frames drawn independently from the states (even with correlated
+    deviations) jitter from frame to frame more than real ones, whose
+    envelopes and levels glide except at onsets: the jitter modulates the
+    partials and costs harmonicity. Per dimension, the smoother's
+    coefficient is found (by bisection) at which the median absolute
+    frame-to-frame change of ``drawn`` (frames drawn along the training
+    frames' own states, ``means_along`` their states' means) equals the
+    training frames'. The median, not the standard deviation: real frames
+    change little most of the time and a lot at onsets, which the smoother
+    keeps. The second row is the gain that then restores the drawn frames'
+    spread about their states' means (smoothing narrows it), so the model
+    keeps the training's range of spectra and levels.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    keep = max(1, int(np.searchsorted(np.cumsum(lengths), max_frames, side="right")))
+    lengths = lengths[:keep]
+    n = int(lengths.sum())
+    X, drawn, means_along = X[:n], drawn[:n], means_along[:n]
+    D = X.shape[1]
+    out = np.zeros((2, D))
+    out[1] = 1.0
+    if n < 3 or np.all(lengths < 2):
+        return out
+    target = _median_step(X, lengths)
+
+    def smoothed(c, d):  # over the sequences joined (their few boundaries hardly move a median)
+        return zero_phase_smooth(drawn[:, d : d + 1], c)[:, 0]
+
+    for d in range(D):
+        lo, hi = 0.0, 0.95
+        if _median_step(drawn[:, d : d + 1], lengths)[0] <= target[d]:
+            continue
+        for _ in range(steps):
+            c = 0.5 * (lo + hi)
+            if _median_step(smoothed(c, d)[:, None], lengths)[0] > target[d]:
+                lo = c
+            else:
+                hi = c
+        out[0, d] = c = 0.5 * (lo + hi)
+        spread = np.std(smoothed(c, d) - means_along[:, d])
+        out[1, d] = np.std(drawn[:, d] - means_along[:, d]) / spread if spread > 0 else 1.0
+    return out
+
+
+def draw_frames(params, exc, path, rng, bounds=None):
+    """Observations along a state path as generation uses them: drawn
+    (:func:`observation_trajectory`, with the model's per-dimension
+    correlation), then smoothed as calibrated at training
+    (:func:`fit_smoother`), kept within ``bounds``. Also returns the gain
+    scores of the raw draws (for :func:`audible_frames`)."""
+    smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
+    obs, score = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds, return_scores=True)
+    if exc.smoother is not None and np.any(exc.smoother[0] > 0):
+        mean = params.means[path]
+        obs = mean + (zero_phase_smooth(obs, exc.smoother[0]) - mean) * exc.smoother[1]
+        if bounds is not None:
+            obs = np.clip(obs, bounds[0], bounds[1])
+    return obs, score
+
+
+def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smoothing=None,
+                         lengths=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
     shape from the training frames, each frame counted by its posterior
     (and, for pitch, its periodicity, so noisy frames hardly vote).
     ``silent`` [T] marks frames of digital silence; ``residual`` [T, hop]
-    (optional) gives the residual shape."""
+    (optional) gives the residual shape; ``lengths`` (the sequences'
+    lengths, optional) the states' mean run lengths."""
     T, N = posteriors.shape
     voiced = f0 > 0
     midi = np.zeros(T)
@@ -297,8 +445,9 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smo
     silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
     shape = None if residual is None else state_spectral_shape(residual, posteriors)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
+    mean_run = None if lengths is None else mean_run_lengths(posteriors.argmax(axis=1), lengths, N)
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
-                           np.clip(silence, 0.0, 1.0), share, smoothing)
+                           np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run)
 
 
 def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, return_scores=False):
@@ -361,9 +510,7 @@ def model_trajectory(params, exc, path, rng, bounds=None):
     semitones or more. Voicing is the observation's voicing dimension, drawn
     with the rest of the frame.
     """
-    smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
-    obs, gain_score = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds,
-                                             return_scores=True)
+    obs, gain_score = draw_frames(params, exc, path, rng, bounds=bounds)
     F = len(path)
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
@@ -377,7 +524,8 @@ def model_trajectory(params, exc, path, rng, bounds=None):
         else:
             midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
             b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
-            keep = hist[b] >= KEEP_PITCH * hist.max()
+            below = hist[:b].sum() / hist.sum()
+            keep = below < 1.0 - PITCH_TAIL and below + hist[b] / hist.sum() > PITCH_TAIL
         if not keep:
             current = _draw_pitch(exc, s, rng)
             onset[t] = True
@@ -390,7 +538,7 @@ def model_trajectory(params, exc, path, rng, bounds=None):
     # fill the sound with it
     glided = scipy.signal.lfilter([1.0 - GLIDE], [1.0, -GLIDE], log_f0, zi=[GLIDE * log_f0[0]])[0]
     leap = onset & (np.abs(np.diff(log_f0, prepend=log_f0[0])) >= LEAP_SEMITONES * np.log(2) / 12)
-    starts = (voicing >= 0.5) & (np.concatenate([[0.0], voicing[:-1]]) < 0.5)
+    starts = _voiced_starts(voicing)
     onset = leap | starts
     onset[0] = True
     glided[leap] = log_f0[leap]
@@ -398,6 +546,21 @@ def model_trajectory(params, exc, path, rng, bounds=None):
         end = changes[np.searchsorted(changes, t, side="right")] if t < changes[-1] else F
         glided[t:end] = log_f0[t:end]
     return obs, np.exp(glided), voicing, onset, audible_frames(exc, path, gain_score)
+
+
+def _voiced_starts(voicing, on=0.5, off=VOICING_OFF):
+    """Frames where a voiced sound begins: voicing reaches ``on`` after
+    having fallen below ``off`` (hysteresis: the drawn voicing wobbling
+    around 0.5 inside one voiced sound is not a new start)."""
+    starts = np.zeros(voicing.shape[0], bool)
+    voiced = False
+    for t, v in enumerate(voicing):
+        if not voiced and v >= on:
+            starts[t] = t > 0
+            voiced = True
+        elif voiced and v < off:
+            voiced = False
+    return starts
 
 
 def smooth_transition_scores(params, weight, occupancy=None):
