@@ -528,13 +528,21 @@ def test_fit_smoother_matches_the_training_frames_steps(rng):
     T, lengths = 4000, [1500, 2500]
     means = np.repeat(rng.standard_normal((40, 2)), 100, axis=0)  # piecewise-constant state means
     smooth = means + scipy.signal.lfilter([0.1], [1, -0.9], rng.standard_normal((T, 2)), axis=0)  # gliding
-    jittery = means + 0.5 * rng.standard_normal((T, 2))  # drawn independently frame by frame
+    jittery = means + 0.5 * rng.standard_normal((T, 2)) @ np.array([[1.0, 0.6], [0.0, 0.8]])  # correlated dims
     fitted = S.fit_smoother(smooth, lengths, jittery, means)
-    assert np.all((fitted[0] > 0.3) & (fitted[0] < 0.95))
-    out = means + (S.zero_phase_smooth(jittery, fitted[0]) - means) * fitted[1]
-    steps = lambda a: np.median(np.abs(np.diff(a, axis=0)), axis=0)  # noqa: E731
-    assert_allclose(steps(out) / fitted[1], steps(smooth), rtol=0.01)  # the bisection's target
+    assert fitted[0, 0] == fitted[0, 1] and 0.3 < fitted[0, 0] < 0.95  # one coefficient for all dimensions
+    smoothed = S.zero_phase_smooth(jittery, fitted[0])
+    out = means + (smoothed - means) * fitted[1]
+
+    def steps(a):
+        return np.median(np.abs(np.diff(a, axis=0)), axis=0)
+
+    ratio = steps(smoothed) / steps(smooth)
+    assert abs(np.mean(np.log(ratio))) < 0.01  # the bisection's target: geometric mean over dimensions
     assert_allclose(np.std(out - means, axis=0), np.std(jittery - means, axis=0), rtol=1e-9)  # spread kept
+    inside = np.abs((np.arange(T) + 50) % 100 - 50) > 15  # away from the means' jumps
+    corr = lambda a: np.corrcoef((a - means)[inside].T)[0, 1]  # noqa: E731
+    assert abs(corr(out) - corr(jittery)) < 0.03  # and the dimensions' correlation
     # frames that already move no more than the training's are left alone
     calm = S.fit_smoother(jittery, lengths, smooth, means)
     assert_array_equal(calm, [[0.0, 0.0], [1.0, 1.0]])
@@ -583,3 +591,37 @@ def test_sampled_paths_keep_the_training_durations_of_a_state_sequences_end_in()
     assert abs(corrected - train_share) < 0.1, (corrected, train_share)
     exc.mean_run = None  # EM's own transitions linger in the silence
     assert abs(share() - train_share) > abs(corrected - train_share)
+
+
+def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
+    """Chords (two notes a tempered major third apart, each with partials)
+    read less periodic than the one-note excitation that renders them: the
+    calibrated offset brings the generated audio's periodicity, measured by
+    the analysis' pitch tracker, to the training audio's."""
+    from ssgs.features import signal_pitch
+
+    rng = np.random.default_rng(5)
+    t = np.arange(2 * SR) / SR
+    files = []
+    for _ in range(4):
+        f0 = 110 * 2 ** (rng.integers(0, 12) / 12)
+        chord = sum(np.sin(2 * np.pi * f * h * t) / h for f in (f0, f0 * 2 ** (4 / 12)) for h in range(1, 6))
+        files.append(0.1 * chord * np.exp(-t) + 0.003 * rng.standard_normal(t.size))
+    model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train(files, SR, n_em_iterations=5)
+    exc = model.excitation_model
+    assert exc.voicing_offset.shape == (2,) and np.all(np.abs(exc.voicing_offset) <= 4.0)
+    target = np.median(model.periodicity[model._silent_frames() == 0])
+
+    def periodicity(kind):
+        y = model.generate(20.0, fidelity=0.0, excitation_type=kind, seed=8)
+        return np.median(signal_pitch(y, model.feature_config)[1])
+
+    calibrated = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
+    saved, exc.voicing_offset = exc.voicing_offset, None
+    try:
+        plain = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
+    finally:
+        exc.voicing_offset = saved
+    assert abs(plain["Karplus-Strong"] - target) > 0.2, (plain, target)  # the case the calibration is for
+    for kind in calibrated:
+        assert abs(calibrated[kind] - target) < 0.05, (kind, calibrated, plain, target)

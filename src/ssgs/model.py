@@ -20,7 +20,8 @@ from ssgs import hmm as _hmm
 from ssgs import kernels
 from ssgs import synthesis as _synth
 from ssgs.errors import AudioError, CheckpointError, SSGSError
-from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
+from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal, signal_pitch,
+                           voicing_from_logit, voicing_logit)
 
 __all__ = ["SpectralStateGuidedSynthesis"]
 
@@ -932,10 +933,44 @@ class SpectralStateGuidedSynthesis:
             exc.smoother = _synth.fit_smoother(self._data(), self.sequence_lengths, drawn, p.means[labels])
             self._excitation = exc
             self._excitation_iteration = self.iteration
+            exc.voicing_offset = self._calibrate_voicing(exc)
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
             return self._excitation
         return _synth.ExcitationModel.neutral(self.n_states)
+
+    def _calibrate_voicing(self, exc, seconds=10.0, steps=8, bound=4.0):
+        """Per voiced excitation kind, the voicing-logit offset (within
+        +-``bound``) at which the model's own audio is as periodic as the
+        training audio: the median periodicity of sounding frames, measured
+        by the analysis' pitch tracker on both.
+
+        What the model draws is the training frames' periodicity, but the
+        audio made from it reads otherwise: drawn envelopes and levels that
+        move within a frame blur the periods (less periodic), one clean
+        excitation stands in for a mix of sources (more periodic). One
+        fixed stretch of model audio (seeded: the calibration is part of
+        the model) is rendered at trial offsets, by bisection."""
+        sounding = self._silent_frames() == 0
+        if not sounding.any():
+            return np.zeros(len(_synth.VOICED_KINDS))
+        target = float(np.median(self.periodicity[sounding]))
+        config = self.feature_config
+        n_frames = max(64, min(int(seconds * config.sample_rate) // self.hop_size, int(self.sequence_lengths.sum())))
+        path = self._sample_path(n_frames, np.random.default_rng(0))
+        offsets = []
+        for kind in _synth.VOICED_KINDS:
+            def periodicity(offset, kind=kind):
+                y, _ = self._render_model(path, kind, np.random.default_rng(1), voicing_offset=offset)
+                per = signal_pitch(y, config, n_threads=self.n_threads)[1]
+                heard = np.any(np.pad(y, (0, n_frames * self.hop_size - len(y))).reshape(n_frames, -1) != 0, axis=1)
+                return float(np.median(per[: n_frames][heard[: len(per)]])) if heard.any() else target
+            lo, hi = -bound, bound
+            for _ in range(steps):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if periodicity(mid) < target else (lo, mid)
+            offsets.append(0.5 * (lo + hi))
+        return np.array(offsets)
 
     def _decoded_path(self, index, cache, decoder="sample"):
         """The state path of training sequence ``index``: Viterbi, or with
@@ -1018,7 +1053,7 @@ class SpectralStateGuidedSynthesis:
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
         f0 = np.where(train_f0 > 0, train_f0, fallback)
-        voicing = np.clip(self.periodicity[rows].astype(np.float64), 0.0, 1.0)
+        voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
         jumps = np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 12
         onset = jumps & (voicing > 0.5)
         onset[0] = True
@@ -1066,14 +1101,15 @@ class SpectralStateGuidedSynthesis:
             total += take
         return np.concatenate(pieces)
 
-    def _render_model(self, path, kind, rng):
+    def _render_model(self, path, kind, rng, voicing_offset=None):
         """The model alone along a state path: frames drawn from the states,
         the synthetic excitation given each state's residual shape, frames
         of silent states silent. Returns (audio, F0 per frame)."""
         hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
         obs, f0, voicing, onset, audible = _synth.model_trajectory(self.params, exc, path, rng,
-                                                                   bounds=self.observation_range)
+                                                                   bounds=self.observation_range, kind=kind,
+                                                                   voicing_offset=voicing_offset)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
         shape = exc.shape_along(path)
@@ -1326,7 +1362,7 @@ class SpectralStateGuidedSynthesis:
                              "state_silence": (N,), "state_occupancy": (N,),
                              "observation_smoothing": (int(config["n_features"]),),
                              "observation_smoother": (2, int(config["n_features"])),
-                             "state_mean_run": (N,),
+                             "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

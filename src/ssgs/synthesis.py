@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 EXCITATION_TYPES = ("Karplus-Strong", "Wavelet", "Noise")
+VOICED_KINDS = ("karplus-strong", "wavelet")  # the excitations with a periodic part
 _KERNEL_KIND = {"karplus-strong": "karplus-strong", "wavelet": "pulses", "noise": "noise"}
 MIDI_LOW, MIDI_HIGH = 35, 83  # 61.7 Hz .. 987.8 Hz, the pitch search range in semitones
 N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
@@ -130,6 +131,11 @@ class ExcitationModel:
         frames' most likely states, runs cut by a sequence's end included
         (0 for a state no frame fell in); see
         :func:`duration_corrected_transitions`
+    voicing_offset : [2] added to the drawn voicing logit with the
+        Karplus-Strong and the Wavelet excitation, so that the synthetic
+        audio, analysed by the training's own pitch tracker, is as periodic
+        as the training audio (calibrated at training, see
+        ``SpectralStateGuidedSynthesis.excitation_model``)
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
@@ -153,6 +159,7 @@ class ExcitationModel:
     smoothing: np.ndarray | None = None
     smoother: np.ndarray | None = None
     mean_run: np.ndarray | None = None
+    voicing_offset: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
                  "mean_run")
@@ -177,6 +184,8 @@ class ExcitationModel:
             out["observation_smoother"] = self.smoother
         if self.mean_run is not None:
             out["state_mean_run"] = self.mean_run
+        if self.voicing_offset is not None:
+            out["excitation_voicing_offset"] = self.voicing_offset
         return out
 
     @classmethod
@@ -191,7 +200,7 @@ class ExcitationModel:
                    get("state_periodicity", None), get("state_residual_shape", None),
                    get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
                    get("observation_smoothing", None), get("observation_smoother", None),
-                   get("state_mean_run", None))
+                   get("state_mean_run", None), get("excitation_voicing_offset", None))
 
     def select(self, keep):
         """The statistics of the states ``keep`` (occupancy renormalised)."""
@@ -201,6 +210,13 @@ class ExcitationModel:
                 fields[f] = fields[f][keep]
         fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
         return ExcitationModel(**fields)
+
+    def offset_for(self, kind):
+        """The voicing-logit offset for an excitation kind (0 for noise, or
+        for a model without a calibration)."""
+        if self.voicing_offset is None or kind not in VOICED_KINDS:
+            return 0.0
+        return float(self.voicing_offset[VOICED_KINDS.index(kind)])
 
     def shape_along(self, path):
         """The residual shape of each frame's state [F, SHAPE_BINS] (float64),
@@ -357,44 +373,43 @@ def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
     Frames drawn independently from the states (even with correlated
     deviations) jitter from frame to frame more than real ones, whose
     envelopes and levels glide except at onsets: the jitter modulates the
-    partials and costs harmonicity. Per dimension, the smoother's
-    coefficient is found (by bisection) at which the median absolute
-    frame-to-frame change of ``drawn`` (frames drawn along the training
-    frames' own states, ``means_along`` their states' means) equals the
-    training frames'. The median, not the standard deviation: real frames
-    change little most of the time and a lot at onsets, which the smoother
-    keeps. The second row is the gain that then restores the drawn frames'
-    spread about their states' means (smoothing narrows it), so the model
-    keeps the training's range of spectra and levels.
+    partials and costs harmonicity. One coefficient for all dimensions (so
+    the states' correlations between dimensions survive) is found by
+    bisection at which the median absolute frame-to-frame change of
+    ``drawn`` (frames drawn along the training frames' own states,
+    ``means_along`` their states' means) matches the training frames', in
+    the geometric mean over dimensions. The median, not the standard
+    deviation: real frames change little most of the time and a lot at
+    onsets, which the smoother keeps. The second row is the gain, per
+    dimension, that then restores the drawn frames' spread about their
+    states' means (smoothing narrows it), so the model keeps the training's
+    range of spectra and levels. Frames that already move no more than the
+    training's are left alone (coefficient 0, gain 1).
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     keep = max(1, int(np.searchsorted(np.cumsum(lengths), max_frames, side="right")))
     lengths = lengths[:keep]
     n = int(lengths.sum())
     X, drawn, means_along = X[:n], drawn[:n], means_along[:n]
-    D = X.shape[1]
-    out = np.zeros((2, D))
+    out = np.zeros((2, X.shape[1]))
     out[1] = 1.0
     if n < 3 or np.all(lengths < 2):
         return out
-    target = _median_step(X, lengths)
+    wanted = np.log(np.maximum(_median_step(X, lengths), 1e-12))
 
-    def smoothed(c, d):  # over the sequences joined (their few boundaries hardly move a median)
-        return zero_phase_smooth(drawn[:, d : d + 1], c)[:, 0]
+    def excess(c):  # joined sequences: their few boundaries hardly move a median
+        return np.mean(np.log(np.maximum(_median_step(zero_phase_smooth(drawn, c), lengths), 1e-12)) - wanted)
 
-    for d in range(D):
-        lo, hi = 0.0, 0.95
-        if _median_step(drawn[:, d : d + 1], lengths)[0] <= target[d]:
-            continue
-        for _ in range(steps):
-            c = 0.5 * (lo + hi)
-            if _median_step(smoothed(c, d)[:, None], lengths)[0] > target[d]:
-                lo = c
-            else:
-                hi = c
-        out[0, d] = c = 0.5 * (lo + hi)
-        spread = np.std(smoothed(c, d) - means_along[:, d])
-        out[1, d] = np.std(drawn[:, d] - means_along[:, d]) / spread if spread > 0 else 1.0
+    if excess(0.0) <= 0.0:
+        return out
+    lo, hi = 0.0, 0.95
+    for _ in range(steps):
+        c = 0.5 * (lo + hi)
+        lo, hi = (c, hi) if excess(c) > 0.0 else (lo, c)
+    c = 0.5 * (lo + hi)
+    spread = np.std(zero_phase_smooth(drawn, c) - means_along, axis=0)
+    out[0] = c
+    out[1] = np.where(spread > 0, np.std(drawn - means_along, axis=0) / np.where(spread > 0, spread, 1.0), 1.0)
     return out
 
 
@@ -499,9 +514,11 @@ def _draw_pitch(exc, state, rng):
     return float(exc.pitch_log_f0[state, b])
 
 
-def model_trajectory(params, exc, path, rng, bounds=None):
+def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_offset=None):
     """The model's frames along a path: observations, F0, voicing, onsets
-    and which frames sound (see :func:`audible_frames`).
+    and which frames sound (see :func:`audible_frames`). The voicing is the
+    drawn voicing logit plus the model's offset for the excitation ``kind``
+    (or ``voicing_offset``, when given).
 
     A new pitch is drawn from the new state's histogram when the state
     changes and the pitch held so far is unlikely there; otherwise the note
@@ -531,7 +548,8 @@ def model_trajectory(params, exc, path, rng, bounds=None):
             onset[t] = True
         log_f0[t : changes[i + 1] if i + 1 < len(changes) else F] = current
     p = obs.shape[1] - 2
-    voicing = voicing_from_logit(obs[:, p + 1])
+    offset = exc.offset_for(kind) if voicing_offset is None else voicing_offset
+    voicing = voicing_from_logit(obs[:, p + 1] + offset)
     # the pitch glides from note to note (about 40 ms); the string is
     # plucked only where a voiced sound begins or the pitch leaps: a pluck's
     # first period is noise, and plucking at every change of state would
