@@ -1059,9 +1059,7 @@ class SpectralStateGuidedSynthesis:
         onset[0] = True
         synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
                                                 int(rng.integers(2**63)))
-        shape = exc.shape_along(path)
-        if shape is not None:
-            synthetic = _synth.shape_excitation(synthetic, shape, hop)
+        synthetic = exc.shape_excitation(synthetic, path, hop)
         lar, log_gain, share, audible = _synth.blend_frames(
             fidelity, lar_train, gain_train, obs[:, :p], obs[:, p],
             audible_a=self._silent_frames()[rows] == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
@@ -1112,9 +1110,7 @@ class SpectralStateGuidedSynthesis:
                                                                    voicing_offset=voicing_offset)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        shape = exc.shape_along(path)
-        if shape is not None:
-            e = _synth.shape_excitation(e, shape, hop)
+        e = exc.shape_excitation(e, path, hop)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
 

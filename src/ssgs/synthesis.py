@@ -218,10 +218,12 @@ class ExcitationModel:
             return 0.0
         return float(self.voicing_offset[VOICED_KINDS.index(kind)])
 
-    def shape_along(self, path):
-        """The residual shape of each frame's state [F, SHAPE_BINS] (float64),
-        or None for a model without one (a flat shape)."""
-        return None if self.residual_shape is None else self.residual_shape[path].astype(np.float64)
+    def shape_excitation(self, excitation, path, hop):
+        """The excitation given the residual shape of each frame's state
+        (:func:`shape_excitation`); unchanged for a model without shapes."""
+        if self.residual_shape is None:
+            return excitation
+        return shape_excitation(excitation, self.residual_shape, hop, index=path)
 
     @classmethod
     def neutral(cls, n_states):
@@ -532,17 +534,16 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
     changes = np.flatnonzero(np.diff(path, prepend=-1))  # the first frame of every run of one state
+    hist = exc.pitch_histogram.astype(np.float64)
+    cdf = np.concatenate([np.zeros((hist.shape[0], 1)), np.cumsum(hist, axis=1)], axis=1)
+    cdf = (cdf / np.maximum(cdf[:, -1:], 1e-300)).tolist()  # plain floats: a loop over runs
     current = None
-    for i, t in enumerate(changes):
-        s = path[t]
-        hist = exc.pitch_histogram[s]
-        if current is None:
-            keep = False
-        else:
-            midi = 69.0 + 12.0 * np.log2(np.exp(current) / 440.0)
-            b = int(np.clip(np.rint(midi) - MIDI_LOW, 0, N_PITCH_BINS - 1))
-            below = hist[:b].sum() / hist.sum()
-            keep = below < 1.0 - PITCH_TAIL and below + hist[b] / hist.sum() > PITCH_TAIL
+    for i, t in enumerate(changes.tolist()):
+        s = int(path[t])
+        keep = False
+        if current is not None:
+            b = min(max(round(69.0 + 12.0 * np.log2(np.exp(current) / 440.0)) - MIDI_LOW, 0), N_PITCH_BINS - 1)
+            keep = cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL  # bin b meets the central range
         if not keep:
             current = _draw_pitch(exc, s, rng)
             onset[t] = True
@@ -634,31 +635,35 @@ def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
     return kernels.excitation(_KERNEL_KIND[kind], f0, voicing, onset, hop, sample_rate, seed)
 
 
-def shape_excitation(excitation, shape, hop, flatten=True):
+def shape_excitation(excitation, shape, hop, flatten=True, index=None):
     """Give a unit-power excitation [F * hop] each frame's spectral shape.
 
-    Each hop of the excitation is first flattened (its own smoothed log
-    spectrum, :func:`spectral_shape`, taken out: a Karplus-Strong string's
-    darkening, a pulse's roll-off), then given ``shape`` [F, B]
-    (log power, nats, B bins from 0 to Nyquist), the residual shape of the frame's state. Filtering
+    The excitation is first flattened (its mean smoothed log spectrum over
+    the sounding hops, :func:`spectral_shape`, taken out: a Karplus-Strong
+    string's darkening, a pulse's roll-off), then each hop is given its row
+    of ``shape`` [F, B] (log power, nats, B bins from 0 to Nyquist: the
+    residual shape of the frame's state), or with ``index`` [F] the row
+    ``shape[index[f]]`` (a table per state, [N, B]). Filtering
     is by short-time Fourier transform: frames of 2 * hop centred on the
     hops' centres, square-root Hann windows at 50% overlap (which rebuild
     the input exactly under a flat gain), so the gain crossfades from one
     hop to the next.
     """
     e = np.asarray(excitation, dtype=np.float64)
-    F = shape.shape[0]
+    shape = np.asarray(shape, dtype=np.float64)
+    index = np.arange(shape.shape[0]) if index is None else np.asarray(index)
+    F = index.shape[0]
     if e.shape[0] != F * hop or shape.shape[1] < 2:
         raise ValueError(f"shape_excitation needs {F} x {hop} samples and at least 2 bins per frame")
     own = np.zeros((1, 2))
-    if flatten:
-        frame_shapes = spectral_shape(e.reshape(F, hop))
+    if flatten:  # a mean: a few hundred hops spread over the excitation are plenty
+        frame_shapes = spectral_shape(e.reshape(F, hop)[:: max(1, F // 512)])
         sounding = ~np.isnan(frame_shapes[:, 0])
         if sounding.any():
             own = frame_shapes[sounding].mean(axis=0, keepdims=True)
-    # on the bins of the 2 * hop transform
-    gain = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
-    gain = np.concatenate([gain[:1], gain, gain[-1:]])  # frames -1 and F take their neighbours' gains
+    # on the bins of the 2 * hop transform, per row of the table; frames -1 and F take their neighbours' gains
+    table = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
+    gain = table[np.concatenate([index[:1], index, index[-1:]])]
     window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(2 * hop) / (2 * hop)))  # periodic
     left = hop + hop // 2
     blocks = np.pad(e, (left, 3 * hop - left)).reshape(F + 3, hop)
