@@ -107,7 +107,8 @@ def spectrogram_png(path, train, generated, title):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, x, name in zip(axes, (train, generated), ("training", title)):
-        ax.specgram(x + 1e-9, NFFT=1024, Fs=SR, noverlap=768, cmap="magma", vmin=-120, vmax=-20)
+        floor = 1e-7 * np.random.default_rng(0).standard_normal(len(x))  # digital silence: -140 dB, not log(0)
+        ax.specgram(x + floor, NFFT=1024, Fs=SR, noverlap=768, cmap="magma", vmin=-120, vmax=-20)
         ax.set_title(name)
         ax.set_xlabel("s")
     axes[0].set_ylabel("Hz")

@@ -933,38 +933,44 @@ class SpectralStateGuidedSynthesis:
             exc.smoother = _synth.fit_smoother(self._data(), self.sequence_lengths, drawn, p.means[labels])
             self._excitation = exc
             self._excitation_iteration = self.iteration
-            exc.voicing_offset = self._calibrate_voicing(exc)
+            exc.voicing_offset = self._calibrate_voicing(labels)
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
             return self._excitation
         return _synth.ExcitationModel.neutral(self.n_states)
 
-    def _calibrate_voicing(self, exc, seconds=10.0, steps=8, bound=4.0):
+    def _calibrate_voicing(self, labels, seconds=20.0, blocks=10, steps=8, bound=4.0):
         """Per voiced excitation kind, the voicing-logit offset (within
         +-``bound``) at which the model's own audio is as periodic as the
-        training audio: the median periodicity of sounding frames, measured
-        by the analysis' pitch tracker on both.
+        training audio, as the analysis' pitch tracker measures both (median
+        periodicity over sounding frames).
 
         What the model draws is the training frames' periodicity, but the
         audio made from it reads otherwise: drawn envelopes and levels that
         move within a frame blur the periods (less periodic), one clean
-        excitation stands in for a mix of sources (more periodic). One
-        fixed stretch of model audio (seeded: the calibration is part of
-        the model) is rendered at trial offsets, by bisection."""
-        sounding = self._silent_frames() == 0
+        excitation stands in for a mix of sources (more periodic). The model
+        renders the training's own states ``labels`` (``blocks`` stretches
+        spread over the corpus, ``seconds`` in all, so both sides cover the
+        same material; seeded: the calibration is part of the model) at
+        trial offsets, by bisection."""
+        config = self.feature_config
+        T = labels.shape[0]
+        n = max(1, min(T, int(seconds * config.sample_rate) // self.hop_size))
+        size = max(1, n // blocks)
+        starts = np.unique(np.linspace(0, T - size, min(blocks, max(1, T // size))).astype(np.int64))
+        rows = np.concatenate([np.arange(a, a + size) for a in starts])
+        sounding = self._silent_frames()[rows] == 0
         if not sounding.any():
             return np.zeros(len(_synth.VOICED_KINDS))
-        target = float(np.median(self.periodicity[sounding]))
-        config = self.feature_config
-        n_frames = max(64, min(int(seconds * config.sample_rate) // self.hop_size, int(self.sequence_lengths.sum())))
-        path = self._sample_path(n_frames, np.random.default_rng(0))
+        target = float(np.median(self.periodicity[rows][sounding]))
+        path = labels[rows]
         offsets = []
         for kind in _synth.VOICED_KINDS:
             def periodicity(offset, kind=kind):
                 y, _ = self._render_model(path, kind, np.random.default_rng(1), voicing_offset=offset)
                 per = signal_pitch(y, config, n_threads=self.n_threads)[1]
-                heard = np.any(np.pad(y, (0, n_frames * self.hop_size - len(y))).reshape(n_frames, -1) != 0, axis=1)
-                return float(np.median(per[: n_frames][heard[: len(per)]])) if heard.any() else target
+                heard = np.any(np.pad(y, (0, path.size * self.hop_size - len(y))).reshape(path.size, -1) != 0, axis=1)
+                return float(np.median(per[heard[: len(per)]])) if heard.any() else target
             lo, hi = -bound, bound
             for _ in range(steps):
                 mid = 0.5 * (lo + hi)
