@@ -928,9 +928,10 @@ class SpectralStateGuidedSynthesis:
             # frames drawn along the training frames' own states (a fixed seed: the
             # calibration is part of the model, the same for the same training)
             labels = stats.posteriors.argmax(axis=1)
-            drawn = _synth.observation_trajectory(p, labels, np.random.default_rng(0), smoothing=smoothing,
+            n = _synth.smoother_frames(self.sequence_lengths)
+            drawn = _synth.observation_trajectory(p, labels[:n], np.random.default_rng(0), smoothing=smoothing,
                                                   bounds=self.observation_range)
-            exc.smoother = _synth.fit_smoother(self._data(), self.sequence_lengths, drawn, p.means[labels])
+            exc.smoother = _synth.fit_smoother(self._data()[:n], self.sequence_lengths, drawn, p.means[labels[:n]])
             self._excitation = exc
             self._excitation_iteration = self.iteration
             exc.voicing_offset = self._calibrate_voicing(labels)

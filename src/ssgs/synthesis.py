@@ -368,6 +368,13 @@ def _median_step(X, lengths):
     return np.median(np.abs(np.diff(X, axis=0)[ok]), axis=0)
 
 
+def smoother_frames(lengths, max_frames=100_000):
+    """How many frames :func:`fit_smoother` looks at: the first sequences,
+    up to ``max_frames`` (at least one sequence)."""
+    ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
+    return int(ends[max(0, int(np.searchsorted(ends, max_frames, side="right")) - 1)])
+
+
 def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
     """Calibrate :func:`zero_phase_smooth` so drawn frames move like the
     training frames.
@@ -388,10 +395,9 @@ def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
     range of spectra and levels. Frames that already move no more than the
     training's are left alone (coefficient 0, gain 1).
     """
+    n = smoother_frames(lengths, max_frames)
     lengths = np.asarray(lengths, dtype=np.int64)
-    keep = max(1, int(np.searchsorted(np.cumsum(lengths), max_frames, side="right")))
-    lengths = lengths[:keep]
-    n = int(lengths.sum())
+    lengths = lengths[: int(np.searchsorted(np.cumsum(lengths), n)) + 1]
     X, drawn, means_along = X[:n], drawn[:n], means_along[:n]
     out = np.zeros((2, X.shape[1]))
     out[1] = 1.0
@@ -491,7 +497,10 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     z = np.empty_like(eps)
     for d in range(D):
         z[:, d] = scipy.signal.lfilter([np.sqrt(1.0 - rho[d] ** 2)], [1.0, -rho[d]], eps[:, d])
-    deviation = np.einsum("tij,tj->ti", chol[path], z)
+    deviation = np.empty_like(z)
+    for state in np.unique(path):  # per state: no [F, D, D] stack of factors
+        rows = path == state
+        deviation[rows] = z[rows] @ chol[state].T
     obs = params.means[path] + deviation
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])
