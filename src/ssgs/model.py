@@ -1056,6 +1056,11 @@ class SpectralStateGuidedSynthesis:
         gain_train = self._data()[rows, p]
         exc = self.excitation_model
         obs, gain_score = _synth.draw_frames(self.params, exc, path, rng, bounds=self.observation_range)
+        # the model's frames deviate from their states' means as the passage's own
+        # frames do, in proportion to the fidelity (the rest drawn afresh: each
+        # frame's spread is still its state's), so the rendering moves steadily
+        mean = self.params.means[path]
+        obs = mean + fidelity * (self._data()[rows] - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
         # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
@@ -1163,7 +1168,8 @@ class SpectralStateGuidedSynthesis:
             the HMM as an excerpt of a succession of training-like pieces
             (first state from the states' share of the training frames, then
             chains from the start distribution as long as training
-            sequences); at fidelity > 0 the Viterbi path of the training
+            sequences; each state's runs as long, on average, as in the
+            training); at fidelity > 0 the Viterbi path of the training
             frames. 'smooth': a dynamic program (C) that trades transition
             log-probability against the distance between consecutive states'
             means, weighted by ``smoothness_weight`` (at fidelity 0 with

@@ -7,8 +7,9 @@ training audio and the model's own rendering of it.
   residual through the analysis' own (frame-switched) synthesis filter.
 - 0 < f < 1 follows the training audio from a start point. The model part
   walks the states decoded (Viterbi) from the training observations, draws
-  each frame's log-area ratios and gain from those states, and excites them
-  with the passage's own pitch and voicing. The two are mixed in power, frame by frame:
+  each frame's log-area ratios and gain from those states (deviating from the
+  state's mean as the passage's own frame does, in proportion f, the rest
+  drawn afresh), and excites them with the passage's own pitch and voicing. The two are mixed in power, frame by frame:
   the mixed frame's spectrum is f * P_training + (1 - f) * P_model (their
   autocorrelations mixed, so the filter stays stable), and the excitation is
   the training residual and the synthetic excitation (each of unit power)
