@@ -170,6 +170,7 @@ class SpectralStateGuidedSynthesis:
         self.sequence_samples = None
         self.sources = []
         self._X = None
+        self._shape_cache = None
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -369,6 +370,7 @@ class SpectralStateGuidedSynthesis:
         self.observation_range = np.stack([self.observations.min(axis=0), self.observations.max(axis=0)]).astype(np.float64)
         self.frame_metadata = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
         self._X = None
+        self._shape_cache = None
 
     def extract_features(self, audio, sample_rate=16000):
         """Analyse one signal (or a list of signals and/or file paths, each
@@ -920,11 +922,11 @@ class SpectralStateGuidedSynthesis:
             p = self.params
             stats = kernels.estep(self._data(), self.sequence_lengths, p.startprob, p.transmat, p.means,
                                   p.covars, n_threads=self.n_threads, return_posteriors=True)
-            residual = self.residual_signals if self.has_training_artifacts else None
+            shapes = self._frame_shapes() if self.has_training_artifacts else None
             smoothing = _synth.deviation_smoothing(self._data(), p.means, stats.posteriors, self.sequence_lengths)
             exc = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
                                               self.periodicity.astype(np.float64),
-                                              self._silent_frames(), residual, smoothing, self.sequence_lengths)
+                                              self._silent_frames(), shapes, smoothing, self.sequence_lengths)
             # frames drawn along the training frames' own states (a fixed seed: the
             # calibration is part of the model, the same for the same training)
             labels = stats.posteriors.argmax(axis=1)
@@ -940,7 +942,7 @@ class SpectralStateGuidedSynthesis:
             return self._excitation
         return _synth.ExcitationModel.neutral(self.n_states)
 
-    def _calibrate_voicing(self, labels, seconds=20.0, blocks=10, steps=8, bound=4.0):
+    def _calibrate_voicing(self, labels, seconds=10.0, blocks=8, steps=6, bound=4.0):
         """Per voiced excitation kind, the voicing-logit offset (within
         +-``bound``) at which the model's own audio is as periodic as the
         training audio, as the analysis' pitch tracker measures both (median
@@ -1125,6 +1127,14 @@ class SpectralStateGuidedSynthesis:
         e = exc.shape_excitation(e, path, hop)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
+
+    def _frame_shapes(self):
+        """Each training hop's residual shape (they depend on the residual
+        alone, not on the parameters: computed once per residual)."""
+        cached = getattr(self, "_shape_cache", None)
+        if cached is None or cached[0] is not self.residual_signals:
+            self._shape_cache = (self.residual_signals, _synth.frame_spectral_shapes(self.residual_signals))
+        return self._shape_cache[1]
 
     def _silent_frames(self):
         """[T] uint8: training frames of digital silence (level at the floor)."""

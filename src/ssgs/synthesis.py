@@ -269,22 +269,25 @@ def spectral_shape(frames):
     return log
 
 
-def state_spectral_shape(residual, posteriors, chunk=8192):
-    """Per-state mean of the residual frames' :func:`spectral_shape`, each
-    frame weighted by its posterior; silent frames do not count (states
-    with no sounding frame get a flat shape). In chunks of frames: no
-    float64 copy of the residual. [N, SHAPE_BINS]"""
-    T, N = posteriors.shape
-    num = np.zeros((N, residual.shape[1] // 2 + 1))
-    den = np.zeros(N)
-    for s0 in range(0, T, chunk):
-        shape = spectral_shape(residual[s0 : s0 + chunk])
-        sounding = ~np.isnan(shape[:, 0])
-        w = posteriors[s0 : s0 + chunk][sounding]
-        num += w.T @ shape[sounding]
-        den += w.sum(axis=0)
-    mean = np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
-    return resample_bins(mean, SHAPE_BINS)
+def frame_spectral_shapes(residual, chunk=8192):
+    """Each residual hop's :func:`spectral_shape` at SHAPE_BINS frequencies,
+    float32 [T, SHAPE_BINS] (NaN rows for silent hops); in chunks of
+    frames, no float64 copy of the residual."""
+    out = np.empty((residual.shape[0], SHAPE_BINS), np.float32)
+    for s0 in range(0, residual.shape[0], chunk):
+        out[s0 : s0 + chunk] = resample_bins(spectral_shape(residual[s0 : s0 + chunk]), SHAPE_BINS)
+    return out
+
+
+def state_spectral_shape(frame_shapes, posteriors):
+    """Per-state mean of the frames' shapes (:func:`frame_spectral_shapes`),
+    each frame weighted by its posterior; silent frames do not count (states
+    with no sounding frame get a flat shape). [N, SHAPE_BINS]"""
+    sounding = ~np.isnan(frame_shapes[:, 0])
+    w = posteriors[sounding]
+    num = w.T @ frame_shapes[sounding].astype(np.float64)
+    den = w.sum(axis=0)
+    return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
 
 
 def deviation_smoothing(X, means, posteriors, lengths):
@@ -438,14 +441,15 @@ def draw_frames(params, exc, path, rng, bounds=None):
     return obs, score
 
 
-def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smoothing=None,
+def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
                          lengths=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
     shape from the training frames, each frame counted by its posterior
     (and, for pitch, its periodicity, so noisy frames hardly vote).
-    ``silent`` [T] marks frames of digital silence; ``residual`` [T, hop]
-    (optional) gives the residual shape; ``lengths`` (the sequences'
-    lengths, optional) the states' mean run lengths."""
+    ``silent`` [T] marks frames of digital silence; ``frame_shapes``
+    (:func:`frame_spectral_shapes` of the residual, optional) give the
+    residual shapes; ``lengths`` (the sequences' lengths, optional) the
+    states' mean run lengths."""
     T, N = posteriors.shape
     voiced = f0 > 0
     midi = np.zeros(T)
@@ -467,7 +471,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, residual=None, smo
     mean_periodicity = np.where(occ > 0, posteriors.T @ periodicity / np.where(occ > 0, occ, 1.0),
                                 float(np.mean(periodicity)) if T else 0.5)
     silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
-    shape = None if residual is None else state_spectral_shape(residual, posteriors)
+    shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(posteriors.argmax(axis=1), lengths, N)
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
