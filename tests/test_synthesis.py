@@ -299,6 +299,35 @@ def test_generated_pitch_follows_the_training_pitch():
     assert np.median(near) < 1 / 24  # within a quarter tone
 
 
+def test_pitch_motion_worked_example():
+    f0 = np.array([100.0, 100.0, 101.0, 120.0, 0.0, 120.0, 121.0])
+    per = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.2])
+    # voiced pairs: (100, 100), (100, 101), (101, 120); 101 -> 120 is a leap (3 semitones)
+    moves = np.log([100 / 100, 101 / 100])
+    assert_allclose(S.pitch_motion(f0, per), [1 / 3, np.std(moves)])
+    assert_allclose(S.pitch_motion(f0, per, lengths=[2, 5]), [1 / 2, 0.0])  # no pair across sequences
+    assert_array_equal(S.pitch_motion(np.zeros(4), np.ones(4)), [0.0, 0.0])
+
+
+def test_generated_pitch_moves_as_the_training_pitch_moved():
+    """Tones with a slow vibrato and a jump every second: the model's pitch
+    wanders and leaps about as often and as far as the training's (a pitch
+    held as long as a state allows it would be a monotone)."""
+    t = np.arange(SR) / SR
+    parts = []
+    for i in range(10):
+        f = 150.0 * 2 ** ((i * 5 % 12) / 12) * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 1.5 * t))
+        phase = 2 * np.pi * np.cumsum(f) / SR
+        parts.append(0.3 * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase)))
+    m = SpectralStateGuidedSynthesis(n_states=4, seed=0).train([np.concatenate(parts)], SR, 6)
+    leap, step = m.excitation_model.pitch_motion
+    assert 0.005 < leap < 0.05 and step > 0.002
+    y, details = m.generate(30.0, seed=2, return_details=True)
+    gen = S.pitch_motion(details.f0, np.ones(details.f0.size))
+    assert 0.5 * leap < gen[0] < 2.0 * leap, (gen, leap)
+    assert 0.5 * step < gen[1] < 2.0 * step, (gen, step)
+
+
 def test_resampled_output(model):
     y = model.generate(1.0, sample_rate=44100, seed=1)
     assert len(y) == 44100

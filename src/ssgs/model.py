@@ -1382,6 +1382,7 @@ class SpectralStateGuidedSynthesis:
                              "observation_smoothing": (int(config["n_features"]),),
                              "observation_smoother": (2, int(config["n_features"])),
                              "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
+                             "excitation_pitch_motion": (2,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

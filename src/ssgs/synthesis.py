@@ -74,6 +74,7 @@ SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain d
 GLIDE = 0.6  # frame-to-frame pitch smoothing between notes (about 40 ms at hop 256)
 LEAP_SEMITONES = 3.0  # a pitch change this large is a new note, plucked anew
 PITCH_TAIL = 0.025  # a new state keeps the pitch held so far if it lies within the central 95% of the state's pitches
+PITCH_RETURN = 0.98  # per frame, how much of its wander from the note's pitch the pitch keeps (time constant ~50 frames)
 BLOCK = 16  # samples between filter updates
 VOICING_OFF = 0.25  # a voiced sound ends when the voicing falls below this (it begins at 0.5)
 
@@ -137,6 +138,10 @@ class ExcitationModel:
         audio, analysed by the training's own pitch tracker, is as periodic
         as the training audio (calibrated at training, see
         ``SpectralStateGuidedSynthesis.excitation_model``)
+    pitch_motion : [2] how the training's pitch moved between consecutive
+        voiced frames: the share of leaps (a semitone or more) and the
+        standard deviation of the other steps (nats); see
+        :func:`pitch_motion`
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
@@ -161,6 +166,7 @@ class ExcitationModel:
     smoother: np.ndarray | None = None
     mean_run: np.ndarray | None = None
     voicing_offset: np.ndarray | None = None
+    pitch_motion: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
                  "mean_run")
@@ -187,6 +193,8 @@ class ExcitationModel:
             out["state_mean_run"] = self.mean_run
         if self.voicing_offset is not None:
             out["excitation_voicing_offset"] = self.voicing_offset
+        if self.pitch_motion is not None:
+            out["excitation_pitch_motion"] = self.pitch_motion
         return out
 
     @classmethod
@@ -201,7 +209,8 @@ class ExcitationModel:
                    get("state_periodicity", None), get("state_residual_shape", None),
                    get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
                    get("observation_smoothing", None), get("observation_smoother", None),
-                   get("state_mean_run", None), get("excitation_voicing_offset", None))
+                   get("state_mean_run", None), get("excitation_voicing_offset", None),
+                   get("excitation_pitch_motion", None))
 
     def select(self, keep):
         """The statistics of the states ``keep`` (occupancy renormalised)."""
@@ -441,6 +450,25 @@ def draw_frames(params, exc, path, rng, bounds=None):
     return obs, score
 
 
+def pitch_motion(f0, periodicity, lengths=None):
+    """[leap rate, step size]: over consecutive voiced frames (periodicity
+    above 0.5, an F0) of one sequence, the share whose pitch moved a
+    semitone or more, and the standard deviation (nats) of the smaller
+    moves. Zeros where there are no such frames."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = (np.asarray(periodicity) > 0.5) & (f0 > 0)
+    pair = voiced[1:] & voiced[:-1]
+    if lengths is not None and len(lengths) > 1:
+        pair[np.cumsum(lengths)[:-1] - 1] = False
+    if not pair.any():
+        return np.zeros(2)
+    logf = np.log(np.where(f0 > 0, f0, 1.0))
+    moves = np.diff(logf)[pair]
+    leap = np.abs(moves) >= np.log(2.0) / 12.0
+    small = moves[~leap]
+    return np.array([leap.mean(), small.std() if small.size > 1 else 0.0])
+
+
 def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
                          lengths=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
@@ -475,7 +503,8 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(posteriors.argmax(axis=1), lengths, N)
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
-                           np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run)
+                           np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
+                           pitch_motion=pitch_motion(f0, periodicity, lengths))
 
 
 def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, return_scores=False):
@@ -537,31 +566,44 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     (or ``voicing_offset``, when given).
 
     A new pitch is drawn from the new state's histogram when the state
-    changes and the pitch held so far is unlikely there; otherwise the note
-    carries on. The pitch glides between notes, and a note is plucked anew
-    (onset) only where a voiced sound begins or the pitch leaps by three
-    semitones or more. Voicing is the observation's voicing dimension, drawn
-    with the rest of the frame.
+    changes and the pitch held so far lies outside the state's central 95%
+    of pitches, and otherwise as often as the training's pitch leapt from
+    one voiced frame to the next (``pitch_motion``); in between, the pitch
+    moves as the training's did from frame to frame (a random walk with the
+    training's step size, drawn back towards the note's pitch). The pitch
+    glides between notes, and a note is plucked anew (onset) only where a
+    voiced sound begins or the pitch leaps by three semitones or more.
+    Voicing is the observation's voicing dimension, drawn with the rest of
+    the frame.
     """
     obs, gain_score = draw_frames(params, exc, path, rng, bounds=bounds)
     F = len(path)
     log_f0 = np.empty(F)
     onset = np.zeros(F, bool)
-    changes = np.flatnonzero(np.diff(path, prepend=-1))  # the first frame of every run of one state
     hist = exc.pitch_histogram.astype(np.float64)
     cdf = np.concatenate([np.zeros((hist.shape[0], 1)), np.cumsum(hist, axis=1)], axis=1)
-    cdf = (cdf / np.maximum(cdf[:, -1:], 1e-300)).tolist()  # plain floats: a loop over runs
-    current = None
-    for i, t in enumerate(changes.tolist()):
-        s = int(path[t])
-        keep = False
-        if current is not None:
+    cdf = (cdf / np.maximum(cdf[:, -1:], 1e-300)).tolist()  # plain floats: a loop over frames
+    leap_rate, step = (0.0, 0.0) if exc.pitch_motion is None else (float(exc.pitch_motion[0]), float(exc.pitch_motion[1]))
+    leaps = (rng.random(F) < leap_rate).tolist()
+    steps = (step * rng.standard_normal(F)).tolist()
+    states = path.tolist()
+    note = drift = 0.0
+    for t in range(F):
+        s = states[t]
+        if t == 0:
+            redraw = True
+        elif s != states[t - 1]:
+            current = note + drift
             b = min(max(round(69.0 + 12.0 * np.log2(np.exp(current) / 440.0)) - MIDI_LOW, 0), N_PITCH_BINS - 1)
-            keep = cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL  # bin b meets the central range
-        if not keep:
-            current = _draw_pitch(exc, s, rng)
+            redraw = not (cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL)  # outside the central range
+        else:
+            redraw = leaps[t]
+        if redraw:
+            note, drift = _draw_pitch(exc, s, rng), 0.0
             onset[t] = True
-        log_f0[t : changes[i + 1] if i + 1 < len(changes) else F] = current
+        else:
+            drift = PITCH_RETURN * drift + steps[t]
+        log_f0[t] = note + drift
     p = obs.shape[1] - 2
     offset = exc.offset_for(kind) if voicing_offset is None else voicing_offset
     voicing = voicing_from_logit(obs[:, p + 1] + offset)
@@ -575,8 +617,9 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     onset = leap | starts
     onset[0] = True
     glided[leap] = log_f0[leap]
+    notes = np.append(np.flatnonzero(onset), F)  # where each drawn note begins
     for t in np.flatnonzero(leap):  # a leap starts the note at its pitch, gliding from there
-        end = changes[np.searchsorted(changes, t, side="right")] if t < changes[-1] else F
+        end = notes[np.searchsorted(notes, t, side="right")]
         glided[t:end] = log_f0[t:end]
     return obs, np.exp(glided), voicing, onset, audible_frames(exc, path, gain_score)
 
