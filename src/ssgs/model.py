@@ -1063,6 +1063,8 @@ class SpectralStateGuidedSynthesis:
         # frame's spread is still its state's), so the rendering moves steadily
         mean = self.params.means[path]
         obs = mean + fidelity * (self._data()[rows] - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
+        if self.observation_range is not None:
+            obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
         # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
