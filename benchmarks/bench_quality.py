@@ -145,7 +145,8 @@ def copy_synthesis(model, kind="karplus-strong"):
         voicing = voicing_from_logit(voicing_logit(model.periodicity[rows]) + exc.offset_for(kind))
         onset = S._voiced_starts(voicing) | (np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 4)
         onset[0] = True
-        e = exc.shape_excitation(S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5), path, hop)
+        e = exc.shape_excitation(S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5), path, hop,
+                                 np.random.default_rng(5))
         y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames()[rows] == 0)
         out.append(y[: model.sequence_samples[i]])
     return np.concatenate(out)

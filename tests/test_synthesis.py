@@ -451,6 +451,26 @@ def test_spectral_shape_of_white_and_coloured_noise(rng):
     assert np.all(np.isnan(S.spectral_shape(np.zeros((2, hop)))))  # silent frames have no shape
 
 
+def test_fit_shape_variation_recovers_known_directions(rng):
+    B, T, N = S.SHAPE_BINS, 6000, 3
+    c1 = np.linspace(-1, 1, B)  # a tilt
+    c2 = np.cos(np.linspace(0, 3 * np.pi, B))
+    c2 -= c1 * (c1 @ c2) / (c1 @ c1)
+    c1, c2 = c1 / np.linalg.norm(c1), c2 / np.linalg.norm(c2)
+    labels = rng.integers(0, N, T)
+    state_shapes = rng.normal(0, 1, (N, B))
+    spread = np.array([[3.0, 1.0], [1.5, 0.5], [0.5, 0.2]])
+    a = scipy.signal.lfilter([np.sqrt(1 - 0.8**2)], [1, -0.8], rng.standard_normal((T, 2)), axis=0)
+    shapes = state_shapes[labels] + (a * spread[labels]) @ np.stack([c1, c2])
+    shapes[::50] = np.nan  # silent frames do not count
+    components, got_spread, correlation = S.fit_shape_variation(shapes, labels, state_shapes, lengths=[T])
+    assert abs(components[0] @ c1) > 0.999 and abs(components[1] @ c2) > 0.99
+    assert np.all(components[np.arange(2), np.argmax(np.abs(components), axis=1)] > 0)  # signs fixed
+    assert_allclose(got_spread, spread, rtol=0.1)
+    assert_allclose(correlation, 0.8, atol=0.05)
+    assert S.fit_shape_variation(np.full((5, B), np.nan), labels[:5], state_shapes) is None
+
+
 def test_shape_excitation_rebuilds_exactly_under_a_flat_shape(rng):
     hop, F = 256, 40
     e = rng.standard_normal(F * hop)

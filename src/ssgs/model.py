@@ -1075,7 +1075,7 @@ class SpectralStateGuidedSynthesis:
         onset[0] = True
         synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
                                                 int(rng.integers(2**63)))
-        synthetic = exc.shape_excitation(synthetic, path, hop)
+        synthetic = exc.shape_excitation(synthetic, path, hop, rng)
         lar, log_gain, share, audible = _synth.blend_frames(
             fidelity, lar_train, gain_train, obs[:, :p], obs[:, p],
             audible_a=self._silent_frames()[rows] == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
@@ -1126,7 +1126,7 @@ class SpectralStateGuidedSynthesis:
                                                                    voicing_offset=voicing_offset)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        e = exc.shape_excitation(e, path, hop)
+        e = exc.shape_excitation(e, path, hop, rng)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
 
@@ -1385,6 +1385,8 @@ class SpectralStateGuidedSynthesis:
                              "observation_smoother": (2, int(config["n_features"])),
                              "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
                              "excitation_pitch_motion": (2,),
+                             "excitation_shape_components": (None, _synth.SHAPE_BINS),
+                             "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
 

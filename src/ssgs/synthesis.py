@@ -108,6 +108,7 @@ class GenerationDetails:
 
 SHAPE_KERNEL = np.array([1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0]) / 16.0  # smoothing over +-3 bins (+-190 Hz at 16 kHz, hop 256)
 SHAPE_BINS = 65  # residual shapes are kept at 65 frequencies from 0 to Nyquist (125 Hz apart at 16 kHz)
+SHAPE_COMPONENTS = 2  # principal directions in which a frame's residual shape strays from its state's
 _SHAPE_FLOOR = 1e-12  # -120 dB below the frame's mean power: bins with nothing in them stay finite
 
 
@@ -138,6 +139,12 @@ class ExcitationModel:
         audio, analysed by the training's own pitch tracker, is as periodic
         as the training audio (calibrated at training, see
         ``SpectralStateGuidedSynthesis.excitation_model``)
+    shape_components : [K, SHAPE_BINS] the principal directions (unit
+        norm) in which the training frames' residual shapes stray from their
+        states' shapes (the first mostly a tilt); see
+        :func:`fit_shape_variation`
+    shape_spread : [N, K] per state, the standard deviation along each
+    shape_correlation : [K] frame-to-frame correlation along each
     pitch_motion : [2] how the training's pitch moved between consecutive
         voiced frames: the share of leaps (a semitone or more) and the
         standard deviation of the other steps (nats); see
@@ -167,11 +174,14 @@ class ExcitationModel:
     mean_run: np.ndarray | None = None
     voicing_offset: np.ndarray | None = None
     pitch_motion: np.ndarray | None = None
+    shape_components: np.ndarray | None = None
+    shape_spread: np.ndarray | None = None
+    shape_correlation: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
-                 "mean_run")
+                 "mean_run", "shape_spread")
 
-    COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape")
+    COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread")
 
     def __post_init__(self):
         for name in self.COMPACT:
@@ -195,6 +205,10 @@ class ExcitationModel:
             out["excitation_voicing_offset"] = self.voicing_offset
         if self.pitch_motion is not None:
             out["excitation_pitch_motion"] = self.pitch_motion
+        if self.shape_components is not None:
+            out["excitation_shape_components"] = self.shape_components
+            out["state_shape_spread"] = self.shape_spread
+            out["excitation_shape_correlation"] = self.shape_correlation
         return out
 
     @classmethod
@@ -210,7 +224,8 @@ class ExcitationModel:
                    get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
                    get("observation_smoothing", None), get("observation_smoother", None),
                    get("state_mean_run", None), get("excitation_voicing_offset", None),
-                   get("excitation_pitch_motion", None))
+                   get("excitation_pitch_motion", None), get("excitation_shape_components", None),
+                   get("state_shape_spread", None), get("excitation_shape_correlation", None))
 
     def select(self, keep):
         """The statistics of the states ``keep`` (occupancy renormalised)."""
@@ -228,12 +243,22 @@ class ExcitationModel:
             return 0.0
         return float(self.voicing_offset[VOICED_KINDS.index(kind)])
 
-    def shape_excitation(self, excitation, path, hop):
+    def shape_excitation(self, excitation, path, hop, rng):
         """The excitation given the residual shape of each frame's state
-        (:func:`shape_excitation`); unchanged for a model without shapes."""
+        (:func:`shape_excitation`), each frame straying from it along the
+        shape components by a draw of the state's spread, correlated from
+        frame to frame as in training; unchanged for a model without
+        shapes."""
         if self.residual_shape is None:
             return excitation
-        return shape_excitation(excitation, self.residual_shape, hop, index=path)
+        variation = None
+        if self.shape_components is not None:
+            K, rho = self.shape_components.shape[0], np.clip(self.shape_correlation, 0.0, 0.98)
+            z = rng.standard_normal((len(path), K))
+            for k in range(K):
+                z[:, k] = scipy.signal.lfilter([np.sqrt(1.0 - rho[k] ** 2)], [1.0, -rho[k]], z[:, k])
+            variation = (z * self.shape_spread[path]) @ self.shape_components
+        return shape_excitation(excitation, self.residual_shape, hop, index=path, variation=variation)
 
     @classmethod
     def neutral(cls, n_states):
@@ -469,6 +494,40 @@ def pitch_motion(f0, periodicity, lengths=None):
     return np.array([leap.mean(), small.std() if small.size > 1 else 0.0])
 
 
+def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAPE_COMPONENTS):
+    """How the training frames' residual shapes stray from their states':
+    the ``k`` principal directions of the deviations (unit norm, signs
+    fixed so each direction's largest entry is positive), each state's
+    standard deviation along them, and their frame-to-frame correlation
+    (standardised by the state's spread) over consecutive sounding frames
+    of one sequence. Returns
+    (components [k, B], spread [N, k], correlation [k]), or None without
+    sounding frames."""
+    sounding = ~np.isnan(frame_shapes[:, 0])
+    if sounding.sum() < 2:
+        return None
+    dev = np.where(sounding[:, None], np.nan_to_num(frame_shapes.astype(np.float64)) - state_shapes[labels], 0.0)
+    values, vectors = np.linalg.eigh(dev[sounding].T @ dev[sounding])
+    components = vectors[:, ::-1][:, :k].T
+    components *= np.where(components[np.arange(k), np.argmax(np.abs(components), axis=1)] < 0, -1.0, 1.0)[:, None]
+    coef = dev @ components.T
+    N = state_shapes.shape[0]
+    count = np.bincount(labels[sounding], minlength=N)
+    spread = np.sqrt(np.stack([np.bincount(labels[sounding], weights=coef[sounding, j] ** 2, minlength=N)
+                               for j in range(k)], axis=1) / np.maximum(count, 1)[:, None])
+    pair = sounding[1:] & sounding[:-1]
+    if lengths is not None and len(lengths) > 1:
+        pair[np.cumsum(lengths)[:-1] - 1] = False
+    correlation = np.zeros(k)
+    if pair.sum() > 2:  # of the standardised draws generation correlates (coefficient / the state's spread)
+        z = coef / np.where(spread[labels] > 0, spread[labels], 1.0)
+        a, b = z[:-1][pair], z[1:][pair]
+        a, b = a - a.mean(0), b - b.mean(0)
+        den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+        correlation = np.clip(np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), 0.0), 0.0, 0.98)
+    return components, spread, correlation
+
+
 def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
                          lengths=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
@@ -500,11 +559,16 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
                                 float(np.mean(periodicity)) if T else 0.5)
     silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
     shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
+    variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, posteriors.argmax(axis=1),
+                                                                      shape.astype(np.float32).astype(np.float64),
+                                                                      lengths)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(posteriors.argmax(axis=1), lengths, N)
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
                            np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
-                           pitch_motion=pitch_motion(f0, periodicity, lengths))
+                           pitch_motion=pitch_motion(f0, periodicity, lengths),
+                           **({} if variation is None else dict(zip(("shape_components", "shape_spread",
+                                                                      "shape_correlation"), variation))))
 
 
 def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, return_scores=False):
@@ -692,7 +756,7 @@ def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
     return kernels.excitation(_KERNEL_KIND[kind], f0, voicing, onset, hop, sample_rate, seed)
 
 
-def shape_excitation(excitation, shape, hop, flatten=True, index=None):
+def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation=None):
     """Give a unit-power excitation [F * hop] each frame's spectral shape.
 
     The excitation is first flattened (its mean smoothed log spectrum over
@@ -700,7 +764,8 @@ def shape_excitation(excitation, shape, hop, flatten=True, index=None):
     string's darkening, a pulse's roll-off), then each hop is given its row
     of ``shape`` [F, B] (log power, nats, B bins from 0 to Nyquist: the
     residual shape of the frame's state), or with ``index`` [F] the row
-    ``shape[index[f]]`` (a table per state, [N, B]). Filtering
+    ``shape[index[f]]`` (a table per state, [N, B]), plus ``variation``
+    [F, B'] (optional, log power on its own B' bins) per frame. Filtering
     is by short-time Fourier transform: frames of 2 * hop centred on the
     hops' centres, square-root Hann windows at 50% overlap (which rebuild
     the input exactly under a flat gain), so the gain crossfades from one
@@ -721,6 +786,9 @@ def shape_excitation(excitation, shape, hop, flatten=True, index=None):
     # on the bins of the 2 * hop transform, per row of the table; frames -1 and F take their neighbours' gains
     table = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
     gain = table[np.concatenate([index[:1], index, index[-1:]])]
+    if variation is not None:
+        variation = np.asarray(variation, dtype=np.float64)
+        gain = gain * np.exp(0.5 * resample_bins(np.concatenate([variation[:1], variation, variation[-1:]]), hop + 1))
     window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(2 * hop) / (2 * hop)))  # periodic
     left = hop + hop // 2
     blocks = np.pad(e, (left, 3 * hop - left)).reshape(F + 3, hop)
