@@ -20,7 +20,7 @@ type) and 0.25, 0.5, 0.75 and 1 it then reports:
 - SNR against the source at fidelity 1.
 
 Beside the held-out excerpts, a copy-synthesis row for scale: the training
-frames' own parameters (envelope, level, F0, voicing, silences) rendered the
+frames' own parameters (envelope, level, F0, voicing, residual shape, silences) rendered the
 way fidelity 0 renders the model's frames, with the Karplus-Strong string,
 over the whole training audio. It is the floor of the vocoder; fidelity 0 can
 approach it, not pass it.
@@ -127,10 +127,10 @@ def spectrogram_png(path, train, generated, title):
 
 
 def copy_synthesis(model, kind="karplus-strong"):
-    """The vocoder's floor: the training frames' own envelopes, levels, F0
-    and voicing (and silences) rendered the way fidelity 0 renders the
-    model's frames (synthetic excitation with the states' residual shapes):
-    what the model would score if it drew exactly the training frames."""
+    """The vocoder's floor: the training frames' own envelopes, levels, F0,
+    voicing, residual shapes and silences rendered the way fidelity 0
+    renders the model's frames (a synthetic excitation): what the model
+    would score if it drew exactly the training frames."""
     from ssgs import synthesis as S
     from ssgs.features import voicing_from_logit, voicing_logit
 
@@ -145,8 +145,11 @@ def copy_synthesis(model, kind="karplus-strong"):
         voicing = voicing_from_logit(voicing_logit(model.periodicity[rows]) + exc.offset_for(kind))
         onset = S._voiced_starts(voicing) | (np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 4)
         onset[0] = True
-        e = exc.shape_excitation(S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5), path, hop,
-                                 np.random.default_rng(5))
+        e = S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5)
+        if exc.residual_shape is not None:  # each frame's own residual shape (its state's where silent)
+            own = model._frame_shapes()[rows].astype(np.float64)
+            own = np.where(np.isnan(own), exc.residual_shape[path], own)
+            e = S.shape_excitation(e, own, hop)
         y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames()[rows] == 0)
         out.append(y[: model.sequence_samples[i]])
     return np.concatenate(out)
