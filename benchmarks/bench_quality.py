@@ -150,7 +150,7 @@ def copy_synthesis(model, kind="karplus-strong"):
             own = model._frame_shapes()[rows].astype(np.float64)
             own = np.where(np.isnan(own), exc.residual_shape[path], own)
             e = S.shape_excitation(e, own, hop)
-        y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames()[rows] == 0)
+        y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames(rows) == 0)
         out.append(y[: model.sequence_samples[i]])
     return np.concatenate(out)
 

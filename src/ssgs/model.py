@@ -923,17 +923,19 @@ class SpectralStateGuidedSynthesis:
             stats = kernels.estep(self._data(), self.sequence_lengths, p.startprob, p.transmat, p.means,
                                   p.covars, n_threads=self.n_threads, return_posteriors=True)
             shapes = self._frame_shapes() if self.has_training_artifacts else None
-            smoothing = _synth.deviation_smoothing(self._data(), p.means, stats.posteriors, self.sequence_lengths)
+            labels = stats.posteriors.argmax(axis=1)  # each frame's most likely state
+            smoothing = _synth.deviation_smoothing(self._data(), p.means, labels, self.sequence_lengths)
             exc = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
                                               self.periodicity.astype(np.float64),
-                                              self._silent_frames(), shapes, smoothing, self.sequence_lengths)
+                                              self._silent_frames(), shapes, smoothing, self.sequence_lengths,
+                                              labels=labels)
             # frames drawn along the training frames' own states (a fixed seed: the
             # calibration is part of the model, the same for the same training)
-            labels = stats.posteriors.argmax(axis=1)
-            n = _synth.smoother_frames(self.sequence_lengths)
+            lengths = self.sequence_lengths[: _synth.smoother_sequences(self.sequence_lengths)]
+            n = int(lengths.sum())
             drawn = _synth.observation_trajectory(p, labels[:n], np.random.default_rng(0), smoothing=smoothing,
                                                   bounds=self.observation_range)
-            exc.smoother = _synth.fit_smoother(self._data()[:n], self.sequence_lengths, drawn, p.means[labels[:n]])
+            exc.smoother = _synth.fit_smoother(self._data()[:n], lengths, drawn, p.means[labels[:n]])
             self._excitation = exc
             self._excitation_iteration = self.iteration
             exc.voicing_offset = self._calibrate_voicing(labels)
@@ -962,7 +964,7 @@ class SpectralStateGuidedSynthesis:
         size = max(1, n // blocks)
         starts = np.unique(np.linspace(0, T - size, min(blocks, max(1, T // size))).astype(np.int64))
         rows = np.concatenate([np.arange(a, a + size) for a in starts])
-        sounding = self._silent_frames()[rows] == 0
+        sounding = self._silent_frames(rows) == 0
         if not sounding.any():
             return np.zeros(len(_synth.VOICED_KINDS))
         target = float(np.median(self.periodicity[rows][sounding]))
@@ -1078,7 +1080,7 @@ class SpectralStateGuidedSynthesis:
         synthetic = exc.shape_excitation(synthetic, path, hop, rng)
         lar, log_gain, share, audible = _synth.blend_frames(
             fidelity, lar_train, gain_train, obs[:, :p], obs[:, p],
-            audible_a=self._silent_frames()[rows] == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
+            audible_a=self._silent_frames(rows) == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
         centres = np.arange(len(rows)) * hop + hop / 2
         share_t = np.interp(np.arange(len(rows) * hop), centres, share)
         e = np.sqrt(share_t) * unit.reshape(-1) + np.sqrt(1.0 - share_t) * synthetic
@@ -1138,9 +1140,9 @@ class SpectralStateGuidedSynthesis:
             self._shape_cache = (self.residual_signals, _synth.frame_spectral_shapes(self.residual_signals))
         return self._shape_cache[1]
 
-    def _silent_frames(self):
-        """[T] uint8: training frames of digital silence (level at the floor)."""
-        return (self._data()[:, self.lpc_order] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
+    def _silent_frames(self, rows=slice(None)):
+        """uint8 per training frame (of ``rows``): digital silence (level at the floor)."""
+        return (self._data()[rows, self.lpc_order] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
 
     def _model_only(self, n, kind, rng, decoder="sample"):
         path = self._sample_path(-(-n // self.hop_size), rng, decoder)

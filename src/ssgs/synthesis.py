@@ -144,7 +144,8 @@ class ExcitationModel:
         states' shapes (the first mostly a tilt); see
         :func:`fit_shape_variation`
     shape_spread : [N, K] per state, the standard deviation along each
-    shape_correlation : [K] frame-to-frame correlation along each
+        component
+    shape_correlation : [K] frame-to-frame correlation along each component
     pitch_motion : [2] how the training's pitch moved between consecutive
         voiced frames: the share of leaps (a semitone or more) and the
         standard deviation of the other steps (nats); see
@@ -189,43 +190,31 @@ class ExcitationModel:
             if value is not None:
                 setattr(self, name, np.asarray(value, dtype=np.float32))
 
+    TENSORS = {  # field -> checkpoint tensor name
+        "pitch_histogram": "state_pitch_histogram", "pitch_log_f0": "state_pitch_log_f0",
+        "periodicity": "state_periodicity", "residual_shape": "state_residual_shape", "silence": "state_silence",
+        "occupancy": "state_occupancy", "smoothing": "observation_smoothing", "smoother": "observation_smoother",
+        "mean_run": "state_mean_run", "voicing_offset": "excitation_voicing_offset",
+        "pitch_motion": "excitation_pitch_motion", "shape_components": "excitation_shape_components",
+        "shape_spread": "state_shape_spread", "shape_correlation": "excitation_shape_correlation",
+    }
+
     def tensors(self):
-        out = {"state_pitch_histogram": self.pitch_histogram, "state_pitch_log_f0": self.pitch_log_f0,
-               "state_periodicity": self.periodicity, "state_silence": self.silence,
-               "state_occupancy": self.occupancy}
-        if self.residual_shape is not None:
-            out["state_residual_shape"] = self.residual_shape
-        if self.smoothing is not None:
-            out["observation_smoothing"] = self.smoothing
-        if self.smoother is not None:
-            out["observation_smoother"] = self.smoother
-        if self.mean_run is not None:
-            out["state_mean_run"] = self.mean_run
-        if self.voicing_offset is not None:
-            out["excitation_voicing_offset"] = self.voicing_offset
-        if self.pitch_motion is not None:
-            out["excitation_pitch_motion"] = self.pitch_motion
-        if self.shape_components is not None:
-            out["excitation_shape_components"] = self.shape_components
-            out["state_shape_spread"] = self.shape_spread
-            out["excitation_shape_correlation"] = self.shape_correlation
-        return out
+        """The statistics as checkpoint tensors (those the model has)."""
+        return {name: getattr(self, field) for field, name in self.TENSORS.items() if getattr(self, field) is not None}
 
     @classmethod
     def from_tensors(cls, tensors):
+        """From checkpoint tensors; statistics older checkpoints lack are
+        absent (None), silence none and occupancy even."""
         n = np.asarray(tensors["state_periodicity"]).shape[0]
-
-        def get(name, default):
-            value = tensors.get(name)
-            return default if value is None else np.array(value, np.float64)
-
-        return cls(get("state_pitch_histogram", None), get("state_pitch_log_f0", None),
-                   get("state_periodicity", None), get("state_residual_shape", None),
-                   get("state_silence", np.zeros(n)), get("state_occupancy", np.full(n, 1.0 / n)),
-                   get("observation_smoothing", None), get("observation_smoother", None),
-                   get("state_mean_run", None), get("excitation_voicing_offset", None),
-                   get("excitation_pitch_motion", None), get("excitation_shape_components", None),
-                   get("state_shape_spread", None), get("excitation_shape_correlation", None))
+        fields = {field: None if tensors.get(name) is None else np.array(tensors[name], np.float64)
+                  for field, name in cls.TENSORS.items()}
+        if fields["silence"] is None:
+            fields["silence"] = np.zeros(n)
+        if fields["occupancy"] is None:
+            fields["occupancy"] = np.full(n, 1.0 / n)
+        return cls(**fields)
 
     def select(self, keep):
         """The statistics of the states ``keep`` (occupancy renormalised)."""
@@ -324,11 +313,10 @@ def state_spectral_shape(frame_shapes, posteriors):
     return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
 
 
-def deviation_smoothing(X, means, posteriors, lengths):
+def deviation_smoothing(X, means, labels, lengths):
     """Per-dimension lag-1 correlation of the frames' deviations from their
-    (most likely) state's mean, over consecutive frames of one state within
-    one sequence; clipped to [0, 0.98]."""
-    labels = posteriors.argmax(axis=1)
+    (most likely, ``labels``) state's mean, over consecutive frames of one
+    state within one sequence; clipped to [0, 0.98]."""
     dev = X - means[labels]
     same = labels[1:] == labels[:-1]
     same[np.cumsum(lengths)[:-1] - 1] = False
@@ -406,14 +394,13 @@ def _median_step(X, lengths):
     return np.median(np.abs(np.diff(X, axis=0)[ok]), axis=0)
 
 
-def smoother_frames(lengths, max_frames=100_000):
-    """How many frames :func:`fit_smoother` looks at: the first sequences,
-    up to ``max_frames`` (at least one sequence)."""
-    ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
-    return int(ends[max(0, int(np.searchsorted(ends, max_frames, side="right")) - 1)])
+def smoother_sequences(lengths, max_frames=100_000):
+    """How many of the first sequences :func:`fit_smoother` needs look at:
+    as many as fit in ``max_frames`` (at least one)."""
+    return max(1, int(np.searchsorted(np.cumsum(lengths), max_frames, side="right")))
 
 
-def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
+def fit_smoother(X, lengths, drawn, means_along, steps=16):
     """Calibrate :func:`zero_phase_smooth` so drawn frames move like the
     training frames.
 
@@ -431,15 +418,13 @@ def fit_smoother(X, lengths, drawn, means_along, max_frames=100_000, steps=16):
     dimension, that then restores the drawn frames' spread about their
     states' means (smoothing narrows it), so the model keeps the training's
     range of spectra and levels. Frames that already move no more than the
-    training's are left alone (coefficient 0, gain 1).
+    training's are left alone (coefficient 0, gain 1). (A long corpus need
+    not be read whole: :func:`smoother_sequences`.)
     """
-    n = smoother_frames(lengths, max_frames)
     lengths = np.asarray(lengths, dtype=np.int64)
-    lengths = lengths[: int(np.searchsorted(np.cumsum(lengths), n)) + 1]
-    X, drawn, means_along = X[:n], drawn[:n], means_along[:n]
     out = np.zeros((2, X.shape[1]))
     out[1] = 1.0
-    if n < 3 or np.all(lengths < 2):
+    if X.shape[0] < 3 or np.all(lengths < 2):
         return out
     wanted = np.log(np.maximum(_median_step(X, lengths), 1e-12))
 
@@ -529,15 +514,18 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
 
 
 def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
-                         lengths=None) -> ExcitationModel:
+                         lengths=None, labels=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
     shape from the training frames, each frame counted by its posterior
     (and, for pitch, its periodicity, so noisy frames hardly vote).
     ``silent`` [T] marks frames of digital silence; ``frame_shapes``
     (:func:`frame_spectral_shapes` of the residual, optional) give the
     residual shapes; ``lengths`` (the sequences' lengths, optional) the
-    states' mean run lengths."""
+    states' mean run lengths; ``labels`` (each frame's most likely state,
+    derived from the posteriors when not given) the shapes' variation and
+    the run lengths."""
     T, N = posteriors.shape
+    labels = posteriors.argmax(axis=1) if labels is None else labels
     voiced = f0 > 0
     midi = np.zeros(T)
     midi[voiced] = 69.0 + 12.0 * np.log2(f0[voiced] / 440.0)
@@ -559,11 +547,11 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
                                 float(np.mean(periodicity)) if T else 0.5)
     silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
     shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
-    variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, posteriors.argmax(axis=1),
+    variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, labels,
                                                                       shape.astype(np.float32).astype(np.float64),
                                                                       lengths)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
-    mean_run = None if lengths is None else mean_run_lengths(posteriors.argmax(axis=1), lengths, N)
+    mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
                            np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
                            pitch_motion=pitch_motion(f0, periodicity, lengths),
