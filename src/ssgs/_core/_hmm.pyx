@@ -44,32 +44,32 @@ def forward_backward(const double[:, ::1] log_frameprob, const double[::1] start
     return ll, posteriors, xi_sum
 
 
-def viterbi(const double[:, ::1] log_frameprob, const double[::1] startprob,
-            const double[:, ::1] transmat):
+ctypedef int (*viterbi_kernel)(ptrdiff_t, ptrdiff_t, const double *, const double *, const double *,
+                               double *, int64_t *) noexcept nogil
+
+
+cdef object _best_path(viterbi_kernel kernel, str name, const double[:, ::1] log_frameprob,
+                       const double[::1] start, const double[:, ::1] trans):
+    """One Viterbi kernel (probabilities or their logs: the same signature)."""
     cdef ptrdiff_t T = log_frameprob.shape[0], N = log_frameprob.shape[1]
     path = np.empty(T, dtype=np.int64)
     cdef int64_t[::1] pv = path
     cdef double lp = 0.0
     cdef int status
     with nogil:
-        status = ssgs_viterbi(T, N, &log_frameprob[0, 0], &startprob[0], &transmat[0, 0],
-                              &lp, &pv[0])
-    check_status(status, 0, "viterbi")
+        status = kernel(T, N, &log_frameprob[0, 0], &start[0], &trans[0, 0], &lp, &pv[0])
+    check_status(status, 0, name)
     return lp, path
+
+
+def viterbi(const double[:, ::1] log_frameprob, const double[::1] startprob,
+            const double[:, ::1] transmat):
+    return _best_path(ssgs_viterbi, "viterbi", log_frameprob, startprob, transmat)
 
 
 def viterbi_log(const double[:, ::1] log_frameprob, const double[::1] log_startprob,
                 const double[:, ::1] log_transmat):
-    cdef ptrdiff_t T = log_frameprob.shape[0], N = log_frameprob.shape[1]
-    path = np.empty(T, dtype=np.int64)
-    cdef int64_t[::1] pv = path
-    cdef double lp = 0.0
-    cdef int status
-    with nogil:
-        status = ssgs_viterbi_log(T, N, &log_frameprob[0, 0], &log_startprob[0], &log_transmat[0, 0],
-                                  &lp, &pv[0])
-    check_status(status, 0, "viterbi_log")
-    return lp, path
+    return _best_path(ssgs_viterbi_log, "viterbi_log", log_frameprob, log_startprob, log_transmat)
 
 
 def estep(const double[:, ::1] X, const int64_t[::1] lengths, const double[::1] startprob,
