@@ -6,17 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from commands import command
+from signals import music_like
 
 from ssgs import SpectralStateGuidedSynthesis
 
-from signals import music_like
-
-
-def run_ssgs(*args):
-    proc = subprocess.run([sys.executable, "-m", "ssgs.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+run_ssgs = command("ssgs.cli")
 
 
 @pytest.fixture(scope="module")

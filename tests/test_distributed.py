@@ -3,21 +3,19 @@ folders on S3 read by the workers, MLflow tracking."""
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
+from commands import command
 from numpy.testing import assert_array_equal
+from signals import music_like
 
 from ssgs import SpectralStateGuidedSynthesis
 from ssgs.checkpoint import read_header
 from ssgs.distributed import DaskBackend
-
-from signals import music_like
 
 PARAMS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 
@@ -95,11 +93,7 @@ def test_a_worker_killed_mid_iteration_changes_nothing(client, corpus):
     client.wait_for_workers(2, timeout=60)
 
 
-def run_train(*args, env=None):
-    proc = subprocess.run([sys.executable, "-m", "ssgs.train", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+run_train = command("ssgs.train", timeout=600)
 
 
 def test_cli_with_s3_folders_read_by_the_workers_and_mlflow(corpus, tmp_path, s3_server):

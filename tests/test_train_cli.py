@@ -9,20 +9,17 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from commands import run_module
 from numpy.testing import assert_array_equal
+from signals import music_like
 
 from ssgs import SpectralStateGuidedSynthesis
-
-from signals import music_like
 
 PARAMS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 
 
 def run_train(*args, env=None, timeout=300):
-    proc = subprocess.run([sys.executable, "-m", "ssgs.train", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_module("ssgs.train", *args, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
