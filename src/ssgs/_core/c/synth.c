@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KS_DAMPING 0.15      /* weight of the loop filter's second tap (0.5: the classic, darker string) */
 #define KS_T60_SECONDS 1.5   /* a plucked note decays by 60 dB in this time, at any pitch */
 #define KS_T60_DECADES 3.0
 #define KS_SUSTAIN 0.01      /* re-pluck once the string is 40 dB below its pluck */
@@ -63,41 +62,15 @@ static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, c
 }
 
 /*
- * Spectral flattening of a periodic signal, hop by hop: an order-2
- * predictor fitted to the two hops around each one removes the string's
- * tilt (a damped string is dark, and the spectral envelope is the LPC
- * filter's job) and keeps its partials. rms[] receives each hop's RMS after
- * flattening.
+ * A Karplus-Strong string without the loop's low-pass: an integer delay and
+ * an allpass fraction, so every partial decays at the same rate and the
+ * spectrum stays the pluck's (noise: flat on average, random per partial)
+ * from pluck to fade. The colour is the residual shape's and the envelope's
+ * job. (A darkening string needed flattening hop by hop, and a flattening
+ * filter switched at every hop spread its partials into the valleys between
+ * them: copy-synthesis FMD 355 on the demo, 145 on songs, 64 on speech,
+ * against 254, 122 and 30 for this string.)
  */
-static void whiten_per_hop(double *p, ptrdiff_t n_frames, ptrdiff_t hop, double *rms)
-{
-    const ptrdiff_t n = n_frames * hop;
-    double prev1 = 0.0, prev2 = 0.0; /* the unflattened samples before the hop */
-    for (ptrdiff_t f = 0; f < n_frames; ++f) {
-        ptrdiff_t a = f * hop - hop / 2, b = f * hop + hop + hop / 2;
-        if (a < 0)
-            a = 0;
-        if (b > n)
-            b = n;
-        double r[3];
-        for (int lag = 0; lag < 3; ++lag)
-            r[lag] = b - a > lag ? ssgs_dot(p + a, p + a + lag, b - a - lag) : 0.0;
-        r[0] *= 1.0 + 1e-6;
-        double c[3], k[2], err;
-        ssgs_levinson(r, 2, c, k, &err);
-        double energy = 0.0;
-        for (ptrdiff_t t = f * hop; t < (f + 1) * hop; ++t) {
-            const double x = p[t];
-            const double w = x + c[1] * prev1 + c[2] * prev2;
-            prev2 = prev1;
-            prev1 = x;
-            p[t] = w;
-            energy += w * w;
-        }
-        rms[f] = sqrt(energy / (double)hop);
-    }
-}
-
 static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const double *period,
                           const uint8_t *onset, const double *f0, ssgs_rng *rng, double *p)
 {
@@ -119,7 +92,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
         return SSGS_ERR_NOMEM;
     }
     size_t pos = 0;
-    double x_prev = 0.0, y_prev = 0.0, pluck_rms = 0.0;
+    double x_prev = 0.0, y_prev = 0.0, pluck_rms = 0.0, ap_u = 0.0, ap_v = 0.0;
     int repluck = 1;
     for (ptrdiff_t f = 0; f < n_frames; ++f) {
         const ptrdiff_t t0 = f * hop;
@@ -142,16 +115,20 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
         const double gain = exp(-KS_T60_DECADES * 2.302585092994046 / (KS_T60_SECONDS * f0[f]));
         double energy = 0.0;
         for (ptrdiff_t t = t0; t < t0 + hop; ++t) {
-            double delay = period[t] - KS_DAMPING;
+            /* the period as an integer delay and a first-order allpass for
+             * the fraction (kept in [0.1, 1.1), where the allpass's phase
+             * delay is near its nominal value at low frequencies) */
+            double delay = period[t];
             if (delay < 2.0)
                 delay = 2.0;
-            const size_t di = (size_t)delay;
+            const size_t di = (size_t)(delay - 0.1);
             const double frac = delay - (double)di;
-            const double a = line[(pos - di) & mask], b = line[(pos - di - 1) & mask],
-                         c = line[(pos - di - 2) & mask];
-            const double tap0 = (1.0 - frac) * a + frac * b;
-            const double tap1 = (1.0 - frac) * b + frac * c;
-            const double out = gain * ((1.0 - KS_DAMPING) * tap0 + KS_DAMPING * tap1);
+            const double C = (1.0 - frac) / (1.0 + frac);
+            const double u = line[(pos - di) & mask];
+            const double v = C * u + ap_u - C * ap_v;
+            ap_u = u;
+            ap_v = v;
+            const double out = gain * v;
             line[pos & mask] = out;
             ++pos;
             /* DC blocker on the way out */
@@ -166,7 +143,6 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
         /* pluck again before the string fades into rounding noise */
         repluck = rms[f] < KS_SUSTAIN * pluck_rms;
     }
-    whiten_per_hop(p, n_frames, hop, rms);
     /* unit power: divide by the RMS of each hop, interpolated between hop
      * centres so the level never steps, except across a pluck, where each
      * side keeps its own hop's level (no overshoot on the attack) */
