@@ -551,6 +551,32 @@ def test_digital_silence_in_training_generates_digital_silence(gapped):
     assert not np.any(np.all(z[: len(z) // hop * hop].reshape(-1, hop) == 0, axis=1))
 
 
+def test_blended_silence_follows_the_passage_more_as_fidelity_rises(gapped, rng):
+    """Between fidelity 0 and 1 a frame's silence is decided by the passage's
+    gain scores mixed with fresh ones: the share of silent frames stays the
+    states' at every fidelity, the agreement with the passage's own silences
+    grows with the fidelity, and at fidelity 1 it is exact."""
+    _, model = gapped
+    exc, params = model.excitation_model, model.params
+    path = np.concatenate([model._decoded_path(i, {}) for i in range(len(model.sequence_lengths))])
+    silent = model._silent_frames() == 1
+    gain = model._data()[:, model.lpc_order].astype(np.float64)
+    expected = exc.silence[path].mean()
+    agreement = []
+    for f in (0.0, 0.25, 0.5, 0.75, 1.0):
+        fresh = scipy.signal.lfilter([np.sqrt(1 - 0.8**2)], [1.0, -0.8], rng.standard_normal(path.size))
+        quiet = ~S.audible_frames(exc, path, S.blended_gain_scores(params, exc, path, gain, silent, fresh, f))
+        assert abs(quiet.mean() - expected) < 0.06, (f, quiet.mean(), expected)
+        agreement.append(np.mean(quiet == silent))
+    assert agreement[-1] == 1.0
+    assert np.all(np.diff(agreement) > 0), agreement
+    # and in the audio: at fidelity 0.25 the blend is silent about as often as the training audio
+    hop = model.hop_size
+    y = model.generate(30.0, fidelity=0.25, seed=5).astype(np.float64)
+    share = np.mean(np.all(y[: len(y) // hop * hop].reshape(-1, hop) == 0, axis=1))
+    assert abs(share - silent.mean()) < 0.03, (share, silent.mean())
+
+
 def test_residual_shape_puts_back_what_the_envelope_misses(rng):
     """Noise with a deep, narrow notch (zeros an order-12 all-pole envelope
     cannot make): the learned residual shape has the notch, and generated

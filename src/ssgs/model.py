@@ -1078,9 +1078,11 @@ class SpectralStateGuidedSynthesis:
         synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
                                                 int(rng.integers(2**63)))
         synthetic = exc.shape_excitation(synthetic, path, hop, rng)
+        silent = self._silent_frames(rows) == 1
+        score = _synth.blended_gain_scores(self.params, exc, path, gain_train, silent, gain_score, fidelity)
         lar, log_gain, share, audible = _synth.blend_frames(
-            fidelity, lar_train, gain_train, obs[:, :p], obs[:, p],
-            audible_a=self._silent_frames(rows) == 0, audible_b=_synth.audible_frames(exc, path, gain_score))
+            fidelity, lar_train, gain_train, obs[:, :p], obs[:, p], audible_a=~silent,
+            audible=_synth.audible_frames(exc, path, score))
         centres = np.arange(len(rows)) * hop + hop / 2
         share_t = np.interp(np.arange(len(rows) * hop), centres, share)
         e = np.sqrt(share_t) * unit.reshape(-1) + np.sqrt(1.0 - share_t) * synthetic

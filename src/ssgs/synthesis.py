@@ -596,6 +596,23 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     return obs, deviation[:, g] / np.sqrt(params.covars[path, g, g])
 
 
+def blended_gain_scores(params, exc, path, log_gain, silent, fresh, fidelity):
+    """Gain scores for a blend (see :func:`audible_frames`): the passage's
+    frames' scores mixed with fresh ones, ``f * z_a + sqrt(1 - f^2) * z_b``,
+    so a blended frame goes silent with the passage's silences more often
+    as the fidelity rises, and as often as the state's share at any
+    fidelity. A passage frame's score is its place in its state's
+    distribution of levels: a silent frame in the middle of the state's
+    silent share, a sounding one above it, by its standardised level."""
+    g = params.means.shape[1] - 2
+    share = exc.silence[path].astype(np.float64)
+    z = (log_gain - params.means[path, g]) / np.sqrt(params.covars[path, g, g])
+    u = np.where(silent, 0.5 * share, share + (1.0 - share) * scipy.special.ndtr(z))
+    z_a = scipy.special.ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
+    f = float(fidelity)
+    return f * z_a + np.sqrt(max(0.0, 1.0 - f * f)) * fresh
+
+
 def audible_frames(exc, path, gain_score):
     """Which frames sound: a frame of a state whose training frames were
     digital silence in a share ``s`` is silent when its gain score falls in
@@ -898,14 +915,16 @@ def reflection_from_autocorrelation(r):
     return k
 
 
-def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b, audible_a=None, audible_b=None):
+def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b, audible_a=None, audible_b=None, audible=None):
     """Mix two sequences of frames in power: the spectrum of the result is
     ``f * P_a + (1 - f) * P_b`` (P = level^2 x envelope), as for two
     uncorrelated signals mixed with powers f and 1 - f, rendered as one
     all-pole frame (a mixture of autocorrelations is an autocorrelation, so
     the filter is stable). Every bin's log-distance to P_a,
     |log(f + (1 - f) P_b / P_a)|, shrinks as f grows. Silent frames
-    (``audible_a`` / ``audible_b`` False) have no power.
+    (``audible_a`` / ``audible_b`` False) have no power. ``audible``
+    (optional): which mixed frames sound; by default those with power from
+    either side.
 
     Returns
     -------
@@ -923,7 +942,7 @@ def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b, audible_a=None,
     r = pa[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_a)) + \
         pb[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_b))
     total = r[:, 0]
-    audible = total > 0
+    audible = total > 0 if audible is None else np.asarray(audible, bool) & (total > 0)
     r[~audible] = np.eye(1, r.shape[1])[0]  # silent: a flat frame at the floor, gated to zeros
     lar = lar_from_reflection(reflection_from_autocorrelation(r / r[:, :1]))
     log_gain = np.where(audible, 0.5 * np.log(np.where(audible, total, 1.0)), GAIN_FLOOR)
