@@ -447,12 +447,14 @@ def test_generate_cli_errors(model, tmp_path, case, code, message):
 # ------------------------------------------------------------ residual shape and silence
 def test_spectral_shape_of_white_and_coloured_noise(rng):
     hop = 256
-    white = S.spectral_shape(rng.standard_normal((400, hop)))
-    assert white.shape == (400, hop // 2 + 1)
+    white = S.spectral_shape(rng.standard_normal((2000, hop)))
+    assert white.shape == (2000, hop // 2 + 1)
     assert_allclose(white.mean(axis=1), 0.0, atol=1e-9)  # zero mean over frequency, frame by frame
-    mean_white = white[:, 4:-4].mean(axis=0)  # away from the reflected edges
-    assert np.ptp(mean_white) < 0.25  # flat within ~1 dB (a log periodogram's bias is the same in every bin)
-    # an FIR with a deep notch at 2 kHz: the shape follows its (smoothed) response
+    mean_white = white[:, 4:-4].mean(axis=0)  # away from DC and Nyquist (a real bin there: another bias)
+    # flat within ~1 dB: a log periodogram's bias is the same in every bin, and
+    # its spread (1.28 nats per bin) over 2000 frames leaves 0.03 nats
+    assert np.ptp(mean_white) < 0.25
+    # an FIR with a deep notch at 2 kHz: the shape follows its response
     b = scipy.signal.firwin2(65, [0, 0.2, 0.25, 0.3, 1], [1, 1, 0.01, 1, 1])
     coloured = scipy.signal.lfilter(b, [1.0], rng.standard_normal(400 * hop + 64))[64:].reshape(400, hop)
     shape = S.spectral_shape(coloured).mean(axis=0)
@@ -460,9 +462,8 @@ def test_spectral_shape_of_white_and_coloured_noise(rng):
     response = np.log(np.abs(scipy.signal.freqz(b, worN=freqs * np.pi)[1]) ** 2)
     notch, flank = np.argmin(np.abs(freqs - 0.25)), np.abs(freqs - 0.1) < 0.03
     assert abs(np.argmin(shape) - notch) <= 1
-    depth = shape[flank].mean() - shape[notch]
-    assert depth > 1.2  # more than 5 dB deep after smoothing over +-3 bins
-    assert depth < response[flank].mean() - response[notch]  # smoothing only fills it in
+    depth, true_depth = shape[flank].mean() - shape[notch], response[flank].mean() - response[notch]
+    assert 0.85 * true_depth < depth < true_depth  # the window's leakage only fills it in a little
     assert np.all(np.isnan(S.spectral_shape(np.zeros((2, hop)))))  # silent frames have no shape
 
 
