@@ -172,6 +172,12 @@ def copy_synthesis(model, kind="karplus-strong"):
     return out
 
 
+def row_label(fidelity, kind):
+    if fidelity == "passages":
+        return "passages (fidelity 1)"
+    return f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
+
+
 def random_excerpts(train, lengths, rng):
     """Real audio cut the way fidelity 0 is measured: one clip per length,
     each from a random place in the training audio (a sequence drawn by its
@@ -239,13 +245,26 @@ def main(argv=None):
     copy = copy_synthesis(model)
     print(f"{'copy-synthesis (vocoder floor)':30s}{frechet(log_mel(copy), ref_mel):9.2f}{'':24s}"
           f"{loudness_spread(copy):9.1f} dB{harmonicity(copy):13.3f}")
+    # the blends of every fidelity start at the same places (drawn like
+    # generate()'s own starts), so their rows differ by the fidelity alone;
+    # "passages" is those places' real audio
+    place = np.random.default_rng(args.seed + 2)
+    lengths = model.sequence_samples
+    starts = []
+    for _ in range(args.runs):
+        index = place.choice(len(lengths), size=len(held), p=lengths / lengths.sum())
+        starts.append([(int(i), int(place.integers(model.sequence_lengths[i])) * model.hop_size / SR) for i in index])
     rows = [(0.0, kind) for kind in ("Karplus-Strong", "Wavelet", "Noise")]
-    rows += [(f, args.excitation) for f in FIDELITIES[1:]]
+    rows += [("passages", args.excitation)] + [(f, args.excitation) for f in FIDELITIES[1:]]
     for fidelity, kind in rows:
         runs = 1 if fidelity == 1.0 else args.runs
         scores, pooled = [], []
         for run in range(runs):
-            if fidelity == 1.0:
+            if fidelity == "passages":
+                gen = [model.generate(len(h) / SR, fidelity=1.0, start=starts[run][k]).astype(np.float64)
+                       for k, h in enumerate(held)]
+                snr = None
+            elif fidelity == 1.0:
                 pieces = [model.generate(len(t) / SR, fidelity=1.0, start=(i, 0.0), seed=1)
                           for i, t in enumerate(train)]
                 gen = [piece.astype(np.float64) for piece in pieces]
@@ -254,7 +273,9 @@ def main(argv=None):
                 # as many clips as held-out excerpts, of the same lengths, each a
                 # generation of its own (the held-out audio is one excerpt per file)
                 gen = [model.generate(len(h) / SR, fidelity=fidelity, excitation_type=kind,
-                                      seed=int(rng.integers(2**31))).astype(np.float64) for h in held]
+                                      seed=int(rng.integers(2**31)),
+                                      start=None if fidelity == 0 else starts[run][k]).astype(np.float64)
+                       for k, h in enumerate(held)]
                 snr = None
             scores.append((frechet(log_mel(gen), ref_mel), loudness_spread(gen), harmonicity(gen)))
             pooled += gen
@@ -262,11 +283,12 @@ def main(argv=None):
                 os.makedirs(args.png, exist_ok=True)
                 gen = np.concatenate(gen)
                 n = min(len(gen), 10 * SR, len(train_audio))
-                label = f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
-                spectrogram_png(os.path.join(args.png, f"fidelity_{fidelity:g}_{kind.lower()}.png"),
+                label = row_label(fidelity, kind)
+                name = "passages" if fidelity == "passages" else f"fidelity_{fidelity:g}_{kind.lower()}"
+                spectrogram_png(os.path.join(args.png, f"{name}.png"),
                                 train_audio[:n], gen[:n], f"generated, {label}")
         mean, std, median = np.mean(scores, axis=0), np.std(scores, axis=0), np.median(scores, axis=0)
-        label = f"fidelity {fidelity:g}" + (f" {kind}" if fidelity < 1 else "")
+        label = row_label(fidelity, kind)
         spread = f"{mean[0]:9.2f}" + (f" +-{std[0]:<6.0f}" if runs > 1 else " " * 8)
         spread += f"{median[0]:8.0f}" if runs > 1 else " " * 8
         spread += f"{frechet(log_mel(pooled), ref_mel):8.0f}" if runs > 1 else " " * 8

@@ -210,15 +210,6 @@ def test_smooth_synthesis_in_pieces_joins_exactly(rng):
     assert_array_equal(zf2, zf_whole)
 
 
-def test_inverse_levinson_round_trip(rng):
-    frames = rng.standard_normal((30, 400)) * np.hanning(400)
-    a, k, _ = kernels.lpc_analysis(frames, 10)
-    r = np.array([[f[: 400 - lag] @ f[lag:] for lag in range(11)] for f in frames])
-    r[:, 0] *= 1 + 1e-9
-    assert_allclose(S.autocorrelation_from_reflection(k), r / r[:, :1], atol=1e-12)
-    assert_allclose(S.reflection_from_autocorrelation(r), k, atol=1e-12)
-
-
 # -------------------------------------------------------------- fidelity
 @pytest.mark.parametrize("start", [(0, 0.0), (1, 1.37), (2, 0.5)])
 def test_fidelity_one_rebuilds_the_training_audio(model, audio, start):
@@ -262,6 +253,40 @@ def test_distance_to_the_training_audio_never_grows_with_fidelity(model, audio):
                      for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
         assert all(b <= a + 1e-9 for a, b in zip(distances, distances[1:])), distances
         assert distances[-1] < 1e-3
+
+
+def test_passage_stretches_end_at_changes_of_state(rng):
+    path = np.repeat(rng.integers(0, 5, 300), rng.integers(1, 12, 300))
+    draws = S.passage_stretches(path, np.random.default_rng(4), 16, 64)
+    assert draws.shape == path.shape
+    assert_array_equal(draws, S.passage_stretches(path, np.random.default_rng(4), 16, 64))
+    starts = np.flatnonzero(np.diff(draws)) + 1
+    lengths = np.diff(np.concatenate([[0], starts, [path.size]]))
+    assert lengths[:-1].min() >= 16 and lengths.max() <= 64
+    changes = path[starts] != path[starts - 1]
+    assert changes.mean() > 0.9  # almost every switch falls where the state changes
+    assert np.all(lengths[:-1][~changes] == 64)  # the others after the longest stretch
+    long = S.passage_stretches(np.zeros(1000, int), rng, 16, 64)  # no change at all: cut every 64
+    assert np.all(np.diff(np.flatnonzero(np.diff(long)) + 1) == 64)
+
+
+def test_blends_keep_the_passage_in_a_share_of_stretches(model, audio):
+    """Between fidelity 0 and 1 the output is the passage's own audio
+    (exactly) in stretches covering about that share of it (stretches last
+    0.25-1 s, so 12 s hold some twenty: within 0.2), and the model's
+    rendering elsewhere; a higher fidelity keeps every stretch a lower one
+    kept (same seed and start)."""
+    ref = np.concatenate(audio)[: 12 * SR]  # from the start of the first file, on into the others
+    hop = model.hop_size
+    own = {}
+    for f in (0.25, 0.5, 0.75):
+        y = model.generate(12.0, fidelity=f, seed=7, start=(0, 0.0)).astype(np.float64)
+        error = np.abs(y - ref).reshape(-1, hop).max(axis=1)
+        own[f] = error < 1e-6
+        assert abs(own[f].mean() - f) < 0.2, (f, own[f].mean())
+        assert np.mean(error[~own[f]] > 1e-3) > 0.9  # the rest is the model's
+    assert np.all(own[0.5][own[0.25]]) and np.all(own[0.75][own[0.5]])
+    assert own[0.25].mean() < own[0.75].mean()
 
 
 @pytest.mark.parametrize("excitation", ["Karplus-Strong", "Wavelet", "Noise"])

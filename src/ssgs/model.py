@@ -1046,48 +1046,58 @@ class SpectralStateGuidedSynthesis:
         return np.concatenate(out), np.concatenate(paths)
 
     def _blend(self, index, sample, n, fidelity, kind, rng, decoder="sample"):
-        hop, p = self.hop_size, self.lpc_order
+        """0 < fidelity < 1: the passage's own audio in a share ``fidelity``
+        of its stretches, the model's rendering of the passage in the rest
+        (see :func:`ssgs.synthesis.passage_stretches`), crossfaded."""
+        hop = self.hop_size
         first, offset = sample // hop, sample % hop
-        pieces = self._frames_from(index, first, -(-(n + offset) // hop))
+        n_frames = -(-(n + offset) // hop)
+        pieces = self._frames_from(index, first, n_frames)
         offsets = self.sequence_offsets
         cache = {}
         rows = np.concatenate([np.arange(offsets[i] + a, offsets[i] + b) for i, a, b in pieces])
         path = np.concatenate([self._decoded_path(i, cache, decoder)[a:b] for i, a, b in pieces])
-        residual = self.residual_signals[rows].astype(np.float64)
-        rms = np.sqrt(np.mean(residual * residual, axis=1))
-        unit = np.divide(residual, rms[:, None], out=np.zeros_like(residual), where=rms[:, None] > 0)
-        lar_train = _synth.training_lars(self.lpc_coefficients[rows])
-        gain_train = self._data()[rows, p]
+        # drawn first, from the same seed the same at every fidelity: a higher
+        # fidelity keeps every stretch a lower one kept
+        shortest, longest = (max(1, int(round(t * self.sample_rate / hop))) for t in _synth.STRETCH_SECONDS)
+        draws = _synth.passage_stretches(path, rng, shortest, longest)
+        own = draws < fidelity
+        real, _ = self._replay(index, first * hop, n_frames * hop, decoder)
+        model = self._render_passage(rows, path, fidelity, kind, rng)
+        # equal power across each switch (the two are uncorrelated), over one hop
+        share = _synth._ramp_between_centres(own.astype(np.float64), hop)
+        y = np.sin(0.5 * np.pi * share) * real + np.cos(0.5 * np.pi * share) * model
+        return y[offset:offset + n], path
+
+    def _render_passage(self, rows, path, fidelity, kind, rng):
+        """The model's rendering of training frames ``rows`` along their
+        decoded states ``path``: frames drawn from the states, deviating
+        from the state's mean as the passage's own frames do in proportion
+        to the fidelity (the rest drawn afresh: each frame's spread is still
+        its state's), silent where the passage's gain scores mixed with
+        fresh ones say so, sounded with the passage's own pitch and voicing
+        by the synthetic excitation. [len(rows) * hop]"""
+        hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
         obs, gain_score = _synth.draw_frames(self.params, exc, path, rng, bounds=self.observation_range)
-        # the model's frames deviate from their states' means as the passage's own
-        # frames do, in proportion to the fidelity (the rest drawn afresh: each
-        # frame's spread is still its state's), so the rendering moves steadily
+        X = self._data()[rows].astype(np.float64)
         mean = self.params.means[path]
-        obs = mean + fidelity * (self._data()[rows] - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
+        obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
         if self.observation_range is not None:
             obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
-        # the model's rendering of the passage keeps the passage's own pitch
         train_f0 = self.f0[rows].astype(np.float64)
         fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
         f0 = np.where(train_f0 > 0, train_f0, fallback)
         voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
-        jumps = np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 12
-        onset = jumps & (voicing > 0.5)
+        onset = _synth._voiced_starts(voicing) | (np.abs(np.diff(np.log(f0), prepend=np.log(f0[0])))
+                                                  >= _synth.LEAP_SEMITONES * np.log(2) / 12)
         onset[0] = True
-        synthetic = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate,
-                                                int(rng.integers(2**63)))
-        synthetic = exc.shape_excitation(synthetic, path, hop, rng)
+        e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate, int(rng.integers(2**63)))
+        e = exc.shape_excitation(e, path, hop, rng)
         silent = self._silent_frames(rows) == 1
-        score = _synth.blended_gain_scores(self.params, exc, path, gain_train, silent, gain_score, fidelity)
-        lar, log_gain, share, audible = _synth.blend_frames(
-            fidelity, lar_train, gain_train, obs[:, :p], obs[:, p], audible_a=~silent,
-            audible=_synth.audible_frames(exc, path, score))
-        centres = np.arange(len(rows)) * hop + hop / 2
-        share_t = np.interp(np.arange(len(rows) * hop), centres, share)
-        e = np.sqrt(share_t) * unit.reshape(-1) + np.sqrt(1.0 - share_t) * synthetic
-        y, _ = _synth.render(lar, log_gain, e, hop, audible=audible)
-        return y[offset:offset + n], path
+        score = _synth.blended_gain_scores(self.params, exc, path, X[:, p], silent, gain_score, fidelity)
+        y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=_synth.audible_frames(exc, path, score))
+        return np.pad(y, (0, len(rows) * hop - len(y)))
 
     def _sample_path(self, n_frames, rng, decoder="sample"):
         """A state path of n_frames, read as an excerpt of an endless

@@ -44,18 +44,18 @@ import scipy.signal
 import scipy.special
 
 from ssgs import kernels
-from ssgs.features import GAIN_FLOOR, lar_from_reflection, reflection_from_lar, reflection_from_lpc, voicing_from_logit
+from ssgs.features import reflection_from_lar, voicing_from_logit
 
 __all__ = [
     "EXCITATION_TYPES",
     "ExcitationModel",
     "GenerationDetails",
-    "blend_frames",
     "fit_excitation_model",
     "log_spectral_distance",
     "model_trajectory",
     "observation_trajectory",
     "parse_excitation",
+    "passage_stretches",
     "render",
     "shape_excitation",
     "silence_gate",
@@ -598,6 +598,30 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     return obs, deviation[:, g] / np.sqrt(params.covars[path, g, g])
 
 
+STRETCH_SECONDS = (0.25, 1.0)  # a blend switches between the passage and the model after this long (min, max)
+
+
+def passage_stretches(path, rng, min_frames, max_frames=None):
+    """For a blend: one uniform draw per stretch of a passage, repeated over
+    its frames [F]. A stretch ends at the first change of state at least
+    ``min_frames`` after it began (so a switch between the passage's audio
+    and the model's falls where the sound changes anyway), or after
+    ``max_frames`` (default 4 x min_frames) without one. Frames whose draw
+    is below the fidelity are the passage's own audio: the same seed keeps,
+    at a higher fidelity, every stretch a lower one kept."""
+    path = np.asarray(path)
+    F = path.shape[0]
+    max_frames = 4 * min_frames if max_frames is None else max_frames
+    bounds = [0]
+    for c in (np.flatnonzero(np.diff(path)) + 1).tolist() + [F]:
+        while c - bounds[-1] > max_frames:
+            bounds.append(bounds[-1] + max_frames)
+        if c - bounds[-1] >= min_frames or c == F:
+            bounds.append(c)
+    bounds = np.unique(bounds)
+    return np.repeat(rng.random(len(bounds) - 1), np.diff(bounds))
+
+
 def blended_gain_scores(params, exc, path, log_gain, silent, fresh, fidelity):
     """Gain scores for a blend (see :func:`audible_frames`): the passage's
     frames' scores mixed with fresh ones, ``f * z_a + sqrt(1 - f^2) * z_b``,
@@ -875,88 +899,6 @@ def soft_limit(y, threshold=0.9):
     y = y.copy()
     y[over] = np.sign(y[over]) * (threshold + knee * np.tanh((np.abs(y[over]) - threshold) / knee))
     return y
-
-
-def autocorrelation_from_reflection(k):
-    """Normalised autocorrelation r[..., 0..p] (r[0] = 1) of the all-pole
-    model with reflection coefficients k [..., p]: the inverse of the
-    Levinson-Durbin recursion, r[m] = -k_m E_{m-1} - sum_i a_i r[m - i]."""
-    k = np.asarray(k, dtype=np.float64)
-    p = k.shape[-1]
-    r = np.zeros(k.shape[:-1] + (p + 1,))
-    r[..., 0] = 1.0
-    a = np.zeros(k.shape[:-1] + (p + 1,))
-    a[..., 0] = 1.0
-    err = np.ones(k.shape[:-1])
-    for m in range(1, p + 1):
-        km = k[..., m - 1]
-        r[..., m] = -km * err - np.sum(a[..., 1:m] * r[..., m - 1:0:-1], axis=-1)
-        if m > 1:
-            a[..., 1:m] = a[..., 1:m] + km[..., None] * a[..., m - 1:0:-1]
-        a[..., m] = km
-        err = err * (1.0 - km * km)
-    return r
-
-
-def reflection_from_autocorrelation(r):
-    """Levinson-Durbin over frames: autocorrelations r [..., p + 1] to
-    reflection coefficients [..., p]."""
-    r = np.asarray(r, dtype=np.float64)
-    p = r.shape[-1] - 1
-    k = np.zeros(r.shape[:-1] + (p,))
-    a = np.zeros(r.shape[:-1] + (p + 1,))
-    a[..., 0] = 1.0
-    err = r[..., 0].copy()
-    for m in range(1, p + 1):
-        acc = r[..., m] + np.sum(a[..., 1:m] * r[..., m - 1:0:-1], axis=-1)
-        km = np.clip(-acc / err, -0.999999, 0.999999)
-        if m > 1:
-            a[..., 1:m] = a[..., 1:m] + km[..., None] * a[..., m - 1:0:-1]
-        a[..., m] = km
-        k[..., m - 1] = km
-        err = err * (1.0 - km * km)
-    return k
-
-
-def blend_frames(fidelity, lar_a, log_gain_a, lar_b, log_gain_b, audible_a=None, audible_b=None, audible=None):
-    """Mix two sequences of frames in power: the spectrum of the result is
-    ``f * P_a + (1 - f) * P_b`` (P = level^2 x envelope), as for two
-    uncorrelated signals mixed with powers f and 1 - f, rendered as one
-    all-pole frame (a mixture of autocorrelations is an autocorrelation, so
-    the filter is stable). Every bin's log-distance to P_a,
-    |log(f + (1 - f) P_b / P_a)|, shrinks as f grows. Silent frames
-    (``audible_a`` / ``audible_b`` False) have no power. ``audible``
-    (optional): which mixed frames sound; by default those with power from
-    either side.
-
-    Returns
-    -------
-    lar, log_gain : the mixed frames
-    share_a : power share of frames a, per frame, for mixing the excitations
-    audible : frames with any power (the others render as exact zeros)
-    """
-    f = float(fidelity)
-    pa = f * np.exp(2.0 * log_gain_a)
-    pb = (1.0 - f) * np.exp(2.0 * log_gain_b)
-    if audible_a is not None:
-        pa = np.where(audible_a, pa, 0.0)
-    if audible_b is not None:
-        pb = np.where(audible_b, pb, 0.0)
-    r = pa[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_a)) + \
-        pb[:, None] * autocorrelation_from_reflection(reflection_from_lar(lar_b))
-    total = r[:, 0]
-    audible = total > 0 if audible is None else np.asarray(audible, bool) & (total > 0)
-    r[~audible] = np.eye(1, r.shape[1])[0]  # silent: a flat frame at the floor, gated to zeros
-    lar = lar_from_reflection(reflection_from_autocorrelation(r / r[:, :1]))
-    log_gain = np.where(audible, 0.5 * np.log(np.where(audible, total, 1.0)), GAIN_FLOOR)
-    share = np.where(audible, pa / np.where(audible, total, 1.0), f)
-    return lar, log_gain, share, audible
-
-
-def training_lars(lpc):
-    """Log-area ratios of stored LPC rows [T, p] (float64, exact)."""
-    a = np.concatenate([np.ones((lpc.shape[0], 1)), lpc], axis=1)
-    return lar_from_reflection(reflection_from_lpc(a))
 
 
 def log_spectral_distance(x, y, n_fft=1024, hop=256, floor_db=-100.0):
