@@ -1,20 +1,19 @@
 """Synthesis: state paths, parameter trajectories, excitation, fidelity, output gain.
 
-Fidelity f in [0, 1] has one meaning: a blend, frame by frame, between the
-training audio and the model's own rendering of it.
+Fidelity f in [0, 1] is the share of the output that is the training audio
+itself; the rest is the model's own rendering of it.
 
 - f = 1 replays the training audio exactly: the stored LPC coefficients and
   residual through the analysis' own (frame-switched) synthesis filter.
-- 0 < f < 1 follows the training audio from a start point. The model part
+- 0 < f < 1 follows the training audio from a start point: a share f of the
+  passage's stretches (:func:`passage_stretches`) is its own audio, the rest
+  the model's rendering, crossfaded at equal power. The model's rendering
   walks the states decoded (Viterbi) from the training observations, draws
-  each frame's log-area ratios and gain from those states (deviating from the
-  state's mean as the passage's own frame does, in proportion f, the rest
-  drawn afresh), and excites them with the passage's own pitch and voicing. The two are mixed in power, frame by frame:
-  the mixed frame's spectrum is f * P_training + (1 - f) * P_model (their
-  autocorrelations mixed, so the filter stays stable), and the excitation is
-  the training residual and the synthetic excitation (each of unit power)
-  in the same power shares. Every frequency's expected log-distance to the
-  training audio shrinks as f grows.
+  each frame's log-area ratios and gain from those states (deviating from
+  the state's mean as the passage's own frame does, in proportion f, the
+  rest drawn afresh), and excites them with the passage's own pitch and
+  voicing. The same seed keeps, at a higher fidelity, every stretch a lower
+  one kept, so the distance to the training audio falls with f.
 - f = 0 uses the model alone: a state path sampled from the HMM, LARs and
   gain drawn from the states, pitch drawn from each state's pitch
   distribution. No training frame or residual is read; a checkpoint without
