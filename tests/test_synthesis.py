@@ -13,7 +13,7 @@ from signals import music_like, tone
 
 from ssgs import SpectralStateGuidedSynthesis, SSGSError, kernels
 from ssgs import synthesis as S
-from ssgs.features import lpc_from_reflection
+from ssgs.features import lpc_from_reflection, reflection_from_lpc
 
 SR, HOP = 16000, 256
 
@@ -165,7 +165,7 @@ def test_replaying_a_residual_through_the_smooth_filter_keeps_its_spectrum(rng):
     x = music_like(rng, 4.0)
     m = SpectralStateGuidedSynthesis(n_states=3, seed=0).train([x], SR, 1)
     a = np.concatenate([np.ones((len(m.lpc_coefficients), 1)), m.lpc_coefficients], axis=1)
-    k = S.reflection_from_lpc(a)
+    k = reflection_from_lpc(a)
     e = m.residual_signals.reshape(-1).astype(np.float64)
     undo = -0.5 * np.sum(np.log1p(-k * k), axis=1)
     ref, _ = kernels.lpc_synthesis(e, a, HOP)
