@@ -32,7 +32,8 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="output audio file (.wav, .flac, .ogg)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of audio (default: 5)")
     p.add_argument("--fidelity", type=float, default=0.0,
-                   help="1 replays the training audio, 0 is fully synthetic (default: 0)")
+                   help="1 replays the training audio, 0 is fully synthetic; in between, that share "
+                        "of the passage is the training audio itself (default: 0)")
     p.add_argument("--excitation", default="karplus-strong",
                    help="karplus-strong, wavelet or noise (default: karplus-strong)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: drawn and printed)")

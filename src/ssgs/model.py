@@ -1174,8 +1174,9 @@ class SpectralStateGuidedSynthesis:
             soxr.
         fidelity : float in [0, 1]
             1 replays the training audio exactly from ``start``; 0 uses the
-            model alone; in between, the training audio and the model's
-            rendering of the same passage are blended (see
+            model alone; in between, a share ``fidelity`` of the passage's
+            stretches is the training audio itself and the rest the model's
+            rendering of the same passage, crossfaded (see
             :mod:`ssgs.synthesis`).
         excitation_type : {'Karplus-Strong', 'Wavelet', 'Noise'}
             The synthetic excitation: a plucked string tuned to the modelled
