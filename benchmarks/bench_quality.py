@@ -149,7 +149,6 @@ def copy_synthesis(model, kind="karplus-strong"):
     renders the model's frames (a synthetic excitation): what the model
     would score if it drew exactly the training frames."""
     from ssgs import synthesis as S
-    from ssgs.features import voicing_from_logit, voicing_logit
 
     exc, hop, p = model.excitation_model, model.hop_size, model.lpc_order
     X, bounds = model._data(), np.concatenate([[0], np.cumsum(model.sequence_lengths)])
@@ -157,11 +156,7 @@ def copy_synthesis(model, kind="karplus-strong"):
     for i in range(len(model.sequence_lengths)):
         rows = slice(bounds[i], bounds[i + 1])
         path = model._decoded_path(i, {})
-        f0 = model.f0[rows].astype(np.float64)
-        f0 = np.where(f0 > 0, f0, np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)]))
-        voicing = voicing_from_logit(voicing_logit(model.periodicity[rows]) + exc.offset_for(kind))
-        onset = S._voiced_starts(voicing) | (np.abs(np.diff(np.log(f0), prepend=np.log(f0[0]))) > np.log(2) / 4)
-        onset[0] = True
+        f0, voicing, onset = model._passage_controls(rows, path, kind)  # as blends sound a passage
         e = S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5)
         if exc.residual_shape is not None:  # each frame's own residual shape (its state's where silent)
             own = model._frame_shapes()[rows].astype(np.float64)

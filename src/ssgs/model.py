@@ -1032,10 +1032,11 @@ class SpectralStateGuidedSynthesis:
             frame = 0
         return pieces
 
-    def _replay(self, index, sample, n, decoder="sample"):
-        """The training audio from (index, sample), n samples, across files."""
-        out, cache = [], {}
-        paths = []
+    def _replay(self, index, sample, n, decoder="sample", cache=None):
+        """The training audio from (index, sample), n samples, across files
+        (``cache``: decoded paths already at hand, see :meth:`_decoded_path`)."""
+        out, paths = [], []
+        cache = {} if cache is None else cache
         while n > 0:
             audio = self.rebuild_sequence(index)[sample:sample + n]
             out.append(audio)
@@ -1062,7 +1063,7 @@ class SpectralStateGuidedSynthesis:
         shortest, longest = (max(1, int(round(t * self.sample_rate / hop))) for t in _synth.STRETCH_SECONDS)
         draws = _synth.passage_stretches(path, rng, shortest, longest)
         own = draws < fidelity
-        real, _ = self._replay(index, first * hop, n_frames * hop, decoder)
+        real, _ = self._replay(index, first * hop, n_frames * hop, decoder, cache)
         model = self._render_passage(rows, path, fidelity, kind, rng)
         # equal power across each switch (the two are uncorrelated), over one hop
         share = _synth._ramp_between_centres(own.astype(np.float64), hop)
@@ -1085,19 +1086,25 @@ class SpectralStateGuidedSynthesis:
         obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
         if self.observation_range is not None:
             obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
-        train_f0 = self.f0[rows].astype(np.float64)
-        fallback = np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)])
-        f0 = np.where(train_f0 > 0, train_f0, fallback)
-        voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
-        onset = _synth._voiced_starts(voicing) | (np.abs(np.diff(np.log(f0), prepend=np.log(f0[0])))
-                                                  >= _synth.LEAP_SEMITONES * np.log(2) / 12)
-        onset[0] = True
+        f0, voicing, onset = self._passage_controls(rows, path, kind)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate, int(rng.integers(2**63)))
         e = exc.shape_excitation(e, path, hop, rng)
         silent = self._silent_frames(rows) == 1
         score = _synth.blended_gain_scores(self.params, exc, path, X[:, p], silent, gain_score, fidelity)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=_synth.audible_frames(exc, path, score))
         return np.pad(y, (0, len(rows) * hop - len(y)))
+
+    def _passage_controls(self, rows, path, kind):
+        """The excitation's controls for training frames ``rows`` (states
+        ``path``): their own F0 (unvoiced frames: the state's most common
+        pitch), their own periodicity as voicing (with the model's offset
+        for ``kind``), and the plucks :func:`ssgs.synthesis.pluck_onsets`
+        places along them. Returns (f0, voicing, onset), one per frame."""
+        exc = self.excitation_model
+        f0 = self.f0[rows].astype(np.float64)
+        f0 = np.where(f0 > 0, f0, np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)]))
+        voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
+        return f0, voicing, _synth.pluck_onsets(voicing, f0)
 
     def _sample_path(self, n_frames, rng, decoder="sample"):
         """A state path of n_frames, read as an excerpt of an endless

@@ -241,9 +241,7 @@ class ExcitationModel:
         variation = None
         if self.shape_components is not None:
             K, rho = self.shape_components.shape[0], np.clip(self.shape_correlation, 0.0, 0.98)
-            z = rng.standard_normal((len(path), K))
-            for k in range(K):
-                z[:, k] = scipy.signal.lfilter([np.sqrt(1.0 - rho[k] ** 2)], [1.0, -rho[k]], z[:, k])
+            z = _ar1(rng.standard_normal((len(path), K)), rho)
             variation = (z * self.shape_spread[path]) @ self.shape_components
         return shape_excitation(excitation, self.residual_shape, hop, index=path, variation=variation)
 
@@ -314,20 +312,42 @@ def state_spectral_shape(frame_shapes, posteriors):
     return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
 
 
+def _within_sequences(n_frames, lengths):
+    """[n_frames - 1] bool: which consecutive frame pairs lie in one
+    sequence (of ``lengths`` frames; None: one sequence)."""
+    pair = np.ones(max(n_frames - 1, 0), bool)
+    if lengths is not None and len(lengths) > 1:
+        pair[np.cumsum(lengths)[:-1] - 1] = False
+    return pair
+
+
+def _lag1_correlation(a, b, default):
+    """Per column, the correlation of paired rows ``a`` and ``b`` (``default``
+    where either has no variance), clipped to [0, 0.98]."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    return np.clip(np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), default), 0.0, 0.98)
+
+
+def _ar1(eps, rho):
+    """Each column of ``eps`` [F, K] (unit-variance noise) through an AR(1)
+    filter of coefficient ``rho[k]``, scaled to keep unit variance."""
+    z = np.empty_like(eps)
+    for k in range(eps.shape[1]):
+        z[:, k] = scipy.signal.lfilter([np.sqrt(1.0 - rho[k] ** 2)], [1.0, -rho[k]], eps[:, k])
+    return z
+
+
 def deviation_smoothing(X, means, labels, lengths):
     """Per-dimension lag-1 correlation of the frames' deviations from their
     (most likely, ``labels``) state's mean, over consecutive frames of one
     state within one sequence; clipped to [0, 0.98]."""
     dev = X - means[labels]
-    same = labels[1:] == labels[:-1]
-    same[np.cumsum(lengths)[:-1] - 1] = False
+    same = (labels[1:] == labels[:-1]) & _within_sequences(labels.shape[0], lengths)
     a, b = dev[:-1][same], dev[1:][same]
     if a.shape[0] < 3:
         return np.full(X.shape[1], SMOOTHING)
-    a, b = a - a.mean(0), b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    rho = np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), SMOOTHING)
-    return np.clip(rho, 0.0, 0.98)
+    return _lag1_correlation(a, b, SMOOTHING)
 
 
 def mean_run_lengths(labels, lengths, n_states):
@@ -390,9 +410,7 @@ def zero_phase_smooth(x, coefficient):
 def _median_step(X, lengths):
     """Per dimension, the median absolute change between consecutive frames
     of one sequence."""
-    ok = np.ones(X.shape[0] - 1, bool)
-    ok[np.cumsum(lengths)[:-1] - 1] = False
-    return np.median(np.abs(np.diff(X, axis=0)[ok]), axis=0)
+    return np.median(np.abs(np.diff(X, axis=0)[_within_sequences(X.shape[0], lengths)]), axis=0)
 
 
 def smoother_sequences(lengths, max_frames=100_000):
@@ -468,9 +486,7 @@ def pitch_motion(f0, periodicity, lengths=None):
     moves. Zeros where there are no such frames."""
     f0 = np.asarray(f0, dtype=np.float64)
     voiced = (np.asarray(periodicity) > 0.5) & (f0 > 0)
-    pair = voiced[1:] & voiced[:-1]
-    if lengths is not None and len(lengths) > 1:
-        pair[np.cumsum(lengths)[:-1] - 1] = False
+    pair = voiced[1:] & voiced[:-1] & _within_sequences(f0.shape[0], lengths)
     if not pair.any():
         return np.zeros(2)
     logf = np.log(np.where(f0 > 0, f0, 1.0))
@@ -501,16 +517,11 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
     count = np.bincount(labels[sounding], minlength=N)
     spread = np.sqrt(np.stack([np.bincount(labels[sounding], weights=coef[sounding, j] ** 2, minlength=N)
                                for j in range(k)], axis=1) / np.maximum(count, 1)[:, None])
-    pair = sounding[1:] & sounding[:-1]
-    if lengths is not None and len(lengths) > 1:
-        pair[np.cumsum(lengths)[:-1] - 1] = False
+    pair = sounding[1:] & sounding[:-1] & _within_sequences(sounding.shape[0], lengths)
     correlation = np.zeros(k)
     if pair.sum() > 2:  # of the standardised draws generation correlates (coefficient / the state's spread)
         z = coef / np.where(spread[labels] > 0, spread[labels], 1.0)
-        a, b = z[:-1][pair], z[1:][pair]
-        a, b = a - a.mean(0), b - b.mean(0)
-        den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-        correlation = np.clip(np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), 0.0), 0.0, 0.98)
+        correlation = _lag1_correlation(z[:-1][pair], z[1:][pair], 0.0)
     return components, spread, correlation
 
 
@@ -581,9 +592,7 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     chol = np.linalg.cholesky(params.covars)
     eps = rng.standard_normal((len(path), D))
     rho = np.broadcast_to(np.asarray(smoothing, dtype=np.float64), (D,))
-    z = np.empty_like(eps)
-    for d in range(D):
-        z[:, d] = scipy.signal.lfilter([np.sqrt(1.0 - rho[d] ** 2)], [1.0, -rho[d]], eps[:, d])
+    z = _ar1(eps, rho)
     deviation = np.empty_like(z)
     for state in np.unique(path):  # per state: no [F, D, D] stack of factors
         rows = path == state
@@ -716,6 +725,16 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
         end = notes[np.searchsorted(notes, t, side="right")]
         glided[t:end] = log_f0[t:end]
     return obs, np.exp(glided), voicing, onset, audible_frames(exc, path, gain_score)
+
+
+def pluck_onsets(voicing, f0):
+    """Where a string is plucked along a given pitch track (a passage's
+    own): where a voiced sound begins (:func:`_voiced_starts`) or the pitch
+    leaps by LEAP_SEMITONES or more, and at the first frame."""
+    log_f0 = np.log(f0)
+    onset = _voiced_starts(voicing) | (np.abs(np.diff(log_f0, prepend=log_f0[0])) >= LEAP_SEMITONES * np.log(2) / 12)
+    onset[0] = True
+    return onset
 
 
 def _voiced_starts(voicing, on=0.5, off=VOICING_OFF):
