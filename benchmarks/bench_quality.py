@@ -161,7 +161,7 @@ def copy_synthesis(model, kind="karplus-strong"):
         if exc.residual_shape is not None:  # each frame's own residual shape (its state's where silent)
             own = model._frame_shapes()[rows].astype(np.float64)
             own = np.where(np.isnan(own), exc.residual_shape[path], own)
-            e = S.shape_excitation(e, own, hop)
+            e = S.shape_excitation(e, own, hop, colour=model._excitation_colour(kind))
         y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames(rows) == 0)
         out.append(y[: model.sequence_samples[i]])
     return out

@@ -7,6 +7,7 @@ synthesis. The public names are those of the reference implementation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_sig
 __all__ = ["SpectralStateGuidedSynthesis"]
 
 _AUTO_CANDIDATES = (8, 16, 24, 32)
+_COLOUR_SEED = 0x5C01  # the fixed seed of the excitation colour's own rendering (see _excitation_colour)
 
 
 def _check_int(name, value, minimum=1):
@@ -1088,7 +1090,7 @@ class SpectralStateGuidedSynthesis:
             obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
         f0, voicing, onset = self._passage_controls(rows, path, kind)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate, int(rng.integers(2**63)))
-        e = exc.shape_excitation(e, path, hop, rng)
+        e = exc.shape_excitation(e, path, hop, rng, colour=self._excitation_colour(kind))
         silent = self._silent_frames(rows) == 1
         score = _synth.blended_gain_scores(self.params, exc, path, X[:, p], silent, gain_score, fidelity)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=_synth.audible_frames(exc, path, score))
@@ -1138,18 +1140,51 @@ class SpectralStateGuidedSynthesis:
 
     def _render_model(self, path, kind, rng, voicing_offset=None):
         """The model alone along a state path: frames drawn from the states,
-        the synthetic excitation given each state's residual shape, frames
-        of silent states silent. Returns (audio, F0 per frame)."""
+        the synthetic excitation (its colour, :meth:`_excitation_colour`,
+        taken out) given each state's residual shape, frames of silent
+        states silent. Returns (audio, F0 per frame). With a trial
+        ``voicing_offset`` (the calibration's: long renderings) the
+        excitation's colour is measured on the excitation itself."""
         hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
+        colour = self._excitation_colour(kind) if voicing_offset is None else None
         obs, f0, voicing, onset, audible = _synth.model_trajectory(self.params, exc, path, rng,
                                                                    bounds=self.observation_range, kind=kind,
                                                                    voicing_offset=voicing_offset)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        e = exc.shape_excitation(e, path, hop, rng)
+        e = exc.shape_excitation(e, path, hop, rng, colour=colour)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
+
+    def _excitation_colour(self, kind):
+        """The colour of the model's own synthetic excitation of ``kind``
+        (:func:`ssgs.synthesis.excitation_colour`), measured over
+        COLOUR_HOPS hops of it: a state path, frames, pitch and voicing
+        drawn from the model with a fixed seed (the colour is part of the
+        model, the same for the same model; the caller's random stream is
+        not touched). Generation takes it out of the excitation before
+        putting the residual shapes on; a clip's own colour would hold its
+        few pitches (see :func:`ssgs.synthesis.shape_excitation`), and a
+        short clip would come out less periodic than a long one. Cached
+        until the model's parameters or excitation statistics change."""
+        exc = self.excitation_model
+        p = self.params
+        key = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in
+                                       (p.startprob, p.transmat, p.means, p.covars)), digest_size=16).digest()
+        cached = getattr(self, "_colour_cache", None)
+        if cached is None or cached[0] is not exc or cached[1] != key:
+            cached = self._colour_cache = (exc, key, {})
+        colours = cached[2]
+        if kind not in colours:
+            rng = np.random.default_rng(_COLOUR_SEED)
+            path = self._sample_path(_synth.COLOUR_HOPS, rng)
+            _, f0, voicing, onset, _ = _synth.model_trajectory(p, exc, path, rng, bounds=self.observation_range,
+                                                               kind=kind)
+            e = _synth.synthetic_excitation(kind, f0, voicing, onset, self.hop_size, self.sample_rate or 16000,
+                                            int(rng.integers(2**63)))
+            colours[kind] = _synth.excitation_colour(e, self.hop_size)
+        return colours[kind]
 
     def _frame_shapes(self):
         """Each training hop's residual shape (they depend on the residual

@@ -49,6 +49,7 @@ __all__ = [
     "EXCITATION_TYPES",
     "ExcitationModel",
     "GenerationDetails",
+    "excitation_colour",
     "fit_excitation_model",
     "log_spectral_distance",
     "model_trajectory",
@@ -108,6 +109,7 @@ class GenerationDetails:
 SHAPE_BINS = 65  # residual shapes are kept at 65 frequencies from 0 to Nyquist (125 Hz apart at 16 kHz)
 SHAPE_COMPONENTS = 2  # principal directions in which a frame's residual shape strays from its state's
 _SHAPE_FLOOR = 1e-12  # -120 dB below the frame's mean power: bins with nothing in them stay finite
+COLOUR_HOPS = 2048  # hops of the model's own excitation its colour is measured over (33 s at hop 256, 16 kHz)
 
 
 @dataclass
@@ -230,12 +232,12 @@ class ExcitationModel:
             return 0.0
         return float(self.voicing_offset[VOICED_KINDS.index(kind)])
 
-    def shape_excitation(self, excitation, path, hop, rng):
+    def shape_excitation(self, excitation, path, hop, rng, colour=None):
         """The excitation given the residual shape of each frame's state
-        (:func:`shape_excitation`), each frame straying from it along the
-        shape components by a draw of the state's spread, correlated from
-        frame to frame as in training; unchanged for a model without
-        shapes."""
+        (:func:`shape_excitation`, ``colour`` the excitation's colour, as
+        there), each frame straying from it along the shape components by a
+        draw of the state's spread, correlated from frame to frame as in
+        training; unchanged for a model without shapes."""
         if self.residual_shape is None:
             return excitation
         variation = None
@@ -243,7 +245,8 @@ class ExcitationModel:
             K, rho = self.shape_components.shape[0], np.clip(self.shape_correlation, 0.0, 0.98)
             z = _ar1(rng.standard_normal((len(path), K)), rho)
             variation = (z * self.shape_spread[path]) @ self.shape_components
-        return shape_excitation(excitation, self.residual_shape, hop, index=path, variation=variation)
+        return shape_excitation(excitation, self.residual_shape, hop, index=path, variation=variation,
+                                colour=colour)
 
     @classmethod
     def neutral(cls, n_states):
@@ -805,20 +808,43 @@ def synthetic_excitation(kind, f0, voicing, onset, hop, sample_rate, seed):
     return kernels.excitation(_KERNEL_KIND[kind], f0, voicing, onset, hop, sample_rate, seed)
 
 
-def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation=None):
+def excitation_colour(excitation, hop, max_hops=COLOUR_HOPS):
+    """The colour of an excitation [F * hop]: its mean log spectrum
+    (:func:`spectral_shape` of each hop, over up to ``max_hops`` hops spread
+    over it; a log periodogram's spread, 1.28 nats per bin, comes down to
+    0.03 over 2048), [1, hop // 2 + 1] nats; zeros when no hop has power."""
+    e = np.asarray(excitation, dtype=np.float64)
+    F = e.shape[0] // hop
+    frame_shapes = spectral_shape(e[: F * hop].reshape(F, hop)[:: max(1, F // max_hops)])
+    sounding = ~np.isnan(frame_shapes[:, 0])
+    if not sounding.any():
+        return np.zeros((1, hop // 2 + 1))
+    return frame_shapes[sounding].mean(axis=0, keepdims=True)
+
+
+def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation=None, colour=None):
     """Give a unit-power excitation [F * hop] each frame's spectral shape.
 
-    The excitation is first flattened (its mean log spectrum over
-    the sounding hops, :func:`spectral_shape`, taken out: a Karplus-Strong
-    string's darkening, a pulse's roll-off), then each hop is given its row
-    of ``shape`` [F, B] (log power, nats, B bins from 0 to Nyquist: the
-    residual shape of the frame's state), or with ``index`` [F] the row
+    The excitation is first flattened: its colour (a Karplus-Strong
+    string's pluck, a pulse's roll-off, the noise's high-pass) is taken out,
+    either ``colour`` (log power, nats, on its own bins from 0 to Nyquist:
+    the excitation kind's colour as the model measures it over a long
+    stretch of its own excitation) or, without it, the colour of this
+    excitation itself (:func:`excitation_colour`). Then each hop is given
+    its row of ``shape`` [F, B] (log power, nats, B bins from 0 to Nyquist:
+    the residual shape of the frame's state), or with ``index`` [F] the row
     ``shape[index[f]]`` (a table per state, [N, B]), plus ``variation``
     [F, B'] (optional, log power on its own B' bins) per frame. Filtering
     is by short-time Fourier transform: frames of 2 * hop centred on the
     hops' centres, square-root Hann windows at 50% overlap (which rebuild
     the input exactly under a flat gain), so the gain crossfades from one
     hop to the next.
+
+    A short excitation's own colour holds its few pitches: the partials of
+    a steady note stand out of its mean log spectrum, and taking that out
+    fills the valleys between them (a quarter second of a 190 Hz string,
+    shaped flat, fell from 0.95 to 0.82 in harmonicity). A colour measured
+    over many notes has no partials in it.
     """
     e = np.asarray(excitation, dtype=np.float64)
     shape = np.asarray(shape, dtype=np.float64)
@@ -827,12 +853,10 @@ def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation
     if e.shape[0] != F * hop or shape.shape[1] < 2:
         raise ValueError(f"shape_excitation needs {F} x {hop} samples and at least 2 bins per frame")
     own = np.zeros((1, 2))
-    if flatten:  # a mean: up to 2048 hops spread over the excitation (a log periodogram's
-        # spread, 1.28 nats per bin, comes down to 0.03)
-        frame_shapes = spectral_shape(e.reshape(F, hop)[:: max(1, F // 2048)])
-        sounding = ~np.isnan(frame_shapes[:, 0])
-        if sounding.any():
-            own = frame_shapes[sounding].mean(axis=0, keepdims=True)
+    if colour is not None:
+        own = np.asarray(colour, dtype=np.float64).reshape(1, -1)
+    elif flatten:
+        own = excitation_colour(e, hop)
     # on the bins of the 2 * hop transform, per row of the table; frames -1 and F take their neighbours' gains
     table = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
     gain = table[np.concatenate([index[:1], index, index[-1:]])]
