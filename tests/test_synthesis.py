@@ -672,6 +672,64 @@ def test_digital_silence_in_training_generates_digital_silence(gapped):
     assert not np.any(np.all(z[: len(z) // hop * hop].reshape(-1, hop) == 0, axis=1))
 
 
+def test_silence_run_lengths_worked_example():
+    silent = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1], bool)
+    assert_array_equal(S.silence_run_lengths(silent, [5, 5]), [2, 1, 3])
+    assert_array_equal(S.silence_run_lengths(silent), [2, 1, 3])
+    assert_array_equal(S.silence_run_lengths(silent, [4, 6]), [2, 1, 3])  # the run across the boundary is cut
+    assert S.silence_run_lengths(np.zeros(4, bool)).size == 0
+
+
+def test_retime_silences_gives_each_stretch_of_silent_states_a_training_length(rng):
+    exc = S.ExcitationModel.neutral(4)
+    exc.silence = np.array([0.0, 1.0, 0.6, 0.3])  # states 1 and 2 are silent states, 3 is not
+    exc.silence_runs = np.full(S.SILENCE_QUANTILES, 5.0)
+    path = np.array([0, 0, 1, 0, 3, 3, 1, 2, 2, 1, 2, 1, 1, 0])
+    out = S.retime_silences(path, exc, rng)
+    assert_array_equal(out, [0, 0, 1, 1, 1, 1, 1, 0, 3, 3, 1, 2, 2, 2, 1, 0])  # a stretch keeps its states in order
+    exc.silence_runs = np.linspace(2.0, 9.0, S.SILENCE_QUANTILES)  # lengths drawn within the training's
+    lengths = np.concatenate([S.silence_run_lengths(exc.silence[S.retime_silences(path, exc, rng)] >= 0.5)
+                              for _ in range(200)])
+    assert lengths.min() == 2 and lengths.max() == 9 and abs(lengths.mean() - 5.5) < 0.4
+    # ranked by the chain's own stretches: the longest becomes long, the shortest short
+    path = np.array([0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 2, 2, 0])
+    chain = np.array([1, 1, 1, 2, 2, 3, 4, 6, 6, 9])
+    for _ in range(50):
+        lengths = S.silence_run_lengths(exc.silence[S.retime_silences(path, exc, rng, chain)] >= 0.5)
+        assert lengths[0] <= 4 and lengths[1] >= 7 and 4 <= lengths[2] <= 6, lengths
+    exc.silence_runs = None  # an older model: the path as it was
+    assert_array_equal(S.retime_silences(path, exc, rng), path)
+
+
+def test_generated_silences_are_as_long_as_the_trainings(gapped):
+    """Bursts between silences of 12 to 24 hops: generated silences last
+    12 to 24 hops too, and there are no dropouts (short silences inside
+    sound). Deciding silence frame by frame from the states (the rule older
+    models keep) made most silences one or two hops long and chained
+    others past any in training."""
+    _, model = gapped
+    hop = model.hop_size
+    train = S.silence_run_lengths(model._silent_frames() == 1)
+
+    def inner_silences():
+        y = model.generate(60.0, fidelity=0.0, seed=3).astype(np.float64)
+        zero = np.all(y[: len(y) // hop * hop].reshape(-1, hop) == 0, axis=1)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+        inner = (edges[::2] > 0) & (edges[1::2] < zero.size)  # not cut by the clip's ends
+        return (edges[1::2] - edges[::2])[inner]
+
+    runs = inner_silences()
+    assert runs.size > 20
+    assert runs.min() >= train.min() and runs.max() <= train.max(), (runs, train)
+    exc = model.excitation_model
+    saved, exc.silence_runs = exc.silence_runs, None
+    try:
+        old = inner_silences()
+    finally:
+        exc.silence_runs = saved
+    assert np.mean(old < train.min()) > 0.5 and old.max() > train.max(), (old, train)  # the case it is for
+
+
 def test_blended_silence_follows_the_passage_more_as_fidelity_rises(gapped, rng):
     """Between fidelity 0 and 1 a frame's silence is decided by the passage's
     gain scores mixed with fresh ones: the share of silent frames stays the

@@ -27,7 +27,7 @@ from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_sig
 __all__ = ["SpectralStateGuidedSynthesis"]
 
 _AUTO_CANDIDATES = (8, 16, 24, 32)
-_COLOUR_SEED = 0x5C01  # the fixed seed of the excitation colour's own rendering (see _excitation_colour)
+_DERIVED_SEED = 0x5C01  # the fixed seed of what generation derives from the model itself (see _derived)
 
 
 def _check_int(name, value, minimum=1):
@@ -1118,11 +1118,15 @@ class SpectralStateGuidedSynthesis:
         within one chain the HMM rarely leaves the kind of material it
         started in.) The chains follow the duration-corrected transitions
         (:func:`ssgs.synthesis.duration_corrected_transitions`): each state
-        lasts as long as in training."""
+        lasts as long as in training, and each stretch of silent states as
+        long as a silence in training
+        (:func:`ssgs.synthesis.retime_silences`)."""
         params = self.params
         lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
         occupancy = self.excitation_model.occupancy
         transmat = _synth.duration_corrected_transitions(params.transmat, self.excitation_model.mean_run)
+        chain_runs = self._derived("silences", lambda: _synth.chain_silence_runs(
+            transmat, occupancy / occupancy.sum(), self.excitation_model, seed=_DERIVED_SEED))
         pieces, total = [], 0
         while total < n_frames:
             take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))
@@ -1132,11 +1136,12 @@ class SpectralStateGuidedSynthesis:
                 if lengths:
                     take = min(take, int(rng.integers(1, int(rng.choice(lengths)) + 1)))
             if decoder == "smooth":
-                pieces.append(_synth.smooth_path(params, take, rng, self.smoothness_weight, occupancy, start))
+                piece = _synth.smooth_path(params, take, rng, self.smoothness_weight, occupancy, start)
             else:
-                pieces.append(kernels.sample_states(start, transmat, take, int(rng.integers(2**63))))
-            total += take
-        return np.concatenate(pieces)
+                piece = kernels.sample_states(start, transmat, take, int(rng.integers(2**63)))
+            pieces.append(_synth.retime_silences(piece, self.excitation_model, rng, chain_runs))
+            total += pieces[-1].size
+        return np.concatenate(pieces)[:n_frames]
 
     def _render_model(self, path, kind, rng, voicing_offset=None):
         """The model alone along a state path: frames drawn from the states,
@@ -1168,23 +1173,31 @@ class SpectralStateGuidedSynthesis:
         few pitches (see :func:`ssgs.synthesis.shape_excitation`), and a
         short clip would come out less periodic than a long one. Cached
         until the model's parameters or excitation statistics change."""
-        exc = self.excitation_model
-        p = self.params
-        key = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in
-                                       (p.startprob, p.transmat, p.means, p.covars)), digest_size=16).digest()
-        cached = getattr(self, "_colour_cache", None)
-        if cached is None or cached[0] is not exc or cached[1] != key:
-            cached = self._colour_cache = (exc, key, {})
-        colours = cached[2]
-        if kind not in colours:
-            rng = np.random.default_rng(_COLOUR_SEED)
+        def measure():
+            rng = np.random.default_rng(_DERIVED_SEED)
             path = self._sample_path(_synth.COLOUR_HOPS, rng)
-            _, f0, voicing, onset, _ = _synth.model_trajectory(p, exc, path, rng, bounds=self.observation_range,
-                                                               kind=kind)
+            _, f0, voicing, onset, _ = _synth.model_trajectory(self.params, self.excitation_model, path, rng,
+                                                               bounds=self.observation_range, kind=kind)
             e = _synth.synthetic_excitation(kind, f0, voicing, onset, self.hop_size, self.sample_rate or 16000,
                                             int(rng.integers(2**63)))
-            colours[kind] = _synth.excitation_colour(e, self.hop_size)
-        return colours[kind]
+            return _synth.excitation_colour(e, self.hop_size)
+
+        return self._derived(f"colour {kind}", measure)
+
+    def _derived(self, name, compute):
+        """``compute()``, cached under ``name`` until the model's parameters
+        or excitation statistics change: what generation derives from the
+        model itself with a fixed seed (the excitation's colour, the
+        chain's own silences)."""
+        exc, p = self.excitation_model, self.params
+        key = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in
+                                       (p.startprob, p.transmat, p.means, p.covars)), digest_size=16).digest()
+        cached = getattr(self, "_derived_cache", None)
+        if cached is None or cached[0] is not exc or cached[1] != key:
+            cached = self._derived_cache = (exc, key, {})
+        if name not in cached[2]:
+            cached[2][name] = compute()
+        return cached[2][name]
 
     def _frame_shapes(self):
         """Each training hop's residual shape (they depend on the residual
@@ -1443,6 +1456,7 @@ class SpectralStateGuidedSynthesis:
                              "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
                              "excitation_pitch_motion": (2,),
                              "excitation_shape_components": (None, _synth.SHAPE_BINS),
+                             "excitation_silence_runs": (_synth.SILENCE_QUANTILES,),
                              "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})

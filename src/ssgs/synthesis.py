@@ -29,9 +29,10 @@ coefficients and gain are interpolated between frame centres and updated
 every 16 samples (direct form, whose state is the output history: a change
 of coefficients leaves no transient), state carried throughout: no jumps at
 frame boundaries.
-The gain is the model's; frames of states that were digital silence in
-training (in the share they were) are exact zeros; a soft limiter acts only
-when a sample would exceed full scale.
+The gain is the model's; frames of states that were mostly digital silence
+in training are exact zeros, in silences as long as the training's (see
+:func:`retime_silences`); a soft limiter acts only when a sample would
+exceed full scale.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class GenerationDetails:
 SHAPE_BINS = 65  # residual shapes are kept at 65 frequencies from 0 to Nyquist (125 Hz apart at 16 kHz)
 SHAPE_COMPONENTS = 2  # principal directions in which a frame's residual shape strays from its state's
 _SHAPE_FLOOR = 1e-12  # -120 dB below the frame's mean power: bins with nothing in them stay finite
+SILENT_STATE = 0.5  # a state whose training frames were digital silence this often or more is a silent state
+SILENCE_QUANTILES = 33  # the training's silence lengths are kept as this many quantiles
+CHAIN_FRAMES = 200_000  # frames of the model's own chain that rank its silences (see chain_silence_runs)
 COLOUR_HOPS = 2048  # hops of the model's own excitation its colour is measured over (33 s at hop 256, 16 kHz)
 
 
@@ -130,6 +134,9 @@ class ExcitationModel:
         (level at the analysis floor, -100 dB): such frames generate exact
         zeros
     occupancy : [N] share of the training frames each state explains
+    silence_runs : [SILENCE_QUANTILES] quantiles (0 to 1, evenly) of the
+        lengths, in frames, of the training's stretches of digital silence
+        (see :func:`retime_silences`); None without silence in training
     mean_run : [N] mean length (frames) of the state's runs in the training
         frames' most likely states, runs cut by a sequence's end included
         (0 for a state no frame fell in); see
@@ -178,11 +185,12 @@ class ExcitationModel:
     shape_components: np.ndarray | None = None
     shape_spread: np.ndarray | None = None
     shape_correlation: np.ndarray | None = None
+    silence_runs: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
                  "mean_run", "shape_spread")
 
-    COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread")
+    COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread", "silence_runs")
 
     def __post_init__(self):
         for name in self.COMPACT:
@@ -197,6 +205,7 @@ class ExcitationModel:
         "mean_run": "state_mean_run", "voicing_offset": "excitation_voicing_offset",
         "pitch_motion": "excitation_pitch_motion", "shape_components": "excitation_shape_components",
         "shape_spread": "state_shape_spread", "shape_correlation": "excitation_shape_correlation",
+        "silence_runs": "excitation_silence_runs",
     }
 
     def tensors(self):
@@ -368,6 +377,77 @@ def mean_run_lengths(labels, lengths, n_states):
     count = np.bincount(labels[starts], minlength=n_states)
     total = np.bincount(labels[starts], weights=runs, minlength=n_states)
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def silence_run_lengths(silent, lengths=None):
+    """Lengths (frames) of the stretches of consecutive silent frames
+    ``silent`` [T] within each sequence (``lengths``; one sequence when
+    None), in order."""
+    silent = np.asarray(silent, dtype=bool)
+    bounds = np.concatenate([[0], np.cumsum([silent.shape[0]] if lengths is None else lengths)]).astype(np.int64)
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], silent[a:b].astype(np.int8), [0]])))
+        runs.append(edges[1::2] - edges[::2])
+    return np.concatenate(runs) if runs else np.zeros(0, np.int64)
+
+
+def chain_silence_runs(transmat, start, exc, n_frames=CHAIN_FRAMES, seed=0):
+    """Sorted lengths of the stretches of silent states (silence share
+    SILENT_STATE or more) in ``n_frames`` of the Markov chain (``start``,
+    ``transmat``): how long the chain itself stays in silence, for
+    :func:`retime_silences`. Empty without silent states."""
+    quiet = exc.silence >= SILENT_STATE
+    if not quiet.any():
+        return np.zeros(0, np.int64)
+    path = kernels.sample_states(start, transmat, n_frames, seed)
+    return np.sort(silence_run_lengths(quiet[path]))
+
+
+def retime_silences(path, exc, rng, chain_runs=None):
+    """A sampled state path with each stretch of silent states
+    (silence share SILENT_STATE or more) as long as a stretch of digital
+    silence in training (``exc.silence_runs``, by its quantiles), the
+    stretch's states spread over it in order. The path's length changes.
+
+    Which length: the one at the stretch's rank among the chain's own
+    stretches (``chain_runs``, sorted, from :func:`chain_silence_runs`;
+    ties broken at random): the chain's long silences (after a phrase, say)
+    become the training's long ones, its short ones (between words) short
+    ones. Without ``chain_runs``, a length drawn at random.
+
+    An HMM's chain passes through its silent states as it passes through
+    any: it drops into one for a frame or two in the middle of sound and
+    chains several into silences longer than any in training, and a state
+    that is silent now and then goes silent now and then, wherever it is.
+    Generated from the states alone, silence came out as dropouts (on
+    speech, one-frame silences inside sound at 5 times the training's rate;
+    on the demo, three times as many silences as in training, most of one
+    or two frames) and silences up to 3 times the training's longest.
+    Silence is digital silence for whole stretches of silent states, as
+    long as the training's, and never elsewhere. Unchanged without
+    ``silence_runs`` or silent states."""
+    path = np.asarray(path)
+    quiet = exc.silence >= SILENT_STATE
+    if exc.silence_runs is None or not quiet.any() or path.size == 0:
+        return path
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet[path].astype(np.int8), [0]])))
+    if edges.size == 0:
+        return path
+    own = edges[1::2] - edges[::2]
+    u = rng.random(own.size)
+    if chain_runs is not None and len(chain_runs):
+        lo = np.searchsorted(chain_runs, own, side="left")
+        hi = np.searchsorted(chain_runs, own, side="right")
+        u = (lo + (hi - lo) * u) / len(chain_runs)
+    grid = np.linspace(0.0, 1.0, exc.silence_runs.shape[0])
+    lengths = np.maximum(1, np.rint(np.interp(u, grid, exc.silence_runs))).astype(np.int64)
+    pieces, last = [], 0
+    for a, b, n in zip(edges[::2], edges[1::2], lengths):
+        pieces += [path[last:a], path[a + (np.arange(n) * (b - a)) // n]]
+        last = b
+    pieces.append(path[last:])
+    return np.concatenate(pieces)
 
 
 def duration_corrected_transitions(transmat, mean_run):
@@ -567,9 +647,11 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
                                                                       lengths)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
+    runs = silence_run_lengths(silent, lengths)
+    silence_runs = np.quantile(runs, np.linspace(0.0, 1.0, SILENCE_QUANTILES)) if runs.size else None
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
                            np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
-                           pitch_motion=pitch_motion(f0, periodicity, lengths),
+                           pitch_motion=pitch_motion(f0, periodicity, lengths), silence_runs=silence_runs,
                            **({} if variation is None else dict(zip(("shape_components", "shape_spread",
                                                                       "shape_correlation"), variation))))
 
@@ -651,11 +733,13 @@ def blended_gain_scores(params, exc, path, log_gain, silent, fresh, fidelity):
 
 
 def audible_frames(exc, path, gain_score):
-    """Which frames sound: a frame of a state whose training frames were
-    digital silence in a share ``s`` is silent when its gain score falls in
-    the lowest ``s`` of its distribution (so the quietest draws go silent,
-    in stretches as long as the draws' correlation makes them, and each
-    state is silent as often as in training)."""
+    """Which frames sound, frame by frame: a frame of a state whose
+    training frames were digital silence in a share ``s`` is silent when its
+    gain score falls in the lowest ``s`` of its distribution (so the
+    quietest draws go silent, and each state is silent as often as in
+    training). Blends decide silence this way, with the passage's scores
+    mixed in (:func:`blended_gain_scores`): their silences follow the
+    passage's. At fidelity 0 it made dropouts (see :func:`retime_silences`)."""
     return scipy.special.ndtr(gain_score) >= exc.silence[path]
 
 
@@ -667,7 +751,10 @@ def _draw_pitch(exc, state, rng):
 
 def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_offset=None):
     """The model's frames along a path: observations, F0, voicing, onsets
-    and which frames sound (see :func:`audible_frames`). The voicing is the
+    and which frames sound: those of states that are not silent states (a
+    path from :func:`retime_silences`), or for a model without the
+    training's silence lengths (older checkpoints) :func:`audible_frames`'s
+    choice. The voicing is the
     drawn voicing logit plus the model's offset for the excitation ``kind``
     (or ``voicing_offset``, when given).
 
@@ -727,7 +814,8 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     for t in np.flatnonzero(leap):  # a leap starts the note at its pitch, gliding from there
         end = notes[np.searchsorted(notes, t, side="right")]
         glided[t:end] = log_f0[t:end]
-    return obs, np.exp(glided), voicing, onset, audible_frames(exc, path, gain_score)
+    audible = audible_frames(exc, path, gain_score) if exc.silence_runs is None else exc.silence[path] < SILENT_STATE
+    return obs, np.exp(glided), voicing, onset, audible
 
 
 def pluck_onsets(voicing, f0):
