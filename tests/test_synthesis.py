@@ -14,6 +14,7 @@ from signals import music_like, tone
 from ssgs import SpectralStateGuidedSynthesis, SSGSError, kernels
 from ssgs import synthesis as S
 from ssgs.features import lpc_from_reflection, reflection_from_lpc
+from ssgs.hmm import HMMParams
 
 SR, HOP = 16000, 256
 
@@ -791,6 +792,31 @@ def test_zero_phase_smooth(rng):
     assert y.argmax() == 50 and abs(y.sum() - 1.0) < 1e-9  # unit DC gain
     ref = scipy.signal.lfilter([0.4], [1, -0.6], scipy.signal.lfilter([0.4], [1, -0.6], impulse[:, 0])[::-1])[::-1]
     assert_allclose(y, ref, atol=1e-10)  # it is the one-pole filter both ways
+    # in segments: each on its own, nothing carried across
+    steps = np.concatenate([np.full((10, 1), -11.5), np.full((10, 1), -3.0), x[:10, :1]])
+    assert_allclose(S.zero_phase_smooth(steps, 0.8, starts=[10, 20]),
+                    np.concatenate([steps[:20], S.zero_phase_smooth(x[:10, :1], 0.8)]), atol=1e-12)
+
+
+def test_drawn_sound_next_to_silence_keeps_its_level(rng):
+    """A sounding state between stretches of a silent state whose frames sit
+    at the analysis floor (-100 dB): its frames next to the silence keep
+    their own state's level. Smoothed across the boundary, they were pulled
+    down towards the floor (the silent frames are never heard)."""
+    D = 4
+    params = HMMParams(np.full(2, 0.5), np.full((2, 2), 0.5), np.array([[0.0, 0.0, -11.5, 0.0], [0.0, 0.0, -3.0, 0.0]]),
+                       np.stack([np.eye(D) * 0.01, np.eye(D) * 0.25]))
+    exc = S.ExcitationModel.neutral(2)
+    exc.silence = np.array([1.0, 0.0])
+    exc.silence_runs = np.full(S.SILENCE_QUANTILES, 20.0)
+    exc.smoother = np.array([[0.9] * D, [1.0] * D])
+    path = np.repeat([0, 1, 0, 1, 0], 20)
+    edges = np.concatenate([np.arange(20, 23), np.arange(37, 40), np.arange(60, 63), np.arange(77, 80)])
+    levels = np.array([S.draw_frames(params, exc, path, rng)[0][edges, 2] for _ in range(50)])
+    assert abs(levels.mean() + 3.0) < 0.2, levels.mean()
+    exc.silence_runs = None  # frame-by-frame silence (older models): smoothed across, as before
+    levels = np.array([S.draw_frames(params, exc, path, rng)[0][edges, 2] for _ in range(50)])
+    assert levels.mean() < -4.0, levels.mean()  # the case it is for
 
 
 def test_fit_smoother_matches_the_training_frames_steps(rng):

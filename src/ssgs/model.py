@@ -937,7 +937,8 @@ class SpectralStateGuidedSynthesis:
             n = int(lengths.sum())
             drawn = _synth.observation_trajectory(p, labels[:n], np.random.default_rng(0), smoothing=smoothing,
                                                   bounds=self.observation_range)
-            exc.smoother = _synth.fit_smoother(self._data()[:n], lengths, drawn, p.means[labels[:n]])
+            exc.smoother = _synth.fit_smoother(self._data()[:n], lengths, drawn, p.means[labels[:n]],
+                                               starts=_synth.sound_boundaries(exc, labels[:n]))
             self._excitation = exc
             self._excitation_iteration = self.iteration
             exc.voicing_offset = self._calibrate_voicing(labels)

@@ -476,11 +476,16 @@ def duration_corrected_transitions(transmat, mean_run):
     return A
 
 
-def zero_phase_smooth(x, coefficient):
+def zero_phase_smooth(x, coefficient, starts=None):
     """A one-pole low-pass run forwards then backwards over the frames
     ``x`` [F, D] (coefficient per dimension, 0 = untouched), each pass
-    starting from its first value (no pull towards zero at the ends)."""
+    starting from its first value (no pull towards zero at the ends).
+    ``starts`` (optional): frames where a new segment begins; each segment
+    is smoothed on its own, nothing carried across."""
     x = np.asarray(x, dtype=np.float64)
+    if starts is not None and len(starts) and x.shape[0]:
+        bounds = np.unique(np.concatenate([[0], np.asarray(starts, dtype=np.int64), [x.shape[0]]]))
+        return np.concatenate([zero_phase_smooth(x[a:b], coefficient) for a, b in zip(bounds[:-1], bounds[1:])])
     out = x.copy()
     for d, c in enumerate(np.broadcast_to(coefficient, (x.shape[1],))):
         if c <= 0.0 or x.shape[0] < 2:
@@ -502,7 +507,20 @@ def smoother_sequences(lengths, max_frames=100_000):
     return max(1, int(np.searchsorted(np.cumsum(lengths), max_frames, side="right")))
 
 
-def fit_smoother(X, lengths, drawn, means_along, steps=16):
+def sound_boundaries(exc, path):
+    """Frames of a path where sound meets silence: a silent state (silence
+    share SILENT_STATE or more) after a sounding one or the other way
+    round. None for a model that decides silence frame by frame (no
+    ``silence_runs``). Smoothing stops there: the frames of a silent state
+    are never heard, and smoothed across, their levels (the analysis floor,
+    -100 dB) pulled the sound on either side down with them."""
+    if exc.silence_runs is None:
+        return None
+    quiet = exc.silence[np.asarray(path)] >= SILENT_STATE
+    return np.flatnonzero(quiet[1:] != quiet[:-1]) + 1
+
+
+def fit_smoother(X, lengths, drawn, means_along, steps=16, starts=None):
     """Calibrate :func:`zero_phase_smooth` so drawn frames move like the
     training frames.
 
@@ -521,7 +539,9 @@ def fit_smoother(X, lengths, drawn, means_along, steps=16):
     states' means (smoothing narrows it), so the model keeps the training's
     range of spectra and levels. Frames that already move no more than the
     training's are left alone (coefficient 0, gain 1). (A long corpus need
-    not be read whole: :func:`smoother_sequences`.)
+    not be read whole: :func:`smoother_sequences`.) ``starts``: where the
+    drawn frames' smoothing stops (:func:`sound_boundaries`), as generation's
+    does.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     out = np.zeros((2, X.shape[1]))
@@ -531,7 +551,7 @@ def fit_smoother(X, lengths, drawn, means_along, steps=16):
     wanted = np.log(np.maximum(_median_step(X, lengths), 1e-12))
 
     def excess(c):  # joined sequences: their few boundaries hardly move a median
-        return np.mean(np.log(np.maximum(_median_step(zero_phase_smooth(drawn, c), lengths), 1e-12)) - wanted)
+        return np.mean(np.log(np.maximum(_median_step(zero_phase_smooth(drawn, c, starts), lengths), 1e-12)) - wanted)
 
     if excess(0.0) <= 0.0:
         return out
@@ -540,7 +560,7 @@ def fit_smoother(X, lengths, drawn, means_along, steps=16):
         c = 0.5 * (lo + hi)
         lo, hi = (c, hi) if excess(c) > 0.0 else (lo, c)
     c = 0.5 * (lo + hi)
-    spread = np.std(zero_phase_smooth(drawn, c) - means_along, axis=0)
+    spread = np.std(zero_phase_smooth(drawn, c, starts) - means_along, axis=0)
     out[0] = c
     out[1] = np.where(spread > 0, np.std(drawn - means_along, axis=0) / np.where(spread > 0, spread, 1.0), 1.0)
     return out
@@ -550,13 +570,14 @@ def draw_frames(params, exc, path, rng, bounds=None):
     """Observations along a state path as generation uses them: drawn
     (:func:`observation_trajectory`, with the model's per-dimension
     correlation), then smoothed as calibrated at training
-    (:func:`fit_smoother`), kept within ``bounds``. Also returns the gain
+    (:func:`fit_smoother`; not across :func:`sound_boundaries`), kept
+    within ``bounds``. Also returns the gain
     scores of the raw draws (for :func:`audible_frames`)."""
     smoothing = SMOOTHING if exc.smoothing is None else exc.smoothing
     obs, score = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds, return_scores=True)
     if exc.smoother is not None and np.any(exc.smoother[0] > 0):
         mean = params.means[path]
-        obs = mean + (zero_phase_smooth(obs, exc.smoother[0]) - mean) * exc.smoother[1]
+        obs = mean + (zero_phase_smooth(obs, exc.smoother[0], sound_boundaries(exc, path)) - mean) * exc.smoother[1]
         if bounds is not None:
             obs = np.clip(obs, bounds[0], bounds[1])
     return obs, score
