@@ -1126,8 +1126,9 @@ class SpectralStateGuidedSynthesis:
         lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
         occupancy = self.excitation_model.occupancy
         transmat = _synth.duration_corrected_transitions(params.transmat, self.excitation_model.mean_run)
-        chain_runs = self._derived("silences", lambda: _synth.chain_silence_runs(
-            transmat, occupancy / occupancy.sum(), self.excitation_model, seed=_DERIVED_SEED))
+        chain_runs = None if self.excitation_model.silence_runs is None else self._derived(
+            "silences", lambda: _synth.chain_silence_runs(transmat, occupancy / occupancy.sum(),
+                                                          self.excitation_model, seed=_DERIVED_SEED))
         pieces, total = [], 0
         while total < n_frames:
             take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))

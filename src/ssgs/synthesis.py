@@ -234,6 +234,12 @@ class ExcitationModel:
         fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
         return ExcitationModel(**fields)
 
+    @property
+    def silent_states(self):
+        """[N] bool: the silent states, whose training frames were digital
+        silence SILENT_STATE of the time or more."""
+        return self.silence >= SILENT_STATE
+
     def offset_for(self, kind):
         """The voicing-logit offset for an excitation kind (0 for noise, or
         for a model without a calibration)."""
@@ -379,17 +385,24 @@ def mean_run_lengths(labels, lengths, n_states):
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
+def _true_runs(flags, lengths=None):
+    """Starts and ends (exclusive) of the stretches of True in ``flags`` [T],
+    in order, each cut where its sequence (of ``lengths`` frames; None: one
+    sequence) ends."""
+    flags = np.asarray(flags, dtype=bool)
+    cut = ~_within_sequences(flags.shape[0], lengths)
+    begins, finishes = flags.copy(), flags.copy()
+    begins[1:] &= ~flags[:-1] | cut
+    finishes[:-1] &= ~flags[1:] | cut
+    return np.flatnonzero(begins), np.flatnonzero(finishes) + 1
+
+
 def silence_run_lengths(silent, lengths=None):
     """Lengths (frames) of the stretches of consecutive silent frames
     ``silent`` [T] within each sequence (``lengths``; one sequence when
     None), in order."""
-    silent = np.asarray(silent, dtype=bool)
-    bounds = np.concatenate([[0], np.cumsum([silent.shape[0]] if lengths is None else lengths)]).astype(np.int64)
-    runs = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], silent[a:b].astype(np.int8), [0]])))
-        runs.append(edges[1::2] - edges[::2])
-    return np.concatenate(runs) if runs else np.zeros(0, np.int64)
+    starts, ends = _true_runs(silent, lengths)
+    return ends - starts
 
 
 def chain_silence_runs(transmat, start, exc, n_frames=CHAIN_FRAMES, seed=0):
@@ -397,11 +410,10 @@ def chain_silence_runs(transmat, start, exc, n_frames=CHAIN_FRAMES, seed=0):
     SILENT_STATE or more) in ``n_frames`` of the Markov chain (``start``,
     ``transmat``): how long the chain itself stays in silence, for
     :func:`retime_silences`. Empty without silent states."""
-    quiet = exc.silence >= SILENT_STATE
-    if not quiet.any():
+    if not exc.silent_states.any():
         return np.zeros(0, np.int64)
     path = kernels.sample_states(start, transmat, n_frames, seed)
-    return np.sort(silence_run_lengths(quiet[path]))
+    return np.sort(silence_run_lengths(exc.silent_states[path]))
 
 
 def retime_silences(path, exc, rng, chain_runs=None):
@@ -428,13 +440,12 @@ def retime_silences(path, exc, rng, chain_runs=None):
     long as the training's, and never elsewhere. Unchanged without
     ``silence_runs`` or silent states."""
     path = np.asarray(path)
-    quiet = exc.silence >= SILENT_STATE
-    if exc.silence_runs is None or not quiet.any() or path.size == 0:
+    if exc.silence_runs is None or path.size == 0:
         return path
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet[path].astype(np.int8), [0]])))
-    if edges.size == 0:
+    starts, ends = _true_runs(exc.silent_states[path])
+    if starts.size == 0:
         return path
-    own = edges[1::2] - edges[::2]
+    own = ends - starts
     u = rng.random(own.size)
     if chain_runs is not None and len(chain_runs):
         lo = np.searchsorted(chain_runs, own, side="left")
@@ -443,7 +454,7 @@ def retime_silences(path, exc, rng, chain_runs=None):
     grid = np.linspace(0.0, 1.0, exc.silence_runs.shape[0])
     lengths = np.maximum(1, np.rint(np.interp(u, grid, exc.silence_runs))).astype(np.int64)
     pieces, last = [], 0
-    for a, b, n in zip(edges[::2], edges[1::2], lengths):
+    for a, b, n in zip(starts, ends, lengths):
         pieces += [path[last:a], path[a + (np.arange(n) * (b - a)) // n]]
         last = b
     pieces.append(path[last:])
@@ -516,7 +527,7 @@ def sound_boundaries(exc, path):
     -100 dB) pulled the sound on either side down with them."""
     if exc.silence_runs is None:
         return None
-    quiet = exc.silence[np.asarray(path)] >= SILENT_STATE
+    quiet = exc.silent_states[np.asarray(path)]
     return np.flatnonzero(quiet[1:] != quiet[:-1]) + 1
 
 
@@ -835,7 +846,7 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     for t in np.flatnonzero(leap):  # a leap starts the note at its pitch, gliding from there
         end = notes[np.searchsorted(notes, t, side="right")]
         glided[t:end] = log_f0[t:end]
-    audible = audible_frames(exc, path, gain_score) if exc.silence_runs is None else exc.silence[path] < SILENT_STATE
+    audible = audible_frames(exc, path, gain_score) if exc.silence_runs is None else ~exc.silent_states[path]
     return obs, np.exp(glided), voicing, onset, audible
 
 
