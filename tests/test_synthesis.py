@@ -505,7 +505,7 @@ def test_fit_shape_variation_recovers_known_directions(rng):
     a = scipy.signal.lfilter([np.sqrt(1 - 0.8**2)], [1, -0.8], rng.standard_normal((T, 2)), axis=0)
     shapes = state_shapes[labels] + (a * spread[labels]) @ np.stack([c1, c2])
     shapes[::50] = np.nan  # silent frames do not count
-    components, got_spread, correlation = S.fit_shape_variation(shapes, labels, state_shapes, lengths=[T])
+    components, got_spread, correlation = S.fit_shape_variation(shapes, labels, state_shapes, lengths=[T], k=2)
     assert abs(components[0] @ c1) > 0.999 and abs(components[1] @ c2) > 0.99
     assert np.all(components[np.arange(2), np.argmax(np.abs(components), axis=1)] > 0)  # signs fixed
     assert_allclose(got_spread, spread, rtol=0.1)
@@ -702,6 +702,27 @@ def test_retime_silences_gives_each_stretch_of_silent_states_a_training_length(r
     assert_array_equal(S.retime_silences(path, exc, rng), path)
 
 
+def test_retime_silences_keeps_the_trainings_rate_of_silences(rng):
+    """A chain that falls silent twice as often as the training did keeps
+    about half its stretches (at random), each still a training length;
+    one that falls silent less often keeps them all."""
+    exc = S.ExcitationModel.neutral(3)
+    exc.silence = np.array([0.0, 1.0, 0.0])
+    exc.silence_runs = np.full(S.SILENCE_QUANTILES, 6.0)
+    path = np.tile([0, 0, 0, 0, 1, 2, 2, 2, 2, 2], 2000)  # a stretch of silent states every 10 frames
+    chain = np.ones(1000, np.int64)  # the chain's own: 1000 stretches in 10,000 frames
+    exc.silence_rate = np.array(0.05)  # the training: one in 20 frames
+    out = S.retime_silences(path, exc, rng, chain, chain_frames=10_000)
+    kept = S.silence_run_lengths(exc.silent_states[out])
+    assert np.all(kept == 6)
+    assert abs(kept.size / 2000 - 0.5) < 0.05, kept.size
+    assert np.sum(out == 0) == np.sum(path == 0) and np.sum(out == 2) == np.sum(path == 2)  # the sound goes on
+    exc.silence_rate = np.array(0.2)  # the training fell silent more often than the chain: all kept
+    assert S.silence_run_lengths(exc.silent_states[S.retime_silences(path, exc, rng, chain, 10_000)]).size == 2000
+    exc.silence_rate = None  # older checkpoints: all kept
+    assert S.silence_run_lengths(exc.silent_states[S.retime_silences(path, exc, rng, chain, 10_000)]).size == 2000
+
+
 def test_generated_silences_are_as_long_as_the_trainings(gapped):
     """Bursts between silences of 12 to 24 hops: generated silences last
     12 to 24 hops too, and there are no dropouts (short silences inside
@@ -834,13 +855,33 @@ def test_fit_smoother_matches_the_training_frames_steps(rng):
 
     ratio = steps(smoothed) / steps(smooth)
     assert abs(np.mean(np.log(ratio))) < 0.01  # the bisection's target: geometric mean over dimensions
-    assert_allclose(np.std(out - means, axis=0), np.std(jittery - means, axis=0), rtol=1e-9)  # spread kept
+    assert_allclose(np.std(out, axis=0), np.std(jittery, axis=0), rtol=1e-9)  # spread kept
     inside = np.abs((np.arange(T) + 50) % 100 - 50) > 15  # away from the means' jumps
     corr = lambda a: np.corrcoef((a - means)[inside].T)[0, 1]  # noqa: E731
     assert abs(corr(out) - corr(jittery)) < 0.03  # and the dimensions' correlation
     # frames that already move no more than the training's are left alone
     calm = S.fit_smoother(jittery, lengths, smooth, means)
     assert_array_equal(calm, [[0.0, 0.0], [1.0, 1.0]])
+
+
+def test_smoothed_frames_keep_the_total_spread_when_states_change_often(rng):
+    """States of 2 to 4 frames, as in speech: the smoother flattens the
+    jumps between their means too, and restoring only the spread about the
+    means left the frames' total spread short; the fitted gain restores the
+    total, and the smoothed frames still move as little as the training's."""
+    T = 6000
+    runs = rng.integers(2, 5, T)
+    state_of = np.repeat(np.arange(runs.size), runs)[:T]
+    means = rng.standard_normal((runs.size, 3))[state_of]
+    smooth = scipy.signal.lfilter([0.3], [1, -0.7], means + 0.5 * rng.standard_normal((T, 3)), axis=0)
+    jittery = means + 0.5 * rng.standard_normal((T, 3))
+    fitted = S.fit_smoother(smooth, [T], jittery, means)
+    smoothed = S.zero_phase_smooth(jittery, fitted[0])
+    assert fitted[0, 0] > 0.2
+    out = means + (smoothed - means) * fitted[1]
+    assert_allclose(np.std(out, axis=0), np.std(jittery, axis=0), rtol=1e-9)
+    within = np.std(jittery - means, axis=0) / np.std(smoothed - means, axis=0)  # the spread about the means only
+    assert np.all(np.std(means + (smoothed - means) * within, axis=0) < 0.95 * np.std(jittery, axis=0))
 
 
 def test_mean_run_lengths_worked_example():
@@ -895,7 +936,9 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
     model's voicing logits (state means and range) are moved by +-2 after
     training, which alone puts the generated audio's periodicity 0.2 or more
     from the training audio's; refitted, the excitation model's offsets undo
-    the move and the audio reads within 0.05 of the training again."""
+    the move and the audio reads within 0.05 of the training again. (Read
+    over four generations: with the string one 20-second generation's median
+    periodicity moves by about 0.03 from seed to seed.)"""
     from ssgs.features import signal_pitch
 
     rng = np.random.default_rng(5)
@@ -912,8 +955,9 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
     v = model.lpc_order + 1  # the voicing logit's dimension
 
     def periodicity(kind):
-        y = model.generate(20.0, fidelity=0.0, excitation_type=kind, seed=8)
-        return np.median(signal_pitch(y, model.feature_config)[1])
+        return np.median(np.concatenate([signal_pitch(model.generate(20.0, fidelity=0.0, excitation_type=kind,
+                                                                     seed=seed), model.feature_config)[1]
+                                         for seed in (8, 9, 10, 11)]))
 
     for shift in (-2.0, 2.0):
         model.state_means[:, v] += shift
