@@ -58,6 +58,28 @@ def test_sizes(trained, tmp_path):
     assert os.path.getsize(small) < 100_000  # 34 states
 
 
+def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, saved, tmp_path):
+    """The residual shapes, their variation and the pitch histogram are
+    stored in float16 (and held so in memory: a reload generates the same
+    bytes); an older checkpoint's float32 tables load as they were written,
+    not rounded to float16."""
+    path, tensors, metadata = saved
+    half = ("state_pitch_histogram", "state_residual_shape", "excitation_shape_components", "state_shape_spread")
+    assert all(tensors[name].dtype == np.float16 for name in half)
+    assert_array_equal(trained.generate(1.0, seed=2), SpectralStateGuidedSynthesis.load_checkpoint(path).generate(1.0, seed=2))
+    rng = np.random.default_rng(3)
+    for name in half:  # values float16 cannot hold
+        noise = 1 + 1e-5 * rng.standard_normal(tensors[name].shape)
+        tensors[name] = (tensors[name].astype(np.float32) * noise).astype(np.float32)
+    older = tmp_path / "older.safetensors"
+    write_raw(older, tensors, metadata)
+    exc = SpectralStateGuidedSynthesis.load_checkpoint(older).excitation_model
+    for field, name in (("pitch_histogram", half[0]), ("residual_shape", half[1]), ("shape_components", half[2]),
+                        ("shape_spread", half[3])):
+        assert getattr(exc, field).dtype == np.float32
+        assert_array_equal(getattr(exc, field), tensors[name])
+
+
 def test_metadata_describes_the_run(trained, tmp_path):
     path = trained.save_checkpoint(tmp_path / "c.safetensors")
     meta, tensors = ckpt.read_header(path)

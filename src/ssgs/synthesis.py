@@ -165,13 +165,15 @@ class ExcitationModel:
         coefficient generation gives its drawn deviations)
     smoother : [2, D] per observation dimension, the coefficient of a
         zero-phase one-pole smoother run over the drawn frames, and the gain
-        that then restores their spread about the states' means (see
-        :func:`fit_smoother`)
+        that then restores their spread (see :func:`fit_smoother`)
 
-    The pitch statistics and the residual shape are kept in float32 (in
-    memory as in checkpoints): summaries whose rounding (1e-7) is far below
-    their sampling error, and a model without training artifacts stays
-    under 100 KB for 34 states. The HMM's parameters are float64.
+    The pitch statistics and the silence lengths are kept in float32, the
+    pitch histogram and the residual shapes and their variation in float16
+    (in memory as in checkpoints; an older checkpoint's float32 tables stay
+    float32): summaries whose rounding (float16: 5e-4 relative, 0.005 nats
+    on a shape) is far below their sampling error, so that a model without
+    training artifacts stays under 100 KB for 34 states with its training
+    history. The HMM's parameters are float64.
     """
 
     pitch_histogram: np.ndarray
@@ -196,12 +198,18 @@ class ExcitationModel:
 
     COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread", "silence_runs",
                "silence_rate")
+    HALF = ("pitch_histogram", "residual_shape", "shape_components", "shape_spread")
 
     def __post_init__(self):
         for name in self.COMPACT:
             value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, np.asarray(value, dtype=np.float32))
+            if value is None:
+                continue
+            value = np.asarray(value)
+            # fitted (float64): the compact type; loaded: as stored (a float32
+            # table of an older checkpoint stays float32, its sound unchanged)
+            compact = np.float16 if name in self.HALF and value.dtype != np.float32 else np.float32
+            setattr(self, name, value.astype(compact))
 
     TENSORS = {  # field -> checkpoint tensor name
         "pitch_histogram": "state_pitch_histogram", "pitch_log_f0": "state_pitch_log_f0",
@@ -222,7 +230,9 @@ class ExcitationModel:
         """From checkpoint tensors; statistics older checkpoints lack are
         absent (None), silence none and occupancy even."""
         n = np.asarray(tensors["state_periodicity"]).shape[0]
-        fields = {field: None if tensors.get(name) is None else np.array(tensors[name], np.float64)
+        fields = {field: None if tensors.get(name) is None else
+                  np.array(tensors[name], np.float32 if field in cls.HALF and
+                           np.asarray(tensors[name]).dtype == np.float32 else np.float64)
                   for field, name in cls.TENSORS.items()}
         if fields["silence"] is None:
             fields["silence"] = np.zeros(n)
@@ -725,7 +735,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
     shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
     variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, labels,
-                                                                      shape.astype(np.float32).astype(np.float64),
+                                                                      shape.astype(np.float16).astype(np.float64),
                                                                       lengths)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
