@@ -125,6 +125,8 @@ def test_cli_with_s3_folders_read_by_the_workers_and_mlflow(corpus, tmp_path, s3
     history = tracking.get_metric_history(run.info.run_id, "log_likelihood")
     assert [m.step for m in history] == [1, 2, 3, 4]
     assert "checkpoint_final.safetensors" in [f.path for f in tracking.list_artifacts(run.info.run_id)]
+    # beside the database, not in ./mlruns of whatever folder the run started from
+    assert list((tmp_path / "artifacts").rglob("checkpoint_final.safetensors"))
 
 
 def test_cli_resume_on_a_cluster_is_bit_identical(corpus, tmp_path):

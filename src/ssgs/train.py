@@ -283,6 +283,11 @@ def _start_mlflow(args):
         os.makedirs(folder, exist_ok=True)
         uri = "sqlite:///" + os.path.join(folder, "mlflow.db")
         artifact_location = "file://" + os.path.join(folder, "artifacts")
+    elif uri.startswith("sqlite:///"):
+        # artifacts beside the database, as for the default (MLflow's own
+        # default is ./mlruns in whatever folder the run started from)
+        folder = os.path.dirname(os.path.abspath(uri[len("sqlite:///"):]))
+        artifact_location = "file://" + os.path.join(folder, "artifacts")
     elif uri.startswith("file:") or "://" not in uri:
         # a file store asked for by name: MLflow 3 wants an explicit opt-in
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
