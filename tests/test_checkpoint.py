@@ -81,6 +81,23 @@ def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, sav
         assert_array_equal(getattr(exc, field), tensors[name])
 
 
+def test_smoother_rows_older_two_and_unknown(saved, tmp_path):
+    """The drawn frames' smoother has 4 rows; an older checkpoint's 2 load and
+    are used as they were (the distance from the states' means scaled);
+    any other count is refused by name."""
+    path, tensors, metadata = saved
+    assert tensors["observation_smoother"].shape[0] == 4
+    older = dict(tensors, observation_smoother=np.array([[0.5] * 14, [1.2] * 14]))
+    write_raw(tmp_path / "older.safetensors", older, metadata)
+    loaded = SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors")
+    assert loaded.excitation_model.smoother.shape == (2, 14)
+    assert np.isfinite(loaded.generate(0.5, seed=1)).all()
+    write_raw(tmp_path / "odd.safetensors", dict(tensors, observation_smoother=tensors["observation_smoother"][:3]),
+              metadata)
+    with pytest.raises(CheckpointError, match="observation_smoother.*3 rows"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "odd.safetensors")
+
+
 def test_metadata_describes_the_run(trained, tmp_path):
     path = trained.save_checkpoint(tmp_path / "c.safetensors")
     meta, tensors = ckpt.read_header(path)
@@ -242,6 +259,13 @@ def test_npz_export_round_trip(trained, tmp_path):
         assert_allclose(getattr(back, name), getattr(trained, name), rtol=1e-6, atol=1e-7)
     assert_allclose(back.state_covariances, back.state_covariances.transpose(0, 2, 1))
     assert back.config() == trained.config() and back.training_history == trained.training_history
+    # the float16 tables come back float16 (not as an older model's float32), so a checkpoint saved
+    # from the reloaded model is as small as one saved from the original
+    assert back.excitation_model.residual_shape.dtype == np.float16
+    assert_array_equal(back.excitation_model.residual_shape, trained.excitation_model.residual_shape)
+    back.save_checkpoint(tmp_path / "again.safetensors", include_training_artifacts=False)
+    trained.save_checkpoint(tmp_path / "first.safetensors", include_training_artifacts=False)
+    assert (tmp_path / "again.safetensors").stat().st_size <= (tmp_path / "first.safetensors").stat().st_size + 512
     # exact, unpacked, uncompressed, with artifacts
     full = tmp_path / "full.npz"
     trained.export_model(full, use_compression=False, precision=np.float64, pack_covariances=False,

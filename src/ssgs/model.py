@@ -1143,7 +1143,7 @@ class SpectralStateGuidedSynthesis:
         while total < n_frames:
             take = n_frames - total if not lengths else min(n_frames - total, int(rng.choice(lengths)))
             start = params.startprob
-            if not pieces:
+            if total == 0:  # (a first piece all of dropped silence leaves nothing: still the first)
                 start = occupancy / occupancy.sum()
                 if lengths:
                     take = min(take, int(rng.integers(1, int(rng.choice(lengths)) + 1)))
@@ -1464,7 +1464,7 @@ class SpectralStateGuidedSynthesis:
                              "state_residual_shape": (N, _synth.SHAPE_BINS),
                              "state_silence": (N,), "state_occupancy": (N,),
                              "observation_smoothing": (int(config["n_features"]),),
-                             "observation_smoother": (2, int(config["n_features"])),
+                             "observation_smoother": (None, int(config["n_features"])),
                              "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
                              "excitation_pitch_motion": (2,),
                              "excitation_shape_components": (None, _synth.SHAPE_BINS),
@@ -1473,6 +1473,9 @@ class SpectralStateGuidedSynthesis:
                              "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
+        if "observation_smoother" in tensors and tensors["observation_smoother"].shape[0] not in (2, 4):
+            raise CheckpointError(f"{name}: tensor 'observation_smoother' has {tensors['observation_smoother'].shape[0]} "
+                                  f"rows, but ssgs knows 2 (older) or 4")
 
         model = cls._from_config(config, name)
         model._set_params(_hmm.HMMParams(
@@ -1559,7 +1562,10 @@ class SpectralStateGuidedSynthesis:
                                                   "precision": dtype.name, "version": 1})),
         }
         if self._excitation is not None or self.f0 is not None:
-            arrays.update({k: np.asarray(v).astype(dtype) for k, v in self.excitation_model.tensors().items()})
+            # float16 tables stay float16 at any precision: nothing is lost, and
+            # a reload keeps them compact (float32 would read as an older model's)
+            arrays.update({k: np.asarray(v) if np.asarray(v).dtype == np.float16 else np.asarray(v).astype(dtype)
+                           for k, v in self.excitation_model.tensors().items()})
         if self.observation_range is not None:
             arrays["observation_range"] = np.asarray(self.observation_range).astype(dtype)
         if include_training_artifacts and self.has_training_artifacts:
