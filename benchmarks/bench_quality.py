@@ -278,7 +278,7 @@ def main(argv=None):
     rows += [("passages", args.excitation)] + [(f, args.excitation) for f in FIDELITIES[1:]]
     for fidelity, kind in rows:
         runs = 1 if fidelity == 1.0 else args.runs
-        scores, pooled, clip_sets = [], [], []
+        scores, clip_sets = [], []
         for run in range(runs):
             if fidelity == "passages":
                 gen = [model.generate(len(h) / SR, fidelity=1.0, start=starts[run][k]).astype(np.float64)
@@ -297,8 +297,7 @@ def main(argv=None):
                                       start=None if fidelity == 0 else starts[run][k]).astype(np.float64)
                        for k, h in enumerate(held)]
                 snr = None
-            scores.append((frechet(log_mel(gen), ref_mel), loudness_spread(gen), harmonicity(gen)))
-            pooled += gen
+            scores.append(frechet(log_mel(gen), ref_mel))
             clip_sets.append(gen)
             if args.png and run == 0:
                 os.makedirs(args.png, exist_ok=True)
@@ -308,10 +307,10 @@ def main(argv=None):
                 name = "passages" if fidelity == "passages" else f"fidelity_{fidelity:g}_{kind.lower()}"
                 spectrogram_png(os.path.join(args.png, f"{name}.png"),
                                 train_audio[:n], gen[:n], f"generated, {label}")
-        mean, std, median = np.mean(scores, axis=0), np.std(scores, axis=0), np.median(scores, axis=0)
+        pooled = sum(clip_sets, [])
         label = row_label(fidelity, kind)
-        spread = f"{mean[0]:9.2f}" + (f" +-{std[0]:<6.0f}" if runs > 1 else " " * 8)
-        spread += f"{median[0]:8.0f}" if runs > 1 else " " * 8
+        spread = f"{np.mean(scores):9.2f}" + (f" +-{np.std(scores):<6.0f}" if runs > 1 else " " * 8)
+        spread += f"{np.median(scores):8.0f}" if runs > 1 else " " * 8
         spread += f"{frechet(log_mel(pooled), ref_mel):8.0f}" if runs > 1 else " " * 8
         row = f"{label:30s}{spread}{pooled_and_runs(clip_sets) if runs > 1 else one(pooled)}"
         print(row + (f"{snr:7.1f} dB" if snr is not None else ""))

@@ -1473,9 +1473,10 @@ class SpectralStateGuidedSynthesis:
                              "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
-        if "observation_smoother" in tensors and tensors["observation_smoother"].shape[0] not in (2, 4):
-            raise CheckpointError(f"{name}: tensor 'observation_smoother' has {tensors['observation_smoother'].shape[0]} "
-                                  f"rows, but ssgs knows 2 (older) or 4")
+        rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
+        if rows not in (2, 4):
+            raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "
+                                  f"but ssgs knows 2 (older) or 4")
 
         model = cls._from_config(config, name)
         model._set_params(_hmm.HMMParams(
@@ -1564,8 +1565,8 @@ class SpectralStateGuidedSynthesis:
         if self._excitation is not None or self.f0 is not None:
             # float16 tables stay float16 at any precision: nothing is lost, and
             # a reload keeps them compact (float32 would read as an older model's)
-            arrays.update({k: np.asarray(v) if np.asarray(v).dtype == np.float16 else np.asarray(v).astype(dtype)
-                           for k, v in self.excitation_model.tensors().items()})
+            tables = {k: np.asarray(v) for k, v in self.excitation_model.tensors().items()}
+            arrays.update({k: v if v.dtype == np.float16 else v.astype(dtype) for k, v in tables.items()})
         if self.observation_range is not None:
             arrays["observation_range"] = np.asarray(self.observation_range).astype(dtype)
         if include_training_artifacts and self.has_training_artifacts:

@@ -233,9 +233,8 @@ class ExcitationModel:
         """From checkpoint tensors; statistics older checkpoints lack are
         absent (None), silence none and occupancy even."""
         n = np.asarray(tensors["state_periodicity"]).shape[0]
-        fields = {field: None if tensors.get(name) is None else
-                  np.array(tensors[name], np.float32 if field in cls.HALF and
-                           np.asarray(tensors[name]).dtype == np.float32 else np.float64)
+        fields = {field: None if tensors.get(name) is None else  # the compact tables as stored (__post_init__)
+                  np.array(tensors[name], None if field in cls.HALF else np.float64)
                   for field, name in cls.TENSORS.items()}
         if fields["silence"] is None:
             fields["silence"] = np.zeros(n)
