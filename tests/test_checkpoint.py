@@ -81,6 +81,26 @@ def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, sav
         assert_array_equal(getattr(exc, field), tensors[name])
 
 
+def test_leap_intervals_saved_and_older_checkpoints_without_them(trained, tmp_path):
+    """The sizes of the training's pitch leaps are a checkpoint tensor; an
+    older checkpoint without it loads, and its leaps draw from the states'
+    histograms alone, as they did; a table of another length is refused."""
+    leaps = trained.excitation_model.pitch_leaps
+    assert leaps.shape == (49,) and leaps.sum() == pytest.approx(1.0)
+    path = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
+    tensors, metadata = ckpt.read_checkpoint(path)
+    tensors = {k: np.array(v) for k, v in tensors.items()}
+    assert_array_equal(SpectralStateGuidedSynthesis.load_checkpoint(path).excitation_model.pitch_leaps, leaps)
+    older = {k: v for k, v in tensors.items() if k != "excitation_pitch_leaps"}
+    write_raw(tmp_path / "older.safetensors", older, metadata)
+    loaded = SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors")
+    assert loaded.excitation_model.pitch_leaps is None
+    assert np.isfinite(loaded.generate(0.5, seed=1)).all()
+    write_raw(tmp_path / "short.safetensors", dict(tensors, excitation_pitch_leaps=leaps[:12]), metadata)
+    with pytest.raises(CheckpointError, match="excitation_pitch_leaps"):
+        SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "short.safetensors")
+
+
 def test_smoother_rows_older_two_and_unknown(saved, tmp_path):
     """The drawn frames' smoother has 4 rows; an older checkpoint's 2 load and
     are used as they were (the distance from the states' means scaled);

@@ -354,6 +354,39 @@ def test_pitch_motion_worked_example():
     assert_array_equal(S.pitch_motion(np.zeros(4), np.ones(4)), [0.0, 0.0])
 
 
+def test_leap_intervals_worked_example():
+    semitone = 2 ** (1 / 12)
+    # voiced moves: 2 semitones, 0.2 (a step), 5 semitones down; an unvoiced frame breaks the pairs
+    f0 = np.array([100.0, 100 * semitone**2, 100 * semitone**2.2, 100 * semitone**-2.8, 0.0, 300.0])
+    per = np.full(6, 0.9)
+    expected = np.zeros(S.N_PITCH_BINS)
+    for size in (2, 5):  # each leap spread over its size and its neighbours (1/4, 1/2, 1/4)
+        expected[size - 1:size + 2] += [0.25, 0.5, 0.25]
+    assert_allclose(S.leap_intervals(f0, per), expected / expected.sum())
+    far = S.leap_intervals(np.array([60.0, 1000.0]), np.ones(2))  # beyond the table: the last size
+    assert far[-1] > 0 and far[-2] > 0 and far.sum() == pytest.approx(1.0)
+    assert S.leap_intervals(np.full(5, 100.0), np.ones(5)) is None  # no leap
+
+
+def test_a_leap_goes_as_far_as_the_trainings_leaps():
+    """Within a state, a leap draws its new note from the state's pitch
+    histogram weighted by how far the training leapt: with leaps of two
+    semitones in training, the notes land two semitones (one to three)
+    from the pitch held, where the histogram alone lands anywhere in the
+    state's range; with no bin within reach, the histogram alone."""
+    exc = S.ExcitationModel.neutral(1)  # MIDI 45..69 evenly
+    exc.pitch_leaps = S.leap_intervals(100 * 2 ** (np.arange(0, 40, 2) / 12), np.ones(20))
+    rng = np.random.default_rng(5)
+    current = exc.pitch_log_f0[0, 57 - S.MIDI_LOW]  # MIDI 57, mid-range
+    sizes = np.array([abs(S._draw_pitch(exc, 0, rng, current) - current) for _ in range(400)]) * 12 / np.log(2)
+    assert np.all((sizes > 0.5) & (sizes < 3.5)) and np.mean(np.abs(sizes - 2) < 0.5) > 0.4
+    anywhere = np.array([abs(S._draw_pitch(exc, 0, rng) - current) for _ in range(400)]) * 12 / np.log(2)
+    assert np.mean(anywhere > 4) > 0.5
+    exc.pitch_histogram = exc.pitch_histogram * 0
+    exc.pitch_histogram[0, 30] = 1.0  # MIDI 65, 8 semitones away: no leap of the training's reaches it
+    assert S._draw_pitch(exc, 0, rng, current) == pytest.approx(exc.pitch_log_f0[0, 30])
+
+
 def test_generated_pitch_moves_as_the_training_pitch_moved():
     """Tones with a slow vibrato and a jump every second: the model's pitch
     wanders and leaps about as often and as far as the training's (a pitch

@@ -1466,7 +1466,7 @@ class SpectralStateGuidedSynthesis:
                              "observation_smoothing": (int(config["n_features"]),),
                              "observation_smoother": (None, int(config["n_features"])),
                              "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
-                             "excitation_pitch_motion": (2,),
+                             "excitation_pitch_motion": (2,), "excitation_pitch_leaps": (_synth.N_PITCH_BINS,),
                              "excitation_shape_components": (None, _synth.SHAPE_BINS),
                              "excitation_silence_runs": (_synth.SILENCE_QUANTILES,),
                              "excitation_silence_rate": (),

@@ -160,6 +160,11 @@ class ExcitationModel:
         voiced frames: the share of leaps (a semitone or more) and the
         standard deviation of the other steps (nats); see
         :func:`pitch_motion`
+    pitch_leaps : [B] how far those leaps went: the share of leaps of each
+        size in semitones (0 to B - 1), smoothed over neighbouring sizes;
+        a leap draws its new note from the state's histogram weighted by
+        it (see :func:`leap_intervals`); None in older checkpoints (the
+        state's histogram alone)
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
@@ -195,12 +200,13 @@ class ExcitationModel:
     shape_correlation: np.ndarray | None = None
     silence_runs: np.ndarray | None = None
     silence_rate: np.ndarray | None = None
+    pitch_leaps: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
                  "mean_run", "shape_spread")
 
     COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread", "silence_runs",
-               "silence_rate")
+               "silence_rate", "pitch_leaps")
     HALF = ("pitch_histogram", "residual_shape", "shape_components", "shape_spread")
 
     def __post_init__(self):
@@ -222,6 +228,7 @@ class ExcitationModel:
         "pitch_motion": "excitation_pitch_motion", "shape_components": "excitation_shape_components",
         "shape_spread": "state_shape_spread", "shape_correlation": "excitation_shape_correlation",
         "silence_runs": "excitation_silence_runs", "silence_rate": "excitation_silence_rate",
+        "pitch_leaps": "excitation_pitch_leaps",
     }
 
     def tensors(self):
@@ -668,21 +675,50 @@ def draw_frames(params, exc, path, rng, bounds=None):
     return obs, score
 
 
+def _voiced_moves(f0, periodicity, lengths=None):
+    """The pitch moves (nats) between consecutive voiced frames (periodicity
+    above 0.5, an F0) of one sequence."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = (np.asarray(periodicity) > 0.5) & (f0 > 0)
+    pair = voiced[1:] & voiced[:-1] & _within_sequences(f0.shape[0], lengths)
+    return np.diff(np.log(np.where(f0 > 0, f0, 1.0)))[pair]
+
+
 def pitch_motion(f0, periodicity, lengths=None):
     """[leap rate, step size]: over consecutive voiced frames (periodicity
     above 0.5, an F0) of one sequence, the share whose pitch moved a
     semitone or more, and the standard deviation (nats) of the smaller
     moves. Zeros where there are no such frames."""
-    f0 = np.asarray(f0, dtype=np.float64)
-    voiced = (np.asarray(periodicity) > 0.5) & (f0 > 0)
-    pair = voiced[1:] & voiced[:-1] & _within_sequences(f0.shape[0], lengths)
-    if not pair.any():
+    moves = _voiced_moves(f0, periodicity, lengths)
+    if moves.size == 0:
         return np.zeros(2)
-    logf = np.log(np.where(f0 > 0, f0, 1.0))
-    moves = np.diff(logf)[pair]
     leap = np.abs(moves) >= np.log(2.0) / 12.0
     small = moves[~leap]
     return np.array([leap.mean(), small.std() if small.size > 1 else 0.0])
+
+
+def leap_intervals(f0, periodicity, lengths=None):
+    """[N_PITCH_BINS] how far the training's pitch leaps (moves of a
+    semitone or more between consecutive voiced frames, see
+    :func:`pitch_motion`) went: the share of leaps of each size, rounded to
+    semitones (0 to N_PITCH_BINS - 1, the last holding anything larger),
+    smoothed over neighbouring sizes (1/4, 1/2, 1/4: a few dozen leaps are
+    a sparse histogram). None without leaps.
+
+    A leap draws its new note from the state's pitch histogram weighted by
+    this (:func:`model_trajectory`). Drawn from the histogram alone, a leap
+    landed anywhere in the state's range: on the alsa words, where half the
+    leaps are glides of 1-2 semitones, the leaps moved further than the
+    training's did, and the pulses' harmonicity fell at them."""
+    size = np.abs(_voiced_moves(f0, periodicity, lengths)) * 12.0 / np.log(2.0)
+    size = size[size >= 1.0]
+    if size.size == 0:
+        return None
+    hist = np.bincount(np.minimum(np.rint(size).astype(np.int64), N_PITCH_BINS - 1),
+                       minlength=N_PITCH_BINS).astype(np.float64)
+    hist = np.convolve(hist, [0.25, 0.5, 0.25])[1:-1]
+    hist[0] = 0.0
+    return hist / hist.sum()
 
 
 def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAPE_COMPONENTS):
@@ -759,7 +795,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
                            np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
                            pitch_motion=pitch_motion(f0, periodicity, lengths), silence_runs=silence_runs,
-                           silence_rate=silence_rate,
+                           silence_rate=silence_rate, pitch_leaps=leap_intervals(f0, periodicity, lengths),
                            **({} if variation is None else dict(zip(("shape_components", "shape_spread",
                                                                       "shape_correlation"), variation))))
 
@@ -851,8 +887,17 @@ def audible_frames(exc, path, gain_score):
     return scipy.special.ndtr(gain_score) >= exc.silence[path]
 
 
-def _draw_pitch(exc, state, rng):
+def _draw_pitch(exc, state, rng, current=None):
+    """A note (log F0) from the state's pitch histogram; for a leap from the
+    pitch ``current``, weighted by how often the training leapt that far
+    (``exc.pitch_leaps``; the histogram alone when no bin of it is within
+    such a leap, or for older checkpoints)."""
     p = exc.pitch_histogram[state].astype(np.float64)
+    if current is not None and exc.pitch_leaps is not None:
+        size = np.abs(exc.pitch_log_f0[state].astype(np.float64) - current) * (12.0 / np.log(2.0))
+        w = p * exc.pitch_leaps.astype(np.float64)[np.minimum(np.rint(size).astype(np.int64), N_PITCH_BINS - 1)]
+        if w.sum() > 0:
+            p = w
     b = int(rng.choice(N_PITCH_BINS, p=p / p.sum()))
     return float(exc.pitch_log_f0[state, b])
 
@@ -869,7 +914,8 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     A new pitch is drawn from the new state's histogram when the state
     changes and the pitch held so far lies outside the state's central 95%
     of pitches, and otherwise as often as the training's pitch leapt from
-    one voiced frame to the next (``pitch_motion``); in between, the pitch
+    one voiced frame to the next (``pitch_motion``), as far as it leapt
+    (``pitch_leaps``, see :func:`_draw_pitch`); in between, the pitch
     moves as the training's did from frame to frame (a random walk with the
     training's step size, drawn back towards the note's pitch). The pitch
     glides between notes, and a note is plucked anew (onset) only where a
@@ -899,8 +945,8 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
             redraw = not (cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL)  # outside the central range
         else:
             redraw = leaps[t]
-        if redraw:
-            note, drift = _draw_pitch(exc, s, rng), 0.0
+        if redraw:  # a leap within a state goes as far as the training's leaps went
+            note, drift = _draw_pitch(exc, s, rng, note + drift if t > 0 and s == states[t - 1] else None), 0.0
             onset[t] = True
         else:
             drift = PITCH_RETURN * drift + steps[t]
