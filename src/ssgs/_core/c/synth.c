@@ -11,6 +11,7 @@
 #define KS_T60_DECADES 3.0
 #define KS_SUSTAIN 0.01      /* re-pluck once the string is 40 dB below its pluck */
 #define NOISE_BLOCK 32       /* samples between updates of the noise high-pass */
+#define SSGS_PI 3.14159265358979323846
 
 /* Frame position of sample t: frame index f and weight w of frame f + 1. */
 static void frame_position(double t, ptrdiff_t hop, ptrdiff_t n_frames, ptrdiff_t *f, double *w)
@@ -64,8 +65,8 @@ static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, c
 /*
  * A Karplus-Strong string without the loop's low-pass: an integer delay and
  * an allpass fraction, so every partial decays at the same rate and the
- * spectrum stays the pluck's (noise: flat on average, random per partial)
- * from pluck to fade. The colour is the residual shape's and the envelope's
+ * spectrum stays the pluck's (flat: every partial at the same level, at a
+ * random phase) from pluck to fade. The colour is the residual shape's and the envelope's
  * job. (A darkening string needed flattening hop by hop, and a flattening
  * filter switched at every hop spread its partials into the valleys between
  * them: copy-synthesis FMD 355 on the demo, 145 on songs, 64 on speech,
@@ -98,18 +99,37 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
         const ptrdiff_t t0 = f * hop;
         plucked[f] = (uint8_t)(repluck || onset[f]);
         if (plucked[f]) {
-            /* a zero-mean noise burst one period long: a DC offset would
-             * outlive the tone, the loop damps DC least */
-            const size_t len = (size_t)ceil(period[t0]) + 2;
-            double mean = 0.0;
-            for (size_t j = 1; j <= len && j < size; ++j) {
-                const double v = 2.0 * ssgs_rng_uniform(rng) - 1.0;
-                line[(pos - j) & mask] = v;
-                mean += v;
+            /* one period of every partial below Nyquist at the same
+             * amplitude, each at a random phase (a sum of cosines, each
+             * turned by a phasor, sample by sample, back in time from the
+             * write position): it sounds like a noise burst, but no
+             * partial comes out louder than another. A burst of noise gave
+             * each partial a random amplitude (power exponential, 5.6 dB
+             * of spread), a spectrum of the pluck's luck that no envelope
+             * asked for (copy-synthesis FMD on read speech: 42, the
+             * pulses' 25). No DC: the partials have none. */
+            const double P = period[t0] < 2.0 ? 2.0 : period[t0];
+            size_t len = (size_t)ceil(P) + 2;
+            if (len > size - 1)
+                len = size - 1;
+            int K = (int)((P - 1.0) / 2.0);
+            if (K < 1)
+                K = 1;
+            const double amp = sqrt(2.0 / (double)K);
+            for (size_t j = 1; j <= len; ++j)
+                line[(pos - j) & mask] = 0.0;
+            for (int k = 1; k <= K; ++k) {
+                const double phi = 2.0 * SSGS_PI * ssgs_rng_uniform(rng);
+                const double w = -2.0 * SSGS_PI * (double)k / P;
+                const double sr_ = cos(w), si = sin(w);
+                double zr = cos(phi), zi = sin(phi);
+                for (size_t j = 1; j <= len; ++j) {
+                    const double r = zr * sr_ - zi * si;
+                    zi = zr * si + zi * sr_;
+                    zr = r;
+                    line[(pos - j) & mask] += amp * zr;
+                }
             }
-            mean /= (double)(len < size ? len : size - 1);
-            for (size_t j = 1; j <= len && j < size; ++j)
-                line[(pos - j) & mask] -= mean;
         }
         /* loop gain for the same decay time at every pitch */
         const double gain = exp(-KS_T60_DECADES * 2.302585092994046 / (KS_T60_SECONDS * f0[f]));
