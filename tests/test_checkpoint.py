@@ -99,6 +99,12 @@ def test_leap_intervals_saved_and_older_checkpoints_without_them(trained, tmp_pa
     write_raw(tmp_path / "short.safetensors", dict(tensors, excitation_pitch_leaps=leaps[:12]), metadata)
     with pytest.raises(CheckpointError, match="excitation_pitch_leaps"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "short.safetensors")
+    for share in ("excitation_pitch_leaps", "state_pitch_histogram"):  # a negative share: refused at load
+        bad = tensors[share].copy()
+        bad.flat[3] = -0.1
+        write_raw(tmp_path / "negative.safetensors", dict(tensors, **{share: bad}), metadata)
+        with pytest.raises(CheckpointError, match=f"'{share}' has negative values"):
+            SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "negative.safetensors")
 
 
 def test_smoother_rows_older_two_and_unknown(saved, tmp_path):
@@ -140,6 +146,7 @@ def write_raw(path, tensors, metadata):
 
 @pytest.fixture
 def saved(trained, tmp_path):
+    trained.excitation_model  # fitted before the save, as training's last checkpoint has it (whatever ran first)
     path = tmp_path / "ok.safetensors"
     trained.save_checkpoint(path)
     tensors, metadata = ckpt.read_checkpoint(path)

@@ -382,8 +382,11 @@ def test_leap_intervals_worked_example():
     for size in (2, 5):  # each leap spread over its size and its neighbours (1/4, 1/2, 1/4)
         expected[size - 1:size + 2] += [0.25, 0.5, 0.25]
     assert_allclose(S.leap_intervals(f0, per), expected / expected.sum())
-    far = S.leap_intervals(np.array([60.0, 1000.0]), np.ones(2))  # beyond the table: the last size
-    assert far[-1] > 0 and far[-2] > 0 and far.sum() == pytest.approx(1.0)
+    # at either end of the sizes (a semitone; beyond the table, the last size) nothing spills out
+    near = S.leap_intervals(np.array([100.0, 100 * semitone**1.1]), np.ones(2))
+    assert_allclose(near[:3], [0.0, 0.75, 0.25]) and near.sum() == pytest.approx(1.0)
+    far = S.leap_intervals(np.array([60.0, 1000.0]), np.ones(2))
+    assert_allclose(far[-2:], [0.25, 0.75]) and far.sum() == pytest.approx(1.0)
     assert S.leap_intervals(np.full(5, 100.0), np.ones(5)) is None  # no leap
 
 
@@ -402,8 +405,31 @@ def test_a_leap_goes_as_far_as_the_trainings_leaps():
     anywhere = np.array([abs(S._draw_pitch(exc, 0, rng) - current) for _ in range(400)]) * 12 / np.log(2)
     assert np.mean(anywhere > 4) > 0.5
     exc.pitch_histogram = exc.pitch_histogram * 0
-    exc.pitch_histogram[0, 30] = 1.0  # MIDI 65, 8 semitones away: no leap of the training's reaches it
-    assert S._draw_pitch(exc, 0, rng, current) == pytest.approx(exc.pitch_log_f0[0, 30])
+    exc.pitch_histogram[0, [30, 33]] = 0.5  # MIDI 65 and 68, 8 and 11 semitones away: no leap of the training's
+    drawn = {round(S._draw_pitch(exc, 0, rng, current), 9) for _ in range(60)}  # reaches them: the histogram
+    assert drawn == {round(float(exc.pitch_log_f0[0, b]), 9) for b in (30, 33)}
+
+
+def test_only_a_leap_within_a_state_is_weighted_by_the_leap_sizes(rng):
+    """The leap sizes weight the draw of a leap within a state (from the
+    pitch held); the first frame and a change of state draw from the new
+    state's histogram alone."""
+    N, D = 2, 14
+    params = HMMParams(np.full(N, 0.5), np.full((N, N), 0.5), np.zeros((N, D)), np.stack([np.eye(D)] * N))
+    exc = S.ExcitationModel.neutral(N)
+    exc.pitch_motion = np.array([1.0, 0.0])  # a leap at every frame
+    exc.pitch_leaps = S.leap_intervals(np.array([100.0, 100 * 2 ** (2 / 12)]), np.ones(2))
+    path = np.array([0, 0, 0, 1, 1, 0, 0, 0, 1])
+    calls = []
+    original = S._draw_pitch
+    try:
+        S._draw_pitch = lambda e, s, r, current=None: calls.append(current is not None) or original(e, s, r, current)
+        S.model_trajectory(params, exc, path, rng)
+    finally:
+        S._draw_pitch = original
+    within = [t > 0 and path[t] == path[t - 1] for t in range(len(path))]
+    assert sum(calls) == sum(within) == 5  # every leap within a state, weighted
+    assert len(calls) - sum(calls) <= 4  # the first frame and at most the 3 changes of state
 
 
 def test_generated_pitch_moves_as_the_training_pitch_moved():

@@ -24,6 +24,16 @@ def with_value(arr, index, value):
 
 
 CASES = {
+    # excitation
+    "excitation kind": (lambda: kernels.excitation("sine", np.full(3, 100.0), np.ones(3), np.zeros(3), 16, 16000, 1), r"kind must be one of noise, karplus-strong, pulses; got 'sine'"),
+    "excitation f0 zero": (lambda: kernels.excitation("noise", [100.0, 0.0, 100.0], np.ones(3), np.zeros(3), 16, 16000, 1), r"f0 must lie in \[20, sample_rate / 2\) Hz, got 0.0 at frame 1"),
+    "excitation f0 too low": (lambda: kernels.excitation("karplus-strong", [5.0, 100.0], np.ones(2), np.zeros(2), 16, 16000, 1), r"f0 must lie in .* got 5.0 at frame 0"),
+    "excitation f0 at Nyquist": (lambda: kernels.excitation("pulses", [100.0, 8000.0], np.ones(2), np.zeros(2), 16, 16000, 1, pulse=[1.0]), r"f0 must lie in .* got 8000.0 at frame 1"),
+    "excitation f0 NaN": (lambda: kernels.excitation("noise", [100.0, np.nan], np.ones(2), np.zeros(2), 16, 16000, 1), r"f0.* contains NaN or inf"),
+    "excitation sample rate": (lambda: kernels.excitation("noise", [100.0], [1.0], [0], 16, 30, 1), r"sample_rate must be above 40 Hz, got 30"),
+    "excitation voicing": (lambda: kernels.excitation("noise", np.full(2, 100.0), [0.5, 1.5], np.zeros(2), 16, 16000, 1), r"voicing must lie in \[0, 1\]"),
+    "excitation lengths": (lambda: kernels.excitation("noise", np.full(3, 100.0), np.ones(2), np.zeros(3), 16, 16000, 1), r"f0, voicing and onset must have the same length"),
+    "excitation no pulse": (lambda: kernels.excitation("pulses", np.full(2, 100.0), np.ones(2), np.zeros(2), 16, 16000, 1), r'kind="pulses" needs a pulse shape'),
     # lpc_analysis
     "frames 1-D": (lambda: kernels.lpc_analysis(FRAMES[0], 4), r"frames must be 2-D"),
     "frames complex": (lambda: kernels.lpc_analysis(FRAMES + 1j, 4), r"frames must hold real numbers"),

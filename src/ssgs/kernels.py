@@ -27,6 +27,7 @@ __all__ = [
     "EStepResult",
     "MAX_ORDER",
     "EXCITATIONS",
+    "MIN_F0",
     "estep",
     "excitation",
     "forward_backward",
@@ -44,6 +45,7 @@ __all__ = [
 
 MAX_ORDER = 256
 EXCITATIONS = ("noise", "karplus-strong", "pulses")
+MIN_F0 = 20.0  # Hz: the lowest fundamental an excitation takes (a string's pluck costs period^2 / 2)
 _PROB_ATOL = 1e-6
 
 
@@ -598,8 +600,9 @@ def excitation(kind, f0, voicing, onset, hop, sample_rate, seed, pulse=None, pul
     ----------
     kind : {"noise", "karplus-strong", "pulses"}
     f0 : array_like, shape (n_frames,)
-        Fundamental at each frame's centre in Hz (> 0), interpolated per
-        sample in log frequency.
+        Fundamental at each frame's centre in Hz (MIN_F0 = 20 Hz up to,
+        not including, sample_rate / 2), interpolated per sample in log
+        frequency.
     voicing : array_like, shape (n_frames,)
         Periodic share of the power, in [0, 1].
     onset : array_like of bool, shape (n_frames,)
@@ -627,12 +630,16 @@ def excitation(kind, f0, voicing, onset, hop, sample_rate, seed, pulse=None, pul
     if voicing.shape[0] != n or onset.ndim != 1 or onset.shape[0] != n:
         raise ValueError(f"f0, voicing and onset must have the same length, got {n}, "
                          f"{voicing.shape[0]}, {onset.shape}")
-    if n and not (f0 > 0).all():
-        raise ValueError(f"f0 must be positive, got {float(f0.min())} at frame {int(np.argmin(f0))}")
     if n and not ((voicing >= 0) & (voicing <= 1)).all():
         raise ValueError("voicing must lie in [0, 1]")
     hop = _positive_int("hop", hop)
     sample_rate = float(sample_rate)
+    if not sample_rate > 2 * MIN_F0:
+        raise ValueError(f"sample_rate must be above {2 * MIN_F0:g} Hz, got {sample_rate:g}")
+    bad = np.flatnonzero(~((f0 >= MIN_F0) & (f0 < sample_rate / 2)))
+    if bad.size:  # a string's pluck costs period^2 / 2; at or above Nyquist nothing is periodic
+        raise ValueError(f"f0 must lie in [{MIN_F0:g}, sample_rate / 2) Hz, got {float(f0[bad[0]])} "
+                         f"at frame {int(bad[0])}")
     if kind == "pulses":
         if pulse is None:
             raise ValueError('kind="pulses" needs a pulse shape')

@@ -1473,6 +1473,9 @@ class SpectralStateGuidedSynthesis:
                              "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
+        for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):
+            if share in tensors and np.any(np.asarray(tensors[share]) < 0):
+                raise CheckpointError(f"{name}: tensor '{share}' has negative values, but it holds shares")
         rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
         if rows not in (2, 4):
             raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "

@@ -702,8 +702,9 @@ def leap_intervals(f0, periodicity, lengths=None):
     semitone or more between consecutive voiced frames, see
     :func:`pitch_motion`) went: the share of leaps of each size, rounded to
     semitones (0 to N_PITCH_BINS - 1, the last holding anything larger),
-    smoothed over neighbouring sizes (1/4, 1/2, 1/4: a few dozen leaps are
-    a sparse histogram). None without leaps.
+    smoothed over neighbouring sizes (1/4, 1/2, 1/4, among the sizes of a
+    semitone or more: a few dozen leaps are a sparse histogram). None
+    without leaps.
 
     A leap draws its new note from the state's pitch histogram weighted by
     this (:func:`model_trajectory`). Drawn from the histogram alone, a leap
@@ -715,10 +716,12 @@ def leap_intervals(f0, periodicity, lengths=None):
     if size.size == 0:
         return None
     hist = np.bincount(np.minimum(np.rint(size).astype(np.int64), N_PITCH_BINS - 1),
-                       minlength=N_PITCH_BINS).astype(np.float64)
-    hist = np.convolve(hist, [0.25, 0.5, 0.25])[1:-1]
-    hist[0] = 0.0
-    return hist / hist.sum()
+                       minlength=N_PITCH_BINS)[1:].astype(np.float64)
+    smooth = 0.5 * hist
+    smooth[1:] += 0.25 * hist[:-1]
+    smooth[:-1] += 0.25 * hist[1:]
+    smooth[[0, -1]] += 0.25 * hist[[0, -1]]  # what would spill past either end stays there
+    return np.concatenate([[0.0], smooth / smooth.sum()])
 
 
 def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAPE_COMPONENTS):
@@ -969,7 +972,8 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
         end = notes[np.searchsorted(notes, t, side="right")]
         glided[t:end] = log_f0[t:end]
     audible = audible_frames(exc, path, gain_score) if exc.silence_runs is None else ~exc.silent_states[path]
-    return obs, np.exp(glided), voicing, onset, audible
+    low, high = _bin_log_f0()[[0, -1]]  # the wander stays within the pitch range the analysis searches
+    return obs, np.exp(np.clip(glided, low, high)), voicing, onset, audible
 
 
 def pluck_onsets(voicing, f0):

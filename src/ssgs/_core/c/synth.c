@@ -112,7 +112,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
             size_t len = (size_t)ceil(P) + 2;
             if (len > size - 1)
                 len = size - 1;
-            int K = (int)((P - 1.0) / 2.0);
+            int K = (int)ceil(0.5 * P) - 1; /* every partial k with k / P < 1/2 */
             if (K < 1)
                 K = 1;
             const double amp = sqrt(2.0 / (double)K);
