@@ -4,6 +4,7 @@
     python benchmarks/bench_quality.py                          # the demo corpus
     python benchmarks/bench_quality.py /usr/share/sounds/alsa   # any folder
     python benchmarks/bench_quality.py DIR --n-states 8 --png out/
+    python benchmarks/bench_quality.py DIR --runs 128 --generation-seed 1   # a bigger pool, another set of runs
 
 Each file is decoded (mono, 16 kHz); its middle 20% is held out (the ends
 of a recording are often silence) and the model trains on the parts before
@@ -212,6 +213,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=32,
                         help="generations per row (mean +- std, median; and their audio pooled)")
+    parser.add_argument("--generation-seed", type=int,
+                        help="seed of the generations' seeds alone (default: --seed); the model and the "
+                             "excerpts stay as --seed makes them, so another set of runs of the same model")
     parser.add_argument("--png", help="folder for spectrogram PNGs")
     args = parser.parse_args(argv)
 
@@ -257,7 +261,7 @@ def main(argv=None):
 
     print(f"{'training audio':30s}{'':33s}{one(train)}")
     print(f"{'held-out real excerpts':30s}{held_fmd:9.2f}{'':24s}{one(held)}")
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed if args.generation_seed is None else args.generation_seed)
     cut = np.random.default_rng(args.seed + 1)  # its own stream: the generations' seeds stay as they were
     excerpts = [random_excerpts(train, [len(h) for h in held], cut) for _ in range(args.runs)]
     scores = np.array([frechet(log_mel(x), ref_mel) for x in excerpts])
