@@ -264,9 +264,10 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed if args.generation_seed is None else args.generation_seed)
     cut = np.random.default_rng(args.seed + 1)  # its own stream: the generations' seeds stay as they were
     excerpts = [random_excerpts(train, [len(h) for h in held], cut) for _ in range(args.runs)]
-    scores = np.array([frechet(log_mel(x), ref_mel) for x in excerpts])
+    mels = [log_mel(x) for x in excerpts]  # pooled: the runs' frames together (each clip framed on its own)
+    scores = np.array([frechet(m, ref_mel) for m in mels])
     print(f"{'training excerpts, anywhere':30s}{scores.mean():9.2f} +-{scores.std():<6.0f}{np.median(scores):8.0f}"
-          f"{frechet(log_mel(sum(excerpts, [])), ref_mel):8.0f}{pooled_and_runs(excerpts)}")
+          f"{frechet(np.concatenate(mels), ref_mel):8.0f}{pooled_and_runs(excerpts)}")
     copy = copy_synthesis(model)
     print(f"{'copy-synthesis (vocoder floor)':30s}{frechet(log_mel(copy), ref_mel):9.2f}{'':24s}{one(copy)}")
     # the blends of every fidelity start at the same places (drawn like
@@ -282,7 +283,7 @@ def main(argv=None):
     rows += [("passages", args.excitation)] + [(f, args.excitation) for f in FIDELITIES[1:]]
     for fidelity, kind in rows:
         runs = 1 if fidelity == 1.0 else args.runs
-        scores, clip_sets = [], []
+        mels, clip_sets = [], []
         for run in range(runs):
             if fidelity == "passages":
                 gen = [model.generate(len(h) / SR, fidelity=1.0, start=starts[run][k]).astype(np.float64)
@@ -301,7 +302,7 @@ def main(argv=None):
                                       start=None if fidelity == 0 else starts[run][k]).astype(np.float64)
                        for k, h in enumerate(held)]
                 snr = None
-            scores.append(frechet(log_mel(gen), ref_mel))
+            mels.append(log_mel(gen))
             clip_sets.append(gen)
             if args.png and run == 0:
                 os.makedirs(args.png, exist_ok=True)
@@ -311,12 +312,12 @@ def main(argv=None):
                 name = "passages" if fidelity == "passages" else f"fidelity_{fidelity:g}_{kind.lower()}"
                 spectrogram_png(os.path.join(args.png, f"{name}.png"),
                                 train_audio[:n], gen[:n], f"generated, {label}")
-        pooled = sum(clip_sets, [])
+        scores = [frechet(m, ref_mel) for m in mels]
         label = row_label(fidelity, kind)
         spread = f"{np.mean(scores):9.2f}" + (f" +-{np.std(scores):<6.0f}" if runs > 1 else " " * 8)
         spread += f"{np.median(scores):8.0f}" if runs > 1 else " " * 8
-        spread += f"{frechet(log_mel(pooled), ref_mel):8.0f}" if runs > 1 else " " * 8
-        row = f"{label:30s}{spread}{pooled_and_runs(clip_sets) if runs > 1 else one(pooled)}"
+        spread += f"{frechet(np.concatenate(mels), ref_mel):8.0f}" if runs > 1 else " " * 8
+        row = f"{label:30s}{spread}{pooled_and_runs(clip_sets) if runs > 1 else one(clip_sets[0])}"
         print(row + (f"{snr:7.1f} dB" if snr is not None else ""))
 
 if __name__ == "__main__":

@@ -898,7 +898,7 @@ def _draw_pitch(exc, state, rng, current=None):
     p = exc.pitch_histogram[state].astype(np.float64)
     if current is not None and exc.pitch_leaps is not None:
         size = np.abs(exc.pitch_log_f0[state].astype(np.float64) - current) * (12.0 / np.log(2.0))
-        w = p * exc.pitch_leaps.astype(np.float64)[np.minimum(np.rint(size).astype(np.int64), N_PITCH_BINS - 1)]
+        w = p * exc.pitch_leaps[np.minimum(np.rint(size).astype(np.int64), N_PITCH_BINS - 1)]
         if w.sum() > 0:
             p = w
     b = int(rng.choice(N_PITCH_BINS, p=p / p.sum()))
@@ -940,16 +940,17 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
     note = drift = 0.0
     for t in range(F):
         s = states[t]
+        leap_from = None
         if t == 0:
             redraw = True
         elif s != states[t - 1]:
             current = note + drift
             b = min(max(round(69.0 + 12.0 * np.log2(np.exp(current) / 440.0)) - MIDI_LOW, 0), N_PITCH_BINS - 1)
             redraw = not (cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL)  # outside the central range
-        else:
-            redraw = leaps[t]
-        if redraw:  # a leap within a state goes as far as the training's leaps went
-            note, drift = _draw_pitch(exc, s, rng, note + drift if t > 0 and s == states[t - 1] else None), 0.0
+        else:  # a leap within a state goes as far as the training's leaps went
+            redraw, leap_from = leaps[t], note + drift
+        if redraw:
+            note, drift = _draw_pitch(exc, s, rng, leap_from), 0.0
             onset[t] = True
         else:
             drift = PITCH_RETURN * drift + steps[t]

@@ -66,8 +66,8 @@ static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, c
  * A Karplus-Strong string without the loop's low-pass: an integer delay and
  * an allpass fraction, so every partial decays at the same rate and the
  * spectrum stays the pluck's (flat: every partial at the same level, at a
- * random phase) from pluck to fade. The colour is the residual shape's and the envelope's
- * job. (A darkening string needed flattening hop by hop, and a flattening
+ * random phase) from pluck to fade. The colour is the residual shape's and
+ * the envelope's job. (A darkening string needed flattening hop by hop, and a flattening
  * filter switched at every hop spread its partials into the valleys between
  * them: copy-synthesis FMD 355 on the demo, 145 on songs, 64 on speech,
  * against 254, 122 and 30 for this string.)
