@@ -128,3 +128,34 @@ def test_reflection_from_lpc_matches_levinson(rng):
     assert_allclose(lpc_from_reflection(k), a, atol=1e-12)
     assert_allclose(reflection_from_lpc(lpc_from_reflection(reflection_from_lpc(a_true))),
                     reflection_from_lpc(a_true), atol=1e-12)
+
+
+def test_frame_harmonicity_is_the_windowed_autocorrelation_peak():
+    """Each hop region's harmonicity equals, computed directly with
+    np.correlate, the peak of a Hann window's autocorrelation (centred on the
+    region, zeros beyond the ends) over the lags of 60-1000 Hz, divided by
+    its value at lag 0; a subset of regions reads the same; a silent window
+    is NaN; a steady tone reads near 1 and white noise low."""
+    from ssgs.features import frame_harmonicity
+
+    sr, frame, hop = 16000, 1024, 256
+    rng = np.random.default_rng(3)
+    t = np.arange(sr) / sr
+    x = np.concatenate([np.sin(2 * np.pi * 150 * t) + 0.3 * np.sin(2 * np.pi * 450 * t + 1.0),
+                        np.zeros(4 * frame), rng.standard_normal(sr)])
+    h = frame_harmonicity(x, frame, hop, sr)
+    assert h.shape == (-(-x.size // hop),)
+    padded = np.pad(x, (frame // 2, 2 * frame))
+    lo, hi = int(sr / 1000), int(np.ceil(sr / 60))
+    checked = [0, 3, 30, 62, 70, 80, 100, h.size - 1]
+    for f in checked:
+        w = padded[f * hop + hop // 2: f * hop + hop // 2 + frame] * np.hanning(frame)
+        ac = np.correlate(w, w, mode="full")[frame - 1:]
+        if ac[0] == 0:
+            assert np.isnan(h[f]), f
+        else:
+            assert_allclose(h[f], ac[lo:hi + 1].max() / ac[0], rtol=1e-9, atol=1e-12, err_msg=str(f))
+    assert np.isnan(h[(sr + 2 * frame) // hop])  # inside the silence
+    assert_array_equal(frame_harmonicity(x, frame, hop, sr, frames=checked), h[checked])
+    assert np.median(h[5:55]) > 0.9  # the tone
+    assert np.median(h[-55:-5]) < 0.3  # the noise
