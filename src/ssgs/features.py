@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
 
 from ssgs import kernels
 
@@ -405,13 +406,14 @@ def signal_pitch(signal, config: FeatureConfig, n_threads=1):
     return f0.astype(np.float32), periodicity.astype(np.float32)
 
 
-def frame_harmonicity(signal, frame_size, hop, sample_rate, frames=None, chunk=2048):
+def frame_harmonicity(signal, frame_size, hop, sample_rate, frames=None, chunk=2048, workers=1):
     """How periodic each hop region of ``signal`` sounds: the peak of the
     normalised autocorrelation of a Hann window of ``frame_size`` samples
     centred on the region, over the lags of the pitch range
     (:func:`pitch_range`). Near 1 for a steady pitched sound, about 0.1 for
-    noise. ``frames`` (optional, indices): only those hop regions. Returns
-    float64 [n], NaN where the window holds no power.
+    noise. ``frames`` (optional, indices): only those hop regions;
+    ``workers``: threads for the FFTs. Returns float64 [n], NaN where the
+    window holds no power.
 
     The measure whose median the quality benchmark reports as harmonicity
     (there over windows hop 512 apart). The pitch tracker's periodicity
@@ -427,11 +429,13 @@ def frame_harmonicity(signal, frame_size, hop, sample_rate, frames=None, chunk=2
     half = frame_size // 2
     padded = np.pad(x, (half, frame_size + n_hops * hop - x.shape[0]))
     window = np.hanning(frame_size)
+    n_fft = scipy.fft.next_fast_len(frame_size + hi + 1, real=True)  # no circular wrap up to lag hi
     out = np.full(index.shape[0], np.nan)
     for a in range(0, index.shape[0], chunk):
         starts = index[a:a + chunk] * hop + hop // 2  # the region's centre, in padded samples minus half
-        spec = np.fft.rfft(padded[starts[:, None] + np.arange(frame_size)] * window, 2 * frame_size, axis=1)
-        ac = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, axis=1)[:, : hi + 1]
+        framed = padded[starts[:, None] + np.arange(frame_size)] * window
+        spec = scipy.fft.rfft(framed, n_fft, axis=1, workers=workers)
+        ac = scipy.fft.irfft(spec.real**2 + spec.imag**2, n_fft, axis=1, workers=workers)[:, : hi + 1]
         power = ac[:, 0] > 1e-300
         out[a:a + chunk][power] = ac[power, lo:].max(axis=1) / ac[power, 0]
     return out

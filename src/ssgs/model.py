@@ -986,13 +986,13 @@ class SpectralStateGuidedSynthesis:
         sounding = self._silent_frames(rows) == 0
         if not sounding.any() or not self.has_training_artifacts:
             return np.zeros(len(_synth.VOICED_KINDS))
-        offsets_of = self.sequence_offsets
+        offsets_of, threads = self.sequence_offsets, kernels._threads(self.n_threads)
         sequence = np.searchsorted(offsets_of, rows, side="right") - 1
         heard_training = np.empty(rows.size)
         for i in np.unique(sequence):
             at = sequence == i
             heard_training[at] = frame_harmonicity(self.rebuild_sequence(int(i)), frame, hop, sr,
-                                                   frames=rows[at] - offsets_of[i])
+                                                   frames=rows[at] - offsets_of[i], workers=threads)
         keep = sounding & ~np.isnan(heard_training)
         if not keep.any():
             return np.zeros(len(_synth.VOICED_KINDS))
@@ -1004,7 +1004,7 @@ class SpectralStateGuidedSynthesis:
                 pooled = []
                 for seed in range(1, seeds + 1):
                     y, _ = self._render_model(path, kind, np.random.default_rng(seed), voicing_offset=offset)
-                    h = frame_harmonicity(y, frame, hop, sr)[: path.size]
+                    h = frame_harmonicity(y, frame, hop, sr, workers=threads)[: path.size]
                     heard = np.any(np.pad(y, (0, path.size * hop - len(y))).reshape(path.size, -1) != 0, axis=1)
                     h = h[heard[: h.size]]
                     pooled.append(h[~np.isnan(h)])
