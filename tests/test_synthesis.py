@@ -1087,3 +1087,24 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
             assert abs(calibrated[kind] - target) < 0.05, (shift, kind, calibrated, plain, target)
         model.state_means[:, v] -= shift
         model.observation_range[:, v] -= shift
+
+
+def test_training_harmonicity_rebuilds_only_the_stretches_it_reads():
+    """The calibration's reading of the training audio, rebuilt stretch by
+    stretch (a run-in before each, zero filter state), equals the reading of
+    each whole sequence rebuilt, at the same frames: stretches at the
+    sequences' starts and ends, one crossing from one sequence into the next,
+    and single frames."""
+    from ssgs.features import frame_harmonicity
+
+    rng = np.random.default_rng(2)
+    t = np.arange(3 * SR) / SR
+    files = [0.2 * np.sin(2 * np.pi * (140 + 40 * k) * t + 3 * np.sin(2 * np.pi * 0.5 * t))
+             + 0.02 * rng.standard_normal(t.size) for k in range(3)]
+    model = SpectralStateGuidedSynthesis(n_states=3, seed=0).train(files, SR, n_em_iterations=2)
+    offsets = model.sequence_offsets
+    whole = np.concatenate([frame_harmonicity(model.rebuild_sequence(i), model.frame_size, model.hop_size, SR)
+                            [: model.sequence_lengths[i]] for i in range(len(files))])
+    rows = np.concatenate([np.arange(0, 40), np.arange(offsets[1] - 30, offsets[1] + 30), [offsets[2] - 100],
+                           np.arange(offsets[3] - 25, offsets[3])])
+    assert_allclose(model._training_harmonicity(rows), whole[rows], rtol=0, atol=1e-9)

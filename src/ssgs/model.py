@@ -986,13 +986,8 @@ class SpectralStateGuidedSynthesis:
         sounding = self._silent_frames(rows) == 0
         if not sounding.any() or not self.has_training_artifacts:
             return np.zeros(len(_synth.VOICED_KINDS))
-        offsets_of, threads = self.sequence_offsets, kernels._threads(self.n_threads)
-        sequence = np.searchsorted(offsets_of, rows, side="right") - 1
-        heard_training = np.empty(rows.size)
-        for i in np.unique(sequence):
-            at = sequence == i
-            heard_training[at] = frame_harmonicity(self.rebuild_sequence(int(i)), frame, hop, sr,
-                                                   frames=rows[at] - offsets_of[i], workers=threads)
+        threads = kernels._threads(self.n_threads)
+        heard_training = self._training_harmonicity(rows, threads)
         keep = sounding & ~np.isnan(heard_training)
         if not keep.any():
             return np.zeros(len(_synth.VOICED_KINDS))
@@ -1016,6 +1011,35 @@ class SpectralStateGuidedSynthesis:
                 lo, hi = (mid, hi) if harmonicity(mid) < target else (lo, mid)
             offsets.append(0.5 * (lo + hi))
         return np.array(offsets)
+
+    def _training_harmonicity(self, rows, threads=1):
+        """:func:`ssgs.features.frame_harmonicity` of the training audio at
+        global frames ``rows`` (sorted). Each stretch of consecutive rows is
+        rebuilt on its own from its LPC rows and residual, with enough frames
+        around it for its windows and a run-in before it for the filter
+        (zero state there: its transient has died out long before the first
+        window), so a long sequence is never rebuilt whole for a few seconds
+        of it."""
+        rows = np.asarray(rows, dtype=np.int64)
+        hop, frame, sr = self.hop_size, self.frame_size, self.feature_config.sample_rate
+        reach = -(-frame // (2 * hop)) + 1  # frames a window reaches beyond its own
+        run_in = reach + 16
+        offsets = self.sequence_offsets
+        sequence = np.searchsorted(offsets, rows, side="right") - 1
+        out = np.empty(rows.size)
+        cut = np.flatnonzero((np.diff(rows) != 1) | (np.diff(sequence) != 0)) + 1
+        for piece in np.split(np.arange(rows.size), cut):
+            if piece.size == 0:
+                continue
+            i = int(sequence[piece[0]])
+            first, last = int(rows[piece[0]] - offsets[i]), int(rows[piece[-1]] - offsets[i]) + 1
+            lo, hi = max(0, first - run_in), min(int(self.sequence_lengths[i]), last + reach)
+            n = min(int(self.sequence_samples[i]), hi * hop) - lo * hop
+            g0, g1 = offsets[i] + lo, offsets[i] + hi
+            audio = rebuild_signal(self.lpc_coefficients[g0:g1], self.residual_signals[g0:g1], n, hop)
+            out[piece] = frame_harmonicity(audio, frame, hop, sr, frames=np.arange(first, last) - lo,
+                                           workers=threads)
+        return out
 
     def _decoded_path(self, index, cache, decoder="sample"):
         """The state path of training sequence ``index``: Viterbi, or with
