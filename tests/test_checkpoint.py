@@ -334,3 +334,42 @@ def test_files_are_standard_safetensors(trained, tmp_path):
         assert f.metadata() == meta
     assert (8 + int.from_bytes(path.read_bytes()[:8] if hasattr(path, "read_bytes") else open(path, "rb").read(8),
                                "little")) % 8 == 0
+
+
+def test_run_quantiles_saved_and_checked(trained, tmp_path):
+    """A state's run quantiles are a checkpoint tensor (loaded, a reload
+    generates the same bytes); an older checkpoint without them loads with
+    none (every state geometric); a row that is neither zeros nor increasing
+    run lengths, or a table of the wrong shape, is refused by name."""
+    from ssgs import synthesis as S
+
+    exc = trained.excitation_model
+    saved = exc.run_quantiles
+    q = np.zeros((trained.n_states, S.RUN_QUANTILES), np.float32)
+    q[2] = np.linspace(1, 15, S.RUN_QUANTILES)
+    try:
+        exc.run_quantiles = q
+        path = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
+        back = SpectralStateGuidedSynthesis.load_checkpoint(path)
+        assert_array_equal(back.excitation_model.run_quantiles, q)
+        trained._derived_cache = None
+        assert_array_equal(back.generate(2.0, seed=3), trained.generate(2.0, seed=3))
+    finally:
+        exc.run_quantiles = saved
+        trained._derived_cache = None
+    tensors, metadata = ckpt.read_checkpoint(path)
+    tensors = {k: np.array(v) for k, v in tensors.items()}
+    older = {k: v for k, v in tensors.items() if k != "state_run_quantiles"}
+    write_raw(tmp_path / "older.safetensors", older, metadata)
+    assert SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors").excitation_model.run_quantiles \
+        is None
+    for bad in (q[:, :5], q[:-1]):
+        write_raw(tmp_path / "shape.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
+        with pytest.raises(CheckpointError, match="state_run_quantiles"):
+            SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "shape.safetensors")
+    for row in (np.linspace(0.5, 15, S.RUN_QUANTILES), np.linspace(15, 1, S.RUN_QUANTILES)):
+        bad = q.copy()
+        bad[4] = row
+        write_raw(tmp_path / "bad.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
+        with pytest.raises(CheckpointError, match="'state_run_quantiles' has a row that is neither"):
+            SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")

@@ -1007,6 +1007,115 @@ def test_duration_corrected_transitions():
     assert_array_equal(S.duration_corrected_transitions(A, None), A)
 
 
+def test_geometric_rejected_is_a_g_test_of_the_fitted_geometric():
+    """The test's p-value is scipy's log-likelihood (G) statistic on the
+    same classes (lengths 1, 2, ... while a geometric with the runs' mean
+    expects five or more, then the rest), one degree of freedom taken for
+    the mean; geometric runs are rarely rejected, a pause-like mix (mostly
+    single frames, a fifth of 12) is, and too few runs never are."""
+    import scipy.stats
+
+    rng = np.random.default_rng(8)
+    for trial in range(30):
+        runs = rng.geometric(rng.uniform(0.2, 0.7), rng.integers(20, 300))
+        p, n = 1 / runs.mean(), runs.size
+        k = 1
+        while k < runs.max() and n * p * (1 - p) ** (k - 1) >= 5:
+            k += 1
+        if k < 3:
+            assert not S.geometric_rejected(runs)
+            continue
+        observed = [np.sum(runs == j) for j in range(1, k)] + [np.sum(runs >= k)]
+        expected = [n * p * (1 - p) ** (j - 1) for j in range(1, k)] + [n * (1 - p) ** (k - 1)]
+        reference = scipy.stats.power_divergence(observed, expected, ddof=1, lambda_="log-likelihood").pvalue
+        assert S.geometric_rejected(runs, level=0.5) == (reference < 0.5), trial
+        assert S.geometric_rejected(runs) == (reference < 0.01), trial
+    rejected = sum(S.geometric_rejected(rng.geometric(0.4, 200)) for _ in range(100))
+    assert rejected <= 5  # 1 expected at the 1% level
+    pauses = np.concatenate([np.ones(80, int), np.full(20, 12)])
+    assert S.geometric_rejected(pauses)
+    assert not S.geometric_rejected(pauses[::12])  # 9 runs: too few to tell
+
+
+def test_state_run_quantiles_worked_example():
+    """Runs are cut where a sequence ends; only the state whose runs a
+    geometric does not fit gets quantiles (of its own runs), the others a
+    row of zeros; None when every state's runs are geometric."""
+    rng = np.random.default_rng(1)
+    pieces, lengths = [], []
+    for _ in range(60):  # sequences: state 0 for 1 or 12 frames, then state 1 for a geometric run
+        first = 12 if rng.random() < 0.2 else 1
+        second = int(rng.geometric(0.3))
+        pieces.append(np.r_[np.zeros(first, int), np.ones(second, int)])
+        lengths.append(first + second)
+    labels = np.concatenate(pieces)
+    q = S.state_run_quantiles(labels, lengths, 3)
+    runs0 = np.array([np.sum(piece == 0) for piece in pieces])
+    assert_allclose(q[0], np.quantile(runs0, np.linspace(0, 1, S.RUN_QUANTILES)))
+    assert_array_equal(q[1:], 0.0)
+    geometric = np.concatenate([np.full(int(rng.geometric(0.3 if k % 2 else 0.5)), k % 2) for k in range(400)])
+    assert S.state_run_quantiles(geometric, [geometric.size], 2) is None
+
+
+def test_sample_path_draws_the_flagged_states_runs_and_the_chain_elsewhere():
+    """Without quantiles the path is the C kernel's, bit for bit. With them,
+    a flagged state's runs follow its quantiles (linear between them,
+    rounded); the other states' runs stay geometric with the chain's
+    self-transition, and every state leaves by its exits in their
+    proportions. The same seed gives the same path; a state without exits
+    holds to the end."""
+    A = np.array([[0.8, 0.15, 0.05], [0.1, 0.6, 0.3], [0.3, 0.2, 0.5]])
+    start = np.array([0.5, 0.3, 0.2])
+    assert_array_equal(S.sample_path(start, A, 5000, 9), kernels.sample_states(start, A, 5000, 9))
+    q = np.zeros((3, S.RUN_QUANTILES))
+    q[1] = np.quantile(np.r_[np.ones(80), np.full(20, 12)], np.linspace(0, 1, S.RUN_QUANTILES))
+    path = S.sample_path(start, A, 300_000, 9, q)
+    assert_array_equal(path, S.sample_path(start, A, 300_000, 9, q))
+    assert not np.array_equal(path, S.sample_path(start, A, 300_000, 10, q))
+    runs = S.state_runs(path, [path.size], 3)
+    u = np.random.default_rng(0).uniform(size=400_000)
+    expected = np.maximum(1, np.rint(np.interp(u, np.linspace(0, 1, S.RUN_QUANTILES), q[1])))
+    for length in (1, 2, 6, 11, 12):
+        assert abs(np.mean(runs[1][:-1] == length) - np.mean(expected == length)) < 0.01, length
+    assert abs(runs[0].mean() - 5.0) < 0.1 and abs(runs[2].mean() - 2.0) < 0.05  # 1 / (1 - A_ss)
+    assert abs(np.mean(runs[0] == 1) - 0.2) < 0.01  # geometric: P(1) = 1 - A_ss
+    after = path[1:][path[1:] != path[:-1]]
+    before = path[:-1][path[1:] != path[:-1]]
+    for s in range(3):
+        exits = np.bincount(after[before == s], minlength=3) / np.sum(before == s)
+        want = A[s] * (1 - np.eye(3)[s])
+        assert_allclose(exits, want / want.sum(), atol=0.01)
+    absorbing = np.array([[0.5, 0.5], [0.0, 1.0]])
+    held = S.sample_path([1.0, 0.0], absorbing, 200, 3, np.zeros((2, S.RUN_QUANTILES)) + [[2.0], [0.0]])
+    assert_array_equal(held[:2], 0) and assert_array_equal(held[2:], 1)
+
+
+def test_generation_follows_a_states_run_quantiles():
+    """A model whose busiest sounding state is given runs of exactly 20
+    frames generates that state in runs of 20 (but where a piece of the
+    chain ends); with the geometric (no quantiles) it seldom does."""
+    rng = np.random.default_rng(4)
+    model = SpectralStateGuidedSynthesis(n_states=6, seed=0).train([music_like(rng, 6.0) for _ in range(2)], SR,
+                                                                   n_em_iterations=3)
+    exc = model.excitation_model
+    state = int(np.argmax(np.where(exc.silent_states, -1.0, exc.occupancy)))
+    saved = exc.run_quantiles
+
+    def share_of_twenty():
+        model._derived_cache = None
+        path = model._sample_path(20_000, np.random.default_rng(2))
+        return np.mean(S.state_runs(path, [path.size], model.n_states)[state] == 20)
+
+    try:
+        exc.run_quantiles = np.zeros((model.n_states, S.RUN_QUANTILES))
+        exc.run_quantiles[state] = 20.0
+        assert share_of_twenty() > 0.9
+        exc.run_quantiles = None
+        assert share_of_twenty() < 0.2
+    finally:
+        exc.run_quantiles = saved
+
+
 def test_sampled_paths_keep_the_training_durations_of_a_state_sequences_end_in():
     """Every file ends in a long silence (EM sees the silence state leave
     once per file but stay until each file's end, so its self-transition

@@ -1174,8 +1174,10 @@ class SpectralStateGuidedSynthesis:
         within one chain the HMM rarely leaves the kind of material it
         started in.) The chains follow the duration-corrected transitions
         (:func:`ssgs.synthesis.duration_corrected_transitions`): each state
-        lasts as long as in training, and each stretch of silent states as
-        long as a silence in training
+        lasts as long as in training, on average, and where a state's runs
+        are clearly not geometric, as long as its training runs
+        (:func:`ssgs.synthesis.sample_path`); each stretch of silent states
+        as long as a silence in training
         (:func:`ssgs.synthesis.retime_silences`)."""
         params = self.params
         lengths = [int(s["n_frames"]) for s in self.sources if s.get("n_frames")]
@@ -1195,7 +1197,8 @@ class SpectralStateGuidedSynthesis:
             if decoder == "smooth":
                 piece = _synth.smooth_path(params, take, rng, self.smoothness_weight, occupancy, start)
             else:
-                piece = kernels.sample_states(start, transmat, take, int(rng.integers(2**63)))
+                piece = _synth.sample_path(start, transmat, take, int(rng.integers(2**63)),
+                                           self.excitation_model.run_quantiles)
             pieces.append(_synth.retime_silences(piece, self.excitation_model, rng, chain_runs))
             total += pieces[-1].size
         return np.concatenate(pieces)[:n_frames]
@@ -1516,11 +1519,18 @@ class SpectralStateGuidedSynthesis:
                              "excitation_silence_runs": (_synth.SILENCE_QUANTILES,),
                              "excitation_silence_rate": (),
                              "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
+                             "state_run_quantiles": (N, _synth.RUN_QUANTILES),
                              "observation_range": (2, int(config["n_features"]))}
         _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
         for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):
             if share in tensors and np.any(np.asarray(tensors[share]) < 0):
                 raise CheckpointError(f"{name}: tensor '{share}' has negative values, but it holds shares")
+        if "state_run_quantiles" in tensors:
+            q = np.asarray(tensors["state_run_quantiles"], dtype=np.float64)
+            own = np.any(q != 0, axis=1)
+            if np.any(q[own] < 1) or np.any(np.diff(q[own], axis=1) < 0):
+                raise CheckpointError(f"{name}: tensor 'state_run_quantiles' has a row that is neither all zeros "
+                                      f"nor run lengths (1 frame or more) in increasing order")
         rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
         if rows not in (2, 4):
             raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "
