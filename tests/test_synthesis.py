@@ -1020,7 +1020,7 @@ def test_geometric_rejected_is_a_g_test_of_the_fitted_geometric():
         runs = rng.geometric(rng.uniform(0.2, 0.7), rng.integers(20, 300))
         p, n = 1 / runs.mean(), runs.size
         k = 1
-        while k < runs.max() and n * p * (1 - p) ** (k - 1) >= 5:
+        while n * p * (1 - p) ** (k - 1) >= 5:
             k += 1
         if k < 3:
             assert not S.geometric_rejected(runs)
@@ -1035,6 +1035,8 @@ def test_geometric_rejected_is_a_g_test_of_the_fitted_geometric():
     pauses = np.concatenate([np.ones(80, int), np.full(20, 12)])
     assert S.geometric_rejected(pauses)
     assert not S.geometric_rejected(pauses[::12])  # 9 runs: too few to tell
+    for never_past_two in (np.full(1000, 2), np.r_[np.ones(100, int), np.full(900, 2)]):
+        assert S.geometric_rejected(never_past_two)  # a geometric with that mean runs past 2 often
 
 
 def test_state_run_quantiles_worked_example():
@@ -1048,9 +1050,15 @@ def test_state_run_quantiles_worked_example():
         second = int(rng.geometric(0.3))
         pieces.append(np.r_[np.zeros(first, int), np.ones(second, int)])
         lengths.append(first + second)
+    runs0 = [np.sum(piece == 0) for piece in pieces]
+    # the last sequence ends in state 0 and one more begins in it: two runs of one frame, not one of two
+    pieces[-1] = np.append(pieces[-1], 0)
+    pieces.append(np.zeros(1, int))
+    lengths[-1] += 1
+    lengths.append(1)
+    runs0 = np.array(runs0 + [1, 1])
     labels = np.concatenate(pieces)
     q = S.state_run_quantiles(labels, lengths, 3)
-    runs0 = np.array([np.sum(piece == 0) for piece in pieces])
     assert_allclose(q[0], np.quantile(runs0, np.linspace(0, 1, S.RUN_QUANTILES)))
     assert_array_equal(q[1:], 0.0)
     geometric = np.concatenate([np.full(int(rng.geometric(0.3 if k % 2 else 0.5)), k % 2) for k in range(400)])
@@ -1086,8 +1094,14 @@ def test_sample_path_draws_the_flagged_states_runs_and_the_chain_elsewhere():
         want = A[s] * (1 - np.eye(3)[s])
         assert_allclose(exits, want / want.sum(), atol=0.01)
     absorbing = np.array([[0.5, 0.5], [0.0, 1.0]])
-    held = S.sample_path([1.0, 0.0], absorbing, 200, 3, np.zeros((2, S.RUN_QUANTILES)) + [[2.0], [0.0]])
-    assert_array_equal(held[:2], 0) and assert_array_equal(held[2:], 1)
+    for q_absorbing in (0.0, 3.0):  # the absorbing state geometric, or with run quantiles of its own
+        table = np.zeros((2, S.RUN_QUANTILES)) + [[2.0], [q_absorbing]]
+        held = S.sample_path([1.0, 0.0], absorbing, 200, 3, table)
+        assert_array_equal(held[:2], 0)
+        assert_array_equal(held[2:], 1)
+    nearly = np.array([[1.0, 1e-20], [0.5, 0.5]])  # a self-transition that rounds to 1 (EM floors nothing)
+    path = S.sample_path([1.0, 0.0], nearly, 100, 3, np.zeros((2, S.RUN_QUANTILES)) + [[0.0], [2.0]])
+    assert_array_equal(path, 0)
 
 
 def test_generation_follows_a_states_run_quantiles():
@@ -1217,3 +1231,22 @@ def test_training_harmonicity_rebuilds_only_the_stretches_it_reads():
     rows = np.concatenate([np.arange(0, 40), np.arange(offsets[1] - 30, offsets[1] + 30), [offsets[2] - 100],
                            np.arange(offsets[3] - 25, offsets[3])])
     assert_allclose(model._training_harmonicity(rows), whole[rows], rtol=0, atol=1e-9)
+
+
+def test_harmonicity_window_holds_two_periods_of_the_lowest_pitch():
+    """At 16 kHz the calibration reads harmonicity over frame_size; at 48 kHz
+    over two periods of 60 Hz and a little more, where a 1024-sample window's
+    taper rules the reading: a steady 120 Hz sawtooth reads 0.39 over 1024
+    samples and about 0.66 over the wider window (0.89 at 16 kHz)."""
+    from ssgs.features import frame_harmonicity
+
+    model = SpectralStateGuidedSynthesis(n_states=2)
+    assert model._harmonicity_window() == model.frame_size
+    model.sample_rate = 48000
+    window = model._harmonicity_window()
+    assert window >= 2 * 48000 / 60
+    t = np.arange(48000) / 48000
+    saw = sum(np.sin(2 * np.pi * 120 * h * t) / h for h in range(1, 12))
+    narrow = np.nanmedian(frame_harmonicity(saw, model.frame_size, 768, 48000))
+    wide = np.nanmedian(frame_harmonicity(saw, window, 768, 48000))
+    assert narrow < 0.45 < 0.6 < wide

@@ -269,6 +269,8 @@ class ExcitationModel:
             if fields[f] is not None:
                 fields[f] = fields[f][keep]
         fields["occupancy"] = fields["occupancy"] / max(fields["occupancy"].sum(), 1e-300)
+        if fields["run_quantiles"] is not None and not np.any(fields["run_quantiles"]):
+            fields["run_quantiles"] = None  # every state left is geometric: the C kernel's chain, as before
         return ExcitationModel(**fields)
 
     @property
@@ -557,7 +559,7 @@ def geometric_rejected(runs, level=RUN_TEST_LEVEL, min_runs=RUN_TEST_MIN):
         return False
     p = 1.0 / runs.mean()
     k = 1  # classes 1 .. k - 1 on their own, then >= k
-    while k < runs.max() and n * p * (1.0 - p) ** (k - 1) >= 5.0:
+    while n * p * (1.0 - p) ** (k - 1) >= 5.0:  # an empty tail class counts too (runs never past 2)
         k += 1
     if k < 3:
         return False
@@ -620,16 +622,17 @@ def sample_path(startprob, transmat, n, seed, run_quantiles=None):
     (1 - transmat[s, s] the chance to leave after each frame) elsewhere;
     then the next state from the row's exits, in their proportions. Where
     every row is geometric the two chains are the same process. A state
-    without exits holds to the end. The same seed gives the same path."""
+    without exits (or with exits too small to leave by) holds to the end.
+    The same seed gives the same path."""
     if run_quantiles is None:
         return kernels.sample_states(startprob, transmat, n, seed)
     A = np.asarray(transmat, dtype=np.float64)
     q = np.asarray(run_quantiles, dtype=np.float64)
     N = A.shape[0]
-    stay = np.diag(A).tolist()
     exits = A * (1.0 - np.eye(N))
     total = exits.sum(axis=1)
     cdf = np.cumsum(exits / np.where(total > 0, total, 1.0)[:, None], axis=1).tolist()
+    total = total.tolist()
     own = np.any(q > 0, axis=1).tolist()
     rows = q.tolist()
     grid = np.linspace(0.0, 1.0, q.shape[1]).tolist()
@@ -640,20 +643,22 @@ def sample_path(startprob, transmat, n, seed, run_quantiles=None):
     s = min(bisect.bisect_left(start, u[0] * start[-1]), N - 1)
     t, k = 0, 1
     while t < n:
-        if own[s]:
+        leave = total[s]  # the chance to leave after each frame
+        stuck = leave <= 0.0 or (leave < 1.0 and math.log1p(-leave) == 0.0)
+        if stuck:  # no exits (or too few to draw one): the state holds to the end
+            d = n - t
+        elif own[s]:
             i = min(bisect.bisect_left(grid, u[k]), len(grid) - 1)
             lo = max(i - 1, 0)
             w = 0.0 if i == lo else (u[k] - grid[lo]) / (grid[i] - grid[lo])
             d = max(1, int(round(rows[s][lo] + w * (rows[s][i] - rows[s][lo]))))
-        elif total[s] <= 0.0:
-            d = n - t
-        elif stay[s] <= 0.0:
+        elif leave >= 1.0:
             d = 1
         else:
-            d = 1 + int(math.log(u[k]) / math.log(stay[s]))
+            d = 1 + int(min(math.log(u[k]) / math.log1p(-leave), n))
         out[t:t + d] = s
         t += d
-        if total[s] <= 0.0:
+        if stuck:
             break
         s = min(bisect.bisect_left(cdf[s], u[k + 1] * cdf[s][-1]), N - 1)
         k += 2
