@@ -410,18 +410,8 @@ def deviation_smoothing(X, means, labels, lengths):
 def mean_run_lengths(labels, lengths, n_states):
     """Per state, the mean length of its runs in ``labels`` (one state per
     frame; sequences of ``lengths`` frames, a run ends where its sequence
-    does); 0 for states with no run."""
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return np.zeros(n_states)
-    first = np.ones(labels.shape[0], bool)
-    first[1:] = labels[1:] != labels[:-1]
-    first[np.cumsum(lengths)[:-1]] = True
-    starts = np.flatnonzero(first)
-    runs = np.diff(np.append(starts, labels.shape[0]))
-    count = np.bincount(labels[starts], minlength=n_states)
-    total = np.bincount(labels[starts], weights=runs, minlength=n_states)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    does; :func:`state_runs`); 0 for states with no run."""
+    return np.array([runs.mean() if runs.size else 0.0 for runs in state_runs(labels, lengths, n_states)])
 
 
 def _true_runs(flags, lengths=None):
