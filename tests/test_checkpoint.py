@@ -308,6 +308,31 @@ def test_npz_export_round_trip(trained, tmp_path):
         trained.export_model(tmp_path / "x.npz", precision=np.int32)
 
 
+
+def test_npz_refuses_bad_tables(trained, tmp_path):
+    """load_model checks an npz export as load_checkpoint checks a checkpoint:
+    the excitation's tables and the artifacts, not only the parameters."""
+    good = tmp_path / "good.npz"
+    trained.export_model(good, include_training_artifacts=True)
+    with np.load(good, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    N = trained.n_states
+    cases = {
+        "state_residual_shape": (np.zeros((N, 7), np.float16), "'state_residual_shape' has shape"),
+        "state_silence": (-np.ones(N, np.float32), "'state_silence' has negative values"),
+        "state_periodicity": (np.full(N, np.nan, np.float32), "'state_periodicity' contains NaN"),
+        "state_run_quantiles": (np.tile(np.linspace(5, 1, 33, dtype=np.float32), (N, 1)), "state_run_quantiles"),
+        "f0": (np.zeros(3, np.float32), "'f0' has shape"),
+        "sequence_samples": (arrays["sequence_samples"] + 4096, "'sequence_samples' disagrees"),
+        "config": (np.array(json.dumps({"n_states": N})), "configuration lacks 'lpc_order'"),
+    }
+    for key, (value, message) in cases.items():
+        path = tmp_path / f"bad_{key}.npz"
+        np.savez(path, **dict(arrays, **{key: value}))
+        with pytest.raises(CheckpointError, match=message):
+            SpectralStateGuidedSynthesis.load_model(path)
+    SpectralStateGuidedSynthesis.load_model(good)
+
 def test_same_seed_same_checkpoint_tensors(tmp_path):
     rng = np.random.default_rng(3)
     audio = [music_like(rng, 3.0), music_like(rng, 4.0)]

@@ -1501,49 +1501,8 @@ class SpectralStateGuidedSynthesis:
             if key not in config:
                 raise CheckpointError(f"{name}: configuration lacks '{key}'")
         config.setdefault("n_features", config["lpc_order"] + 2)
-        artifact_shapes = None
-        if "sequence_offsets" in tensors:
-            offsets = tensors["sequence_offsets"]
-            if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
-                raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
-            T, S = int(offsets[-1]), offsets.size - 1
-            D, p, hop = config["n_features"], config["lpc_order"], config["hop_size"]
-            artifact_shapes = {"observations": (T, D), "lpc_coefficients": (T, p), "residual_signals": (T, hop),
-                               "sequence_samples": (S,), "perceptual_features": (T, None)}
-            artifact_shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
-            artifact_shapes.update({"f0": (T,), "periodicity": (T,)})
-            for required in ("observations", "lpc_coefficients", "residual_signals", "sequence_samples"):
-                if required not in tensors:
-                    raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
-        N = int(config["n_states"])
-        excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
-                             "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
-                             "state_residual_shape": (N, _synth.SHAPE_BINS),
-                             "state_silence": (N,), "state_occupancy": (N,),
-                             "observation_smoothing": (int(config["n_features"]),),
-                             "observation_smoother": (None, int(config["n_features"])),
-                             "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
-                             "excitation_pitch_motion": (2,), "excitation_pitch_leaps": (_synth.N_PITCH_BINS,),
-                             "excitation_shape_components": (None, _synth.SHAPE_BINS),
-                             "excitation_silence_runs": (_synth.SILENCE_QUANTILES,),
-                             "excitation_silence_rate": (),
-                             "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
-                             "state_run_quantiles": (N, _synth.RUN_QUANTILES),
-                             "observation_range": (2, int(config["n_features"]))}
-        _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
-        for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):
-            if share in tensors and np.any(np.asarray(tensors[share]) < 0):
-                raise CheckpointError(f"{name}: tensor '{share}' has negative values, but it holds shares")
-        if "state_run_quantiles" in tensors:
-            q = np.asarray(tensors["state_run_quantiles"], dtype=np.float64)
-            own = np.any(q != 0, axis=1)
-            if np.any(q[own] < 1) or np.any(np.diff(q[own], axis=1) < 0):
-                raise CheckpointError(f"{name}: tensor 'state_run_quantiles' has a row that is neither all zeros "
-                                      f"nor run lengths (1 frame or more) in increasing order")
-        rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
-        if rows not in (2, 4):
-            raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "
-                                  f"but ssgs knows 2 (older) or 4")
+        artifact_shapes = _artifact_shapes(tensors, config, name)
+        _check_tables(tensors, config, name, artifact_shapes)
 
         model = cls._from_config(config, name)
         model._set_params(_hmm.HMMParams(
@@ -1670,7 +1629,12 @@ class SpectralStateGuidedSynthesis:
             fmt = json.loads(str(arrays["export_format"])) if "export_format" in arrays else {}
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{name}: 'config' is not valid JSON ({exc})") from None
-        config.setdefault("n_features", config.get("lpc_order", 0) + 2)
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{name}: 'config' is not a JSON object")
+        for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
+            if key not in config:
+                raise CheckpointError(f"{name}: configuration lacks '{key}'")
+        config.setdefault("n_features", config["lpc_order"] + 2)
         N, D = int(config["n_states"]), int(config["n_features"])
         covars = arrays["state_covariances"].astype(np.float64)
         if fmt.get("packed_covariances"):
@@ -1683,7 +1647,7 @@ class SpectralStateGuidedSynthesis:
             full[:, iu[1], iu[0]] = covars
             covars = full
         arrays["state_covariances"] = covars
-        _ckpt.check_model_tensors(arrays, config, name)
+        _check_tables(arrays, config, name, _artifact_shapes(arrays, config, name))
         model = cls._from_config(config, name)
         start = arrays["initial_probabilities"].astype(np.float64)
         trans = arrays["transition_matrix"].astype(np.float64)
@@ -1706,6 +1670,8 @@ class SpectralStateGuidedSynthesis:
         if "sequence_offsets" in arrays:
             model.sequence_lengths = np.diff(arrays["sequence_offsets"]).astype(np.int64)
             model.sequence_samples = arrays["sequence_samples"].astype(np.int64)
+            if np.any(n_frames_for_array(model.sequence_samples, model.hop_size) != model.sequence_lengths):
+                raise CheckpointError(f"{name}: 'sequence_samples' disagrees with 'sequence_offsets'")
             model.observations = arrays["observations"]
             model.lpc_coefficients = arrays["lpc_coefficients"]
             model.residual_signals = arrays["residual_signals"]
@@ -1722,6 +1688,62 @@ class SpectralStateGuidedSynthesis:
         fitted = "fitted" if self.state_means is not None else "not fitted"
         return (f"SpectralStateGuidedSynthesis(n_states={self.n_states}, lpc_order={self.lpc_order}, "
                 f"frame_size={self.frame_size}, hop_size={self.hop_size}, {fitted})")
+
+
+def _artifact_shapes(tensors, config, name):
+    """The shapes the training artifacts in ``tensors`` must have (None
+    without artifacts), after checking the sequence boundaries and that the
+    artifacts needed to use them are all there."""
+    if "sequence_offsets" not in tensors:
+        return None
+    offsets = tensors["sequence_offsets"]
+    if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+        raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
+    T, S = int(offsets[-1]), offsets.size - 1
+    D, p, hop = int(config["n_features"]), int(config["lpc_order"]), int(config["hop_size"])
+    shapes = {"observations": (T, D), "lpc_coefficients": (T, p), "residual_signals": (T, hop),
+              "sequence_samples": (S,), "perceptual_features": (T, None)}
+    shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
+    shapes.update({"f0": (T,), "periodicity": (T,)})
+    for required in ("observations", "lpc_coefficients", "residual_signals", "sequence_samples"):
+        if required not in tensors:
+            raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
+    return shapes
+
+
+def _check_tables(tensors, config, name, artifact_shapes=None):
+    """A saved model's tensors (a checkpoint's or an npz export's): the
+    parameters, the artifacts' shapes (``artifact_shapes``) and the
+    excitation's tables are shaped as the configuration says and finite,
+    shares are not negative and run-length quantiles are run lengths."""
+    N, D = int(config["n_states"]), int(config["n_features"])
+    excitation_shapes = {"state_pitch_histogram": (N, _synth.N_PITCH_BINS),
+                         "state_pitch_log_f0": (N, _synth.N_PITCH_BINS), "state_periodicity": (N,),
+                         "state_residual_shape": (N, _synth.SHAPE_BINS),
+                         "state_silence": (N,), "state_occupancy": (N,),
+                         "observation_smoothing": (D,), "observation_smoother": (None, D),
+                         "state_mean_run": (N,), "excitation_voicing_offset": (len(_synth.VOICED_KINDS),),
+                         "excitation_pitch_motion": (2,), "excitation_pitch_leaps": (_synth.N_PITCH_BINS,),
+                         "excitation_shape_components": (None, _synth.SHAPE_BINS),
+                         "excitation_silence_runs": (_synth.SILENCE_QUANTILES,),
+                         "excitation_silence_rate": (),
+                         "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
+                         "state_run_quantiles": (N, _synth.RUN_QUANTILES),
+                         "observation_range": (2, D)}
+    _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
+    for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):
+        if share in tensors and np.any(np.asarray(tensors[share]) < 0):
+            raise CheckpointError(f"{name}: tensor '{share}' has negative values, but it holds shares")
+    if "state_run_quantiles" in tensors:
+        q = np.asarray(tensors["state_run_quantiles"], dtype=np.float64)
+        own = np.any(q != 0, axis=1)
+        if np.any(q[own] < 1) or np.any(np.diff(q[own], axis=1) < 0):
+            raise CheckpointError(f"{name}: tensor 'state_run_quantiles' has a row that is neither all zeros "
+                                  f"nor run lengths (1 frame or more) in increasing order")
+    rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
+    if rows not in (2, 4):
+        raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "
+                              f"but ssgs knows 2 (older) or 4")
 
 
 def n_frames_for_array(samples, hop):
