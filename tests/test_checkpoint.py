@@ -64,7 +64,8 @@ def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, sav
     bytes); an older checkpoint's float32 tables load as they were written,
     not rounded to float16."""
     path, tensors, metadata = saved
-    half = ("state_pitch_histogram", "state_residual_shape", "excitation_shape_components", "state_shape_spread")
+    half = ("state_pitch_histogram", "state_residual_shape", "excitation_shape_components", "state_shape_spread",
+            "state_pitch_log_f0")
     assert all(tensors[name].dtype == np.float16 for name in half)
     back = SpectralStateGuidedSynthesis.load_checkpoint(path)
     assert_array_equal(trained.generate(1.0, seed=2), back.generate(1.0, seed=2))
@@ -76,7 +77,7 @@ def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, sav
     write_raw(older, tensors, metadata)
     exc = SpectralStateGuidedSynthesis.load_checkpoint(older).excitation_model
     for field, name in (("pitch_histogram", half[0]), ("residual_shape", half[1]), ("shape_components", half[2]),
-                        ("shape_spread", half[3])):
+                        ("shape_spread", half[3]), ("pitch_log_f0", half[4])):
         assert getattr(exc, field).dtype == np.float32
         assert_array_equal(getattr(exc, field), tensors[name])
 
@@ -397,4 +398,42 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
         bad[4] = row
         write_raw(tmp_path / "bad.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
         with pytest.raises(CheckpointError, match="'state_run_quantiles' has a row that is neither"):
+            SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_shape_regression_saved_and_checked(trained, tmp_path):
+    """How the shapes follow the frames is a checkpoint tensor (float16;
+    a reload generates the same bytes); an older checkpoint without it loads
+    with none; a table of the wrong shape, or regressing more components
+    than the model has, is refused by name."""
+    exc = trained.excitation_model
+    saved = exc.shape_regression
+    N, D = trained.n_states, trained.n_features
+    reg = np.random.default_rng(5).normal(0, 0.3, (N, 2, D)).astype(np.float16)
+    try:
+        exc.shape_regression = reg
+        path = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
+        back = SpectralStateGuidedSynthesis.load_checkpoint(path)
+        assert back.excitation_model.shape_regression.dtype == np.float16
+        assert_array_equal(back.excitation_model.shape_regression, reg)
+        trained._derived_cache = None
+        with_reg = trained.generate(2.0, seed=3)
+        assert_array_equal(back.generate(2.0, seed=3), with_reg)
+        exc.shape_regression = None
+        trained._derived_cache = None
+        assert not np.array_equal(trained.generate(2.0, seed=3), with_reg)  # it does move the shapes
+    finally:
+        exc.shape_regression = saved
+        trained._derived_cache = None
+    tensors, metadata = ckpt.read_checkpoint(path)
+    tensors = {k: np.array(v) for k, v in tensors.items()}
+    older = {k: v for k, v in tensors.items() if k != "state_shape_regression"}
+    write_raw(tmp_path / "older.safetensors", older, metadata)
+    assert SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors").excitation_model \
+        .shape_regression is None
+    K = tensors["excitation_shape_components"].shape[0]
+    for bad, message in ((reg[:, :, :3], "'state_shape_regression' has shape"),
+                         (np.zeros((N, K + 1, D), np.float16), f"regresses {K + 1} shape components, but the model has {K}")):
+        write_raw(tmp_path / "bad.safetensors", dict(tensors, state_shape_regression=bad), metadata)
+        with pytest.raises(CheckpointError, match=message):
             SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")

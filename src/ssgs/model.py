@@ -927,10 +927,13 @@ class SpectralStateGuidedSynthesis:
             shapes = self._frame_shapes() if self.has_training_artifacts else None
             labels = stats.posteriors.argmax(axis=1)  # each frame's most likely state
             smoothing = _synth.deviation_smoothing(self._data(), p.means, labels, self.sequence_lengths)
+            deviations = None if shapes is None else _synth.whitened_deviations(self._data(), p.means, p.covars,
+                                                                                labels)
             exc = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
                                               self.periodicity.astype(np.float64),
                                               self._silent_frames(), shapes, smoothing, self.sequence_lengths,
-                                              labels=labels)
+                                              labels=labels, deviations=deviations)
+            del deviations
             # frames drawn along the training frames' own states (a fixed seed: the
             # calibration is part of the model, the same for the same training)
             lengths = self.sequence_lengths[: _synth.smoother_sequences(self.sequence_lengths)]
@@ -947,8 +950,8 @@ class SpectralStateGuidedSynthesis:
             return self._excitation
         return _synth.ExcitationModel.neutral(self.n_states)
 
-    def _calibrate_voicing(self, labels, seconds=10.0, blocks=8, steps=5, bound=4.0,
-                          seeds=3):
+    def _calibrate_voicing(self, labels, seconds=30.0, blocks=24, steps=5, bound=4.0,
+                          seeds=1):
         """Per voiced excitation kind, the voicing-logit offset (within
         +-``bound``) at which the model's own audio is as periodic as the
         training audio, by :func:`ssgs.features.frame_harmonicity` (median
@@ -966,6 +969,15 @@ class SpectralStateGuidedSynthesis:
         part of the model: the same for the same training). One 8-second
         rendering's median moves by a few hundredths from seed to seed with
         the string (the drawn notes differ).
+
+        The median moves slowly with the offset (on read speech by 0.02-0.03
+        per unit), so a hundredth of error in either median moves the
+        offset by a third to a half: more material, one seed, rather than
+        less material and three seeds, for the same cost. Over 10 seconds
+        in 8 stretches (three seeds) speech's offsets came out at +2.9 /
+        +2.6, over its whole 40 seconds at +2.1 / +1.9, where the model's
+        own chain is as harmonic as the training (+2); 30 seconds in 24
+        stretches read +2.1 / +1.6.
 
         Measured by the analysis' pitch tracker instead (the cross-correlation
         at the one period it picks), the offsets came out otherwise, and
@@ -1147,15 +1159,19 @@ class SpectralStateGuidedSynthesis:
         by the synthetic excitation. [len(rows) * hop]"""
         hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
-        obs, gain_score = _synth.draw_frames(self.params, exc, path, rng, bounds=self.observation_range)
+        obs, gain_score, draws = _synth.draw_frames(self.params, exc, path, rng, bounds=self.observation_range)
         X = self._data()[rows].astype(np.float64)
         mean = self.params.means[path]
         obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
+        deviations = None  # what the shapes follow, blended as the frames are
+        if exc.shape_regression is not None:
+            deviations = fidelity * _synth.whitened_deviations(X, self.params.means, self.params.covars, path) + \
+                np.sqrt(1.0 - fidelity**2) * draws
         if self.observation_range is not None:
             obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
         f0, voicing, onset = self._passage_controls(rows, path, kind)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate, int(rng.integers(2**63)))
-        e = exc.shape_excitation(e, path, hop, rng, colour=self._excitation_colour(kind))
+        e = exc.shape_excitation(e, path, hop, rng, colour=self._excitation_colour(kind), deviations=deviations)
         silent = self._silent_frames(rows) == 1
         score = _synth.blended_gain_scores(self.params, exc, path, X[:, p], silent, gain_score, fidelity)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=_synth.audible_frames(exc, path, score))
@@ -1169,7 +1185,7 @@ class SpectralStateGuidedSynthesis:
         places along them. Returns (f0, voicing, onset), one per frame."""
         exc = self.excitation_model
         f0 = self.f0[rows].astype(np.float64)
-        f0 = np.where(f0 > 0, f0, np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)]))
+        f0 = np.where(f0 > 0, f0, np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)].astype(np.float64)))
         voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
         return f0, voicing, _synth.pluck_onsets(voicing, f0)
 
@@ -1215,19 +1231,20 @@ class SpectralStateGuidedSynthesis:
     def _render_model(self, path, kind, rng, voicing_offset=None):
         """The model alone along a state path: frames drawn from the states,
         the synthetic excitation (its colour, :meth:`_excitation_colour`,
-        taken out) given each state's residual shape, frames of silent
+        taken out) given each state's residual shape (and where the model
+        has one, the shape its frame's draw predicts), frames of silent
         states silent. Returns (audio, F0 per frame). With a trial
         ``voicing_offset`` (the calibration's: long renderings) the
         excitation's colour is measured on the excitation itself."""
         hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
         colour = self._excitation_colour(kind) if voicing_offset is None else None
-        obs, f0, voicing, onset, audible = _synth.model_trajectory(self.params, exc, path, rng,
-                                                                   bounds=self.observation_range, kind=kind,
-                                                                   voicing_offset=voicing_offset)
+        obs, f0, voicing, onset, audible, draws = _synth.model_trajectory(
+            self.params, exc, path, rng, bounds=self.observation_range, kind=kind, voicing_offset=voicing_offset,
+            return_draws=True)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        e = exc.shape_excitation(e, path, hop, rng, colour=colour)
+        e = exc.shape_excitation(e, path, hop, rng, colour=colour, deviations=draws)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
 
@@ -1729,6 +1746,7 @@ def _check_tables(tensors, config, name, artifact_shapes=None):
                          "excitation_silence_rate": (),
                          "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                          "state_run_quantiles": (N, _synth.RUN_QUANTILES),
+                         "state_shape_regression": (N, None, D),
                          "observation_range": (2, D)}
     _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
     for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):
@@ -1740,6 +1758,12 @@ def _check_tables(tensors, config, name, artifact_shapes=None):
         if np.any(q[own] < 1) or np.any(np.diff(q[own], axis=1) < 0):
             raise CheckpointError(f"{name}: tensor 'state_run_quantiles' has a row that is neither all zeros "
                                   f"nor run lengths (1 frame or more) in increasing order")
+    if "state_shape_regression" in tensors:
+        components = tensors.get("excitation_shape_components")
+        R = tensors["state_shape_regression"].shape[1]
+        if components is None or R > components.shape[0]:
+            raise CheckpointError(f"{name}: tensor 'state_shape_regression' regresses {R} shape components, "
+                                  f"but the model has {0 if components is None else components.shape[0]}")
     rows = tensors["observation_smoother"].shape[0] if "observation_smoother" in tensors else 4
     if rows not in (2, 4):
         raise CheckpointError(f"{name}: tensor 'observation_smoother' has {rows} rows, "
