@@ -267,7 +267,7 @@ def main(argv=None):
     mels = [log_mel(x) for x in excerpts]  # pooled: the runs' frames together (each clip framed on its own)
     scores = np.array([frechet(m, ref_mel) for m in mels])
     print(f"{'training excerpts, anywhere':30s}{scores.mean():9.2f} +-{scores.std():<6.0f}{np.median(scores):8.0f}"
-          f"{frechet(np.concatenate(mels), ref_mel):8.0f}{pooled_and_runs(excerpts)}")
+          f"{frechet(np.concatenate(mels), ref_mel):8.1f}{pooled_and_runs(excerpts)}")
     copy = copy_synthesis(model)
     print(f"{'copy-synthesis (vocoder floor)':30s}{frechet(log_mel(copy), ref_mel):9.2f}{'':24s}{one(copy)}")
     # the blends of every fidelity start at the same places (drawn like
@@ -316,7 +316,7 @@ def main(argv=None):
         label = row_label(fidelity, kind)
         spread = f"{np.mean(scores):9.2f}" + (f" +-{np.std(scores):<6.0f}" if runs > 1 else " " * 8)
         spread += f"{np.median(scores):8.0f}" if runs > 1 else " " * 8
-        spread += f"{frechet(np.concatenate(mels), ref_mel):8.0f}" if runs > 1 else " " * 8
+        spread += f"{frechet(np.concatenate(mels), ref_mel):8.1f}" if runs > 1 else " " * 8
         row = f"{label:30s}{spread}{pooled_and_runs(clip_sets) if runs > 1 else one(clip_sets[0])}"
         print(row + (f"{snr:7.1f} dB" if snr is not None else ""))
 
