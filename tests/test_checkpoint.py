@@ -75,11 +75,15 @@ def test_excitation_tables_in_float16_and_older_float32_tables_kept(trained, sav
         tensors[name] = (tensors[name].astype(np.float32) * noise).astype(np.float32)
     older = tmp_path / "older.safetensors"
     write_raw(older, tensors, metadata)
-    exc = SpectralStateGuidedSynthesis.load_checkpoint(older).excitation_model
-    for field, name in (("pitch_histogram", half[0]), ("residual_shape", half[1]), ("shape_components", half[2]),
-                        ("shape_spread", half[3]), ("pitch_log_f0", half[4])):
-        assert getattr(exc, field).dtype == np.float32
-        assert_array_equal(getattr(exc, field), tensors[name])
+    loaded = SpectralStateGuidedSynthesis.load_checkpoint(older)
+    # and an npz export of it, at any precision, keeps them so
+    loaded.export_model(tmp_path / "older.npz", precision=np.float64)
+    exported = SpectralStateGuidedSynthesis.load_model(tmp_path / "older.npz")
+    for exc in (loaded.excitation_model, exported.excitation_model):
+        for field, name in (("pitch_histogram", half[0]), ("residual_shape", half[1]),
+                            ("shape_components", half[2]), ("shape_spread", half[3]), ("pitch_log_f0", half[4])):
+            assert getattr(exc, field).dtype == np.float32
+            assert_array_equal(getattr(exc, field), tensors[name])
 
 
 def test_leap_intervals_saved_and_older_checkpoints_without_them(trained, tmp_path):

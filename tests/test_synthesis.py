@@ -593,7 +593,8 @@ def test_fit_shape_variation_recovers_known_directions(rng):
     assert S.fit_shape_variation(np.full((5, B), np.nan), labels[:5], state_shapes) is None
     # the same shapes beside frames they do not follow: no component is regressed, nothing changes
     unrelated = rng.standard_normal((T, 5))
-    again = S.fit_shape_variation(shapes, labels, state_shapes, lengths=[T], k=2, deviations=unrelated)
+    again = S.fit_shape_variation(shapes, labels, state_shapes, lengths=[T], k=2,
+                                  observations=(unrelated, np.zeros((N, 5)), np.tile(np.eye(5), (N, 1, 1))))
     assert again[3] is None
     for got, want in zip(again[:3], (components, got_spread, correlation)):
         assert_array_equal(got, want)
@@ -618,34 +619,83 @@ def test_whitened_deviations_against_a_solve_per_frame(rng):
 
 def test_fit_shape_regression_finds_what_follows_the_frame(rng):
     """A coefficient that follows the frame's deviation (a known regression
-    per state, plus noise) is regressed, close to the truth, its spread the
-    noise's; one that is noise alone is not (zero rows, its own spread)."""
+    per state, plus noise) is regressed, close to the truth; one that is
+    noise alone is not (zero rows). The regression is on the frames'
+    whitened deviations (frames drawn from states with their own means and
+    covariances), and the spread kept makes a drawn coefficient (the
+    prediction from an N(0, I) draw plus the spread's noise) as spread as
+    the state's coefficients."""
     N, D, T = 3, 4, 6000
     labels = np.repeat(rng.integers(0, N, T // 20), 20)  # runs, as states come
     w = rng.standard_normal((T, D))
+    means = rng.normal(0, 3, (N, D))
+    A = rng.normal(0, 1, (N, D, D))
+    covars = A @ A.transpose(0, 2, 1) + np.eye(D)
+    frames = means[labels] + np.einsum("tij,tj->ti", np.linalg.cholesky(covars)[labels], w)
     truth = rng.normal(0, 1, (N, D))
     coef = np.stack([np.einsum("td,td->t", truth[labels], w) + 0.5 * rng.standard_normal(T),
                      2.0 * rng.standard_normal(T)], axis=1)
-    regression, spread, left = S.fit_shape_regression(coef, labels, w, N)
+    regression, spread, left = S.fit_shape_regression(coef, labels, frames, means, covars, N)
     assert regression.shape == (N, 2, D)
     assert_allclose(regression[:, 0], truth, atol=0.06)
     assert_array_equal(regression[:, 1], 0.0)
-    assert_allclose(spread[:, 0], 0.5, rtol=0.08)
     assert_allclose(spread[:, 1], 2.0, rtol=0.08)
-    assert_allclose(left[:, 0], coef[:, 0] - np.einsum("td,td->t", regression[labels, 0], w))
+    # the spread kept: what a draw adds to the prediction for the state's own spread (the split
+    # between the two is as good as the state's mean square, whose sampling error here is about
+    # half the noise's 0.25)
+    mean_square = np.array([np.mean(coef[labels == s] ** 2, axis=0) for s in range(N)])
+    assert_allclose(np.sum(regression**2, axis=2) + spread**2, mean_square, rtol=1e-12)
+    assert np.all(spread[:, 0] < 0.9)
+    assert_allclose(left[:, 0], coef[:, 0] - np.einsum("td,td->t", regression[labels, 0], w), atol=1e-9)
     assert_array_equal(left[:, 1], coef[:, 1])
-    # noise alone: nothing regressed
-    none, spread_none, _ = S.fit_shape_regression(coef[:, 1:], labels, w, N)
+    # rows picked out of a longer table of frames by index: the same fit
+    pad = np.concatenate([frames, frames[:7]])
+    order = rng.permutation(T + 7)
+    placed = np.empty_like(pad)
+    placed[order] = pad
+    again = S.fit_shape_regression(coef, labels, placed, means, covars, N, index=order[:T])
+    assert_allclose(again[0], regression, atol=1e-12)
+    # noise alone: nothing regressed, the coefficients' own spread
+    none, spread_none, _ = S.fit_shape_regression(coef[:, 1:], labels, frames, means, covars, N)
     assert none is None
     assert_allclose(spread_none[:, 0], [np.sqrt(np.mean(coef[labels == s, 1] ** 2)) for s in range(N)])
-    # through fit_shape_variation: the first component follows the frame, the spread left is the noise's
+    # a state of few frames (fewer than 2 D) is not regressed, and keeps its spread
+    few = labels.copy()
+    few[:5] = N
+    reg_few, spread_few, _ = S.fit_shape_regression(coef, few, frames, np.vstack([means, means[:1]]),
+                                                    np.concatenate([covars, covars[:1]]), N + 1)
+    assert_array_equal(reg_few[N], 0.0)
+    assert_allclose(spread_few[N], np.sqrt(np.mean(coef[:5] ** 2, axis=0)))
+    # through fit_shape_variation: the first component follows the frame, the spread kept is the noise's
     B = S.SHAPE_BINS
     c1 = np.linspace(-1, 1, B) / np.linalg.norm(np.linspace(-1, 1, B))
-    shapes = np.zeros((N, B))[labels] + (coef[:, :1] * 4.0) @ c1[None, :]
-    components, sp, _, reg = S.fit_shape_variation(shapes, labels, np.zeros((N, B)), lengths=[T], k=1, deviations=w)
+    shapes = (coef[:, :1] * 4.0) @ c1[None, :]
+    components, sp, _, reg = S.fit_shape_variation(shapes, labels, np.zeros((N, B)), lengths=[T], k=1,
+                                                   observations=(frames, means, covars))
     sign = np.sign(components[0] @ c1)
     assert_allclose(sign * reg[:, 0], 4.0 * truth, atol=0.25)
-    assert_allclose(sp[:, 0], 2.0, rtol=0.08)
+    assert_allclose(np.sum(reg[:, 0] ** 2, axis=1) + sp[:, 0] ** 2, 16.0 * mean_square[:, 0], rtol=1e-9)
+
+
+def test_small_states_drawn_as_spread_as_in_training(rng):
+    """Drawn at generation (prediction from N(0, I) draws plus the spread's
+    noise), the regressed coefficients of states of 30-60 frames are as
+    spread as the training's; with the fit's own residual as the spread they
+    came out 7-30% short."""
+    N, D = 6, 4
+    sizes = np.array([30, 35, 40, 45, 50, 60])
+    labels = np.repeat(np.arange(N), sizes)
+    T = labels.size
+    w = rng.standard_normal((T, D))
+    truth = rng.normal(0, 1, (N, D))
+    coef = (np.einsum("td,td->t", truth[labels], w) + rng.standard_normal(T))[:, None]
+    eye = np.tile(np.eye(D), (N, 1, 1))
+    regression, spread, _ = S.fit_shape_regression(coef, labels, w, np.zeros((N, D)), eye, N, folds=2)
+    assert regression is not None
+    z = rng.standard_normal((200_000, D))
+    for s in range(N):
+        drawn = z @ regression[s, 0] + spread[s, 0] * rng.standard_normal(200_000)
+        assert_allclose(np.var(drawn), np.mean(coef[labels == s, 0] ** 2), rtol=0.02)
 
 
 def test_shape_excitation_follows_the_frames(rng):

@@ -927,13 +927,10 @@ class SpectralStateGuidedSynthesis:
             shapes = self._frame_shapes() if self.has_training_artifacts else None
             labels = stats.posteriors.argmax(axis=1)  # each frame's most likely state
             smoothing = _synth.deviation_smoothing(self._data(), p.means, labels, self.sequence_lengths)
-            deviations = None if shapes is None else _synth.whitened_deviations(self._data(), p.means, p.covars,
-                                                                                labels)
             exc = _synth.fit_excitation_model(stats.posteriors, self.f0.astype(np.float64),
                                               self.periodicity.astype(np.float64),
                                               self._silent_frames(), shapes, smoothing, self.sequence_lengths,
-                                              labels=labels, deviations=deviations)
-            del deviations
+                                              labels=labels, observations=(self._data(), p.means, p.covars))
             # frames drawn along the training frames' own states (a fixed seed: the
             # calibration is part of the model, the same for the same training)
             lengths = self.sequence_lengths[: _synth.smoother_sequences(self.sequence_lengths)]
@@ -1165,8 +1162,10 @@ class SpectralStateGuidedSynthesis:
         obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
         deviations = None  # what the shapes follow, blended as the frames are
         if exc.shape_regression is not None:
-            deviations = fidelity * _synth.whitened_deviations(X, self.params.means, self.params.covars, path) + \
-                np.sqrt(1.0 - fidelity**2) * draws
+            # (a passage's frame can lie far from its decoded state's mean: an
+            # outlier predicts no more than a draw four deviations out would)
+            own = np.clip(_synth.whitened_deviations(X, self.params.means, self.params.covars, path), -4.0, 4.0)
+            deviations = fidelity * own + np.sqrt(1.0 - fidelity**2) * draws
         if self.observation_range is not None:
             obs = np.clip(obs, self.observation_range[0], self.observation_range[1])
         f0, voicing, onset = self._passage_controls(rows, path, kind)
@@ -1606,10 +1605,15 @@ class SpectralStateGuidedSynthesis:
                                                   "precision": dtype.name, "version": 1})),
         }
         if self._excitation is not None or self.f0 is not None:
-            # float16 tables stay float16 at any precision: nothing is lost, and
-            # a reload keeps them compact (float32 would read as an older model's)
-            tables = {k: np.asarray(v) for k, v in self.excitation_model.tensors().items()}
-            arrays.update({k: v if v.dtype == np.float16 else v.astype(dtype) for k, v in tables.items()})
+            # the compact tables stay as they are at any precision: float16 ones
+            # stay float16 (nothing is lost, and a reload keeps them compact:
+            # float32 would read as an older model's), an older model's float32
+            # ones float32 (in float64 a reload would round them to float16)
+            exc = self.excitation_model
+            half = {exc.TENSORS[f] for f in exc.HALF}
+            tables = {k: np.asarray(v) for k, v in exc.tensors().items()}
+            arrays.update({k: v if v.dtype == np.float16 or (k in half and v.dtype == np.float32) else
+                           v.astype(dtype) for k, v in tables.items()})
         if self.observation_range is not None:
             arrays["observation_range"] = np.asarray(self.observation_range).astype(dtype)
         if include_training_artifacts and self.has_training_artifacts:

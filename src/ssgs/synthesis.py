@@ -172,9 +172,10 @@ class ExcitationModel:
         deviation from the state's mean whitened by the state's covariance
         (:func:`whitened_deviations`; at generation, the frame's
         standardised draw, :func:`draw_frames`); zero rows for components
-        that follow nothing (see :func:`fit_shape_regression`). Where it is present,
-        ``shape_spread`` holds the spread left about that prediction. None
-        in older checkpoints and where no component follows the frame
+        that follow nothing (see :func:`fit_shape_regression`). Where it is
+        present, ``shape_spread`` holds the spread a draw adds to that
+        prediction (so that the two together have the state's spread).
+        None in older checkpoints and where no component follows the frame
     pitch_motion : [2] how the training's pitch moved between consecutive
         voiced frames: the share of leaps (a semitone or more) and the
         standard deviation of the other steps (nats); see
@@ -308,7 +309,8 @@ class ExcitationModel:
         there), each frame straying from it along the shape components by a
         draw of the state's spread, correlated from frame to frame as in
         training, and where the model has a ``shape_regression``, by what
-        it predicts from the frame's ``deviations`` [F, D] (the frames'
+        it predicts from the frame's ``deviations`` [F, D] (its standardised
+        draw, :func:`draw_frames`, or a training frame's
         :func:`whitened_deviations`); unchanged for a model without
         shapes."""
         if self.residual_shape is None:
@@ -320,7 +322,10 @@ class ExcitationModel:
             coef = z * self.shape_spread[path]
             if self.shape_regression is not None and deviations is not None:
                 R = self.shape_regression.shape[1]
-                coef[:, :R] += np.einsum("frd,fd->fr", self.shape_regression[path].astype(np.float64), deviations)
+                path = np.asarray(path)
+                for s in np.unique(path):  # per state: no [F, R, D] stack
+                    rows = path == s
+                    coef[rows, :R] += deviations[rows] @ self.shape_regression[s].astype(np.float64).T
             variation = coef @ self.shape_components
         return shape_excitation(excitation, self.residual_shape, hop, index=path, variation=variation,
                                 colour=colour)
@@ -893,23 +898,27 @@ def whitened_deviations(frames, means, covars, states, chol=None):
 
 def _folds(n_frames, folds):
     """[n_frames] fold of each frame for a blocked cross-validation: the
-    frames cut into contiguous stretches (about 200 frames, 5 to 50 of
-    them) dealt to the folds in turn, so that neighbouring frames, nearly
-    alike, seldom test each other."""
+    frames cut into n_frames // 200 contiguous stretches (at least
+    ``folds``, at most 50: 200 frames each up to 10,000 frames) dealt to the
+    folds in turn, so that neighbouring frames, nearly alike, seldom test
+    each other. ``folds`` >= 2."""
     stretches = int(np.clip(n_frames // 200, folds, 50))
     return (np.arange(n_frames) * stretches // max(n_frames, 1)) % folds
 
 
-def fit_shape_regression(coef, labels, deviations, n_states, ridges=SHAPE_RIDGES, folds=SHAPE_FOLDS):
+def fit_shape_regression(coef, labels, frames, means, covars, n_states, index=None, ridges=SHAPE_RIDGES,
+                         folds=SHAPE_FOLDS):
     """How a frame's shape coefficients ``coef`` [T, R] (sounding frames
-    only) follow its observation: per state, a ridge regression on the
-    frame's whitened deviation from its state's mean ``deviations`` [T, D]
-    (:func:`whitened_deviations`), without intercept (the coefficients are
-    deviations from the state's shape already). The residual's shape is
-    what the all-pole envelope leaves, and what it leaves follows the
-    envelope: on read speech, a frame's envelope predicts a fifth to a
-    third of its shape's first four coefficients, in frames the fit never
-    saw.
+    only, their states ``labels``) follow its observation: per state, a
+    ridge regression on the frame's deviation from its state's mean
+    whitened by the state's covariance (:func:`whitened_deviations` of
+    ``frames`` under ``means`` and ``covars``; rows ``index`` of ``frames``
+    are coef's, all of them when None), without intercept (the
+    coefficients are deviations from the state's shape already). The
+    residual's shape is what the all-pole envelope leaves, and what it
+    leaves follows the envelope: on read speech, a frame's envelope
+    predicts a sixth to two fifths of its shape's first four coefficients,
+    in frames the fit never saw.
 
     Generation predicts from a frame's standardised draw (:func:`draw_frames`),
     which is N(0, I) as the training frames' whitened deviations are, not
@@ -923,22 +932,41 @@ def fit_shape_regression(coef, labels, deviations, n_states, ridges=SHAPE_RIDGES
     with the least error in a blocked cross-validation (``folds`` folds of
     contiguous stretches: :func:`_folds`), pooled over the states; a
     component that no penalty predicts better than zero follows nothing
-    (its rows stay zero): on music and the alsa words most do not.
+    (its rows stay zero). A state with fewer than 2 D frames is not
+    regressed.
+
+    The spread kept is what keeps each state's spread of coefficients at
+    generation, where the prediction is made from N(0, I) draws:
+    spread^2 = mean(c^2) - |regression|^2 (a regression that alone would
+    exceed mean(c^2) is scaled down to it, its spread zero). The root-mean-
+    square of the fit's own residual would be smaller: the ridge and the
+    fit's overfitting take from it, and drawn coefficients came out 7-30%
+    short of the training's variance in states of 60-20 frames.
 
     Returns (regression [N, R, D], or None when no component follows the
-    frame; residual spread [N, R]: the root-mean-square of what is left,
-    or of the coefficients where nothing is predicted; what is left [T, R])."""
-    coef, deviations = np.asarray(coef, np.float64), np.asarray(deviations, np.float64)
+    frame; spread [N, R], of the coefficients where nothing is predicted;
+    what the fit leaves of each coefficient [T, R])."""
+    coef = np.asarray(coef, np.float64)
+    labels = np.asarray(labels)
     T, R = coef.shape
-    D = deviations.shape[1]
+    D = frames.shape[1]
+    index = np.arange(T) if index is None else np.asarray(index)
+    chol = np.linalg.cholesky(covars)
     fold = _folds(T, folds)
     eye = np.eye(D)
     order = np.argsort(labels, kind="stable")
     groups = [rows for rows in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1) if rows.size]
+
+    def whitened(rows):  # one state's frames at a time: no [T, D] array
+        s = labels[rows[0]]
+        return scipy.linalg.solve_triangular(chol[s], (frames[index[rows]].astype(np.float64) - means[s]).T,
+                                             lower=True).T
+
+    fitted = [rows for rows in groups if rows.size >= 2 * D]
     err = np.zeros((len(ridges), R))
     base = np.zeros(R)
-    for rows in groups:
-        w, c, f = deviations[rows], coef[rows], fold[rows]
+    for rows in fitted:
+        w, c, f = whitened(rows), coef[rows], fold[rows]
         for k in range(folds):
             test = f == k
             if not test.any():
@@ -955,27 +983,34 @@ def fit_shape_regression(coef, labels, deviations, n_states, ridges=SHAPE_RIDGES
     spread = np.zeros((n_states, R))
     left = coef.copy()
     for rows in groups:
-        s, w, c = labels[rows[0]], deviations[rows], coef[rows]
-        gram, cross = w.T @ w, w.T @ c
-        for j in np.flatnonzero(follows):
-            regression[s, j] = np.linalg.solve(gram + penalty[j] * eye, cross[:, j])
-        left[rows] = c - w @ regression[s].T
-        spread[s] = np.sqrt(np.mean(left[rows] ** 2, axis=0))
+        s, c = labels[rows[0]], coef[rows]
+        mean_square = np.mean(c**2, axis=0)
+        if rows.size >= 2 * D and follows.any():
+            w = whitened(rows)
+            gram, cross = w.T @ w, w.T @ c
+            for j in np.flatnonzero(follows):
+                regression[s, j] = np.linalg.solve(gram + penalty[j] * eye, cross[:, j])
+            predicted = np.sum(regression[s] ** 2, axis=1)
+            over = predicted > mean_square  # (the prediction alone is scaled to the state's spread)
+            regression[s, over] *= np.sqrt(mean_square[over] / predicted[over])[:, None]
+            left[rows] = c - w @ regression[s].T
+        spread[s] = np.sqrt(np.maximum(mean_square - np.sum(regression[s] ** 2, axis=1), 0.0))
     return (regression if follows.any() else None), spread, left
 
 
-def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAPE_COMPONENTS, deviations=None,
+def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAPE_COMPONENTS, observations=None,
                         n_regressed=SHAPE_REGRESSED):
     """How the training frames' residual shapes stray from their states':
     the ``k`` principal directions of the deviations (unit norm, signs
     fixed so each direction's largest entry is positive), each state's
     standard deviation along them, and their frame-to-frame correlation
     (standardised by the state's spread) over consecutive sounding frames
-    of one sequence. With ``deviations`` (the frames' whitened deviations
-    from their states' means, [T, D]), the first ``n_regressed``
-    components' coefficients are also regressed on them
-    (:func:`fit_shape_regression`): the spread and the correlation are then
-    of what the regression leaves. Returns
+    of one sequence. With ``observations`` ((frames [T, D], the states'
+    means [N, D] and covariances [N, D, D])), the first ``n_regressed``
+    components' coefficients are also regressed on the frames' whitened
+    deviations from their states' means (:func:`fit_shape_regression`):
+    the spread is then what a draw adds to the prediction, and the
+    correlation that of what the regression leaves. Returns
     (components [k, B], spread [N, k], correlation [k], regression
     [N, R, D] or None), or None without sounding frames."""
     sounding = ~np.isnan(frame_shapes[:, 0])
@@ -994,12 +1029,14 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
                                for j in range(k)], axis=1) / np.maximum(count, 1)[:, None])
     regression = None
     R = min(n_regressed, k)
-    if deviations is not None and R > 0:
-        regression, left_spread, left = fit_shape_regression(coef[sounding, :R], labels[sounding],
-                                                             deviations[sounding], N)
+    if observations is not None and R > 0:
+        frames, means, covars = observations
+        rows = np.flatnonzero(sounding)
+        regression, drawn_spread, left = fit_shape_regression(coef[rows, :R], labels[rows], frames, means, covars,
+                                                              N, index=rows)
         if regression is not None:
-            spread[:, :R] = left_spread
-            coef[sounding, :R] = left
+            spread[:, :R] = drawn_spread
+            coef[rows, :R] = left
     pair = sounding[1:] & sounding[:-1] & _within_sequences(sounding.shape[0], lengths)
     correlation = np.zeros(k)
     if pair.sum() > 2:  # of the standardised draws generation correlates (coefficient / the state's spread)
@@ -1009,7 +1046,7 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
 
 
 def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
-                         lengths=None, labels=None, deviations=None) -> ExcitationModel:
+                         lengths=None, labels=None, observations=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
     shape from the training frames, each frame counted by its posterior
     (and, for pitch, its periodicity, so noisy frames hardly vote).
@@ -1018,9 +1055,9 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     residual shapes; ``lengths`` (the sequences' lengths, optional) the
     states' mean run lengths; ``labels`` (each frame's most likely state,
     derived from the posteriors when not given) the shapes' variation and
-    the run lengths; ``deviations`` (the frames' whitened deviations from
-    their labels' means, :func:`whitened_deviations`, optional) how the
-    shapes follow the frames (:func:`fit_shape_regression`)."""
+    the run lengths; ``observations`` ((the frames [T, D], the states'
+    means and covariances), optional) how the shapes follow the frames
+    (:func:`fit_shape_regression`)."""
     T, N = posteriors.shape
     labels = posteriors.argmax(axis=1) if labels is None else labels
     voiced = f0 > 0
@@ -1046,7 +1083,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
     variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, labels,
                                                                       shape.astype(np.float16).astype(np.float64),
-                                                                      lengths, deviations=deviations)
+                                                                      lengths, observations=observations)
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
     run_quantiles = None if lengths is None else state_run_quantiles(labels, lengths, N)
