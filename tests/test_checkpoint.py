@@ -366,6 +366,11 @@ def test_files_are_standard_safetensors(trained, tmp_path):
                                "little")) % 8 == 0
 
 
+def without(tensors, metadata, name, tmp_path):
+    """The model of a checkpoint like ``tensors`` but without tensor ``name`` (an older one)."""
+    write_raw(tmp_path / "older.safetensors", {k: v for k, v in tensors.items() if k != name}, metadata)
+    return SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors")
+
 def test_run_quantiles_saved_and_checked(trained, tmp_path):
     """A state's run quantiles are a checkpoint tensor (loaded, a reload
     generates the same bytes); an older checkpoint without them loads with
@@ -389,10 +394,7 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
         trained._derived_cache = None
     tensors, metadata = ckpt.read_checkpoint(path)
     tensors = {k: np.array(v) for k, v in tensors.items()}
-    older = {k: v for k, v in tensors.items() if k != "state_run_quantiles"}
-    write_raw(tmp_path / "older.safetensors", older, metadata)
-    assert SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors").excitation_model.run_quantiles \
-        is None
+    assert without(tensors, metadata, "state_run_quantiles", tmp_path).excitation_model.run_quantiles is None
     for bad in (q[:, :5], q[:-1]):
         write_raw(tmp_path / "shape.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
         with pytest.raises(CheckpointError, match="state_run_quantiles"):
@@ -431,10 +433,7 @@ def test_shape_regression_saved_and_checked(trained, tmp_path):
         trained._derived_cache = None
     tensors, metadata = ckpt.read_checkpoint(path)
     tensors = {k: np.array(v) for k, v in tensors.items()}
-    older = {k: v for k, v in tensors.items() if k != "state_shape_regression"}
-    write_raw(tmp_path / "older.safetensors", older, metadata)
-    assert SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "older.safetensors").excitation_model \
-        .shape_regression is None
+    assert without(tensors, metadata, "state_shape_regression", tmp_path).excitation_model.shape_regression is None
     K = tensors["excitation_shape_components"].shape[0]
     for bad, message in ((reg[:, :, :3], "'state_shape_regression' has shape"),
                          (np.zeros((N, K + 1, D), np.float16), f"regresses {K + 1} shape components, but the model has {K}")):

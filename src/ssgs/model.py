@@ -1511,12 +1511,7 @@ class SpectralStateGuidedSynthesis:
         name = str(path)
         tensors, metadata = _ckpt.read_checkpoint(path, verify=verify)
         config = _ckpt.json_field(metadata, "config", name)
-        if not isinstance(config, dict):
-            raise CheckpointError(f"{name}: metadata entry 'config' is not a JSON object")
-        for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
-            if key not in config:
-                raise CheckpointError(f"{name}: configuration lacks '{key}'")
-        config.setdefault("n_features", config["lpc_order"] + 2)
+        _check_config(config, name, "metadata entry 'config'")
         artifact_shapes = _artifact_shapes(tensors, config, name)
         _check_tables(tensors, config, name, artifact_shapes)
 
@@ -1650,12 +1645,7 @@ class SpectralStateGuidedSynthesis:
             fmt = json.loads(str(arrays["export_format"])) if "export_format" in arrays else {}
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{name}: 'config' is not valid JSON ({exc})") from None
-        if not isinstance(config, dict):
-            raise CheckpointError(f"{name}: 'config' is not a JSON object")
-        for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
-            if key not in config:
-                raise CheckpointError(f"{name}: configuration lacks '{key}'")
-        config.setdefault("n_features", config["lpc_order"] + 2)
+        _check_config(config, name, "'config'")
         N, D = int(config["n_states"]), int(config["n_features"])
         covars = arrays["state_covariances"].astype(np.float64)
         if fmt.get("packed_covariances"):
@@ -1710,6 +1700,16 @@ class SpectralStateGuidedSynthesis:
         return (f"SpectralStateGuidedSynthesis(n_states={self.n_states}, lpc_order={self.lpc_order}, "
                 f"frame_size={self.frame_size}, hop_size={self.hop_size}, {fitted})")
 
+
+def _check_config(config, name, what):
+    """A saved model's configuration (``what``, for the message) is a JSON
+    object with the sizes; fills in ``n_features`` for older files."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{name}: {what} is not a JSON object")
+    for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
+        if key not in config:
+            raise CheckpointError(f"{name}: configuration lacks '{key}'")
+    config.setdefault("n_features", config["lpc_order"] + 2)
 
 def _artifact_shapes(tensors, config, name):
     """The shapes the training artifacts in ``tensors`` must have (None
