@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 
@@ -366,6 +367,27 @@ def test_files_are_standard_safetensors(trained, tmp_path):
                                "little")) % 8 == 0
 
 
+@contextlib.contextmanager
+def excitation_table(model, field, value):
+    """The model's excitation table ``field`` set to ``value`` within the
+    block (what generation derives from the model dropped), then restored."""
+    exc = model.excitation_model
+    saved = getattr(exc, field)
+    setattr(exc, field, value)
+    model._derived_cache = None
+    try:
+        yield exc
+    finally:
+        setattr(exc, field, saved)
+        model._derived_cache = None
+
+
+def saved_and_loaded(model, tmp_path):
+    """The model saved without artifacts, and loaded back: (path, loaded model)."""
+    path = model.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
+    return path, SpectralStateGuidedSynthesis.load_checkpoint(path)
+
+
 def without(tensors, metadata, name, tmp_path):
     """The model of a checkpoint like ``tensors`` but without tensor ``name`` (an older one)."""
     write_raw(tmp_path / "older.safetensors", {k: v for k, v in tensors.items() if k != name}, metadata)
@@ -378,20 +400,12 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
     run lengths, or a table of the wrong shape, is refused by name."""
     from ssgs import synthesis as S
 
-    exc = trained.excitation_model
-    saved = exc.run_quantiles
     q = np.zeros((trained.n_states, S.RUN_QUANTILES), np.float32)
     q[2] = np.linspace(1, 15, S.RUN_QUANTILES)
-    try:
-        exc.run_quantiles = q
-        path = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
-        back = SpectralStateGuidedSynthesis.load_checkpoint(path)
+    with excitation_table(trained, "run_quantiles", q):
+        path, back = saved_and_loaded(trained, tmp_path)
         assert_array_equal(back.excitation_model.run_quantiles, q)
-        trained._derived_cache = None
         assert_array_equal(back.generate(2.0, seed=3), trained.generate(2.0, seed=3))
-    finally:
-        exc.run_quantiles = saved
-        trained._derived_cache = None
     tensors, metadata = ckpt.read_checkpoint(path)
     tensors = {k: np.array(v) for k, v in tensors.items()}
     assert without(tensors, metadata, "state_run_quantiles", tmp_path).excitation_model.run_quantiles is None
@@ -412,25 +426,16 @@ def test_shape_regression_saved_and_checked(trained, tmp_path):
     a reload generates the same bytes); an older checkpoint without it loads
     with none; a table of the wrong shape, or regressing more components
     than the model has, is refused by name."""
-    exc = trained.excitation_model
-    saved = exc.shape_regression
     N, D = trained.n_states, trained.n_features
     reg = np.random.default_rng(5).normal(0, 0.3, (N, 2, D)).astype(np.float16)
-    try:
-        exc.shape_regression = reg
-        path = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
-        back = SpectralStateGuidedSynthesis.load_checkpoint(path)
+    with excitation_table(trained, "shape_regression", reg):
+        path, back = saved_and_loaded(trained, tmp_path)
         assert back.excitation_model.shape_regression.dtype == np.float16
         assert_array_equal(back.excitation_model.shape_regression, reg)
-        trained._derived_cache = None
         with_reg = trained.generate(2.0, seed=3)
         assert_array_equal(back.generate(2.0, seed=3), with_reg)
-        exc.shape_regression = None
-        trained._derived_cache = None
+    with excitation_table(trained, "shape_regression", None):
         assert not np.array_equal(trained.generate(2.0, seed=3), with_reg)  # it does move the shapes
-    finally:
-        exc.shape_regression = saved
-        trained._derived_cache = None
     tensors, metadata = ckpt.read_checkpoint(path)
     tensors = {k: np.array(v) for k, v in tensors.items()}
     assert without(tensors, metadata, "state_shape_regression", tmp_path).excitation_model.shape_regression is None

@@ -1184,7 +1184,8 @@ class SpectralStateGuidedSynthesis:
         places along them. Returns (f0, voicing, onset), one per frame."""
         exc = self.excitation_model
         f0 = self.f0[rows].astype(np.float64)
-        f0 = np.where(f0 > 0, f0, np.exp(exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)].astype(np.float64)))
+        most_common = exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)].astype(np.float64)
+        f0 = np.where(f0 > 0, f0, np.exp(most_common))
         voicing = voicing_from_logit(voicing_logit(self.periodicity[rows]) + exc.offset_for(kind))
         return f0, voicing, _synth.pluck_onsets(voicing, f0)
 
@@ -1710,6 +1711,7 @@ def _check_config(config, name, what):
         if key not in config:
             raise CheckpointError(f"{name}: configuration lacks '{key}'")
     config.setdefault("n_features", config["lpc_order"] + 2)
+
 
 def _artifact_shapes(tensors, config, name):
     """The shapes the training artifacts in ``tensors`` must have (None

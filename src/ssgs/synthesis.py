@@ -958,9 +958,7 @@ def fit_shape_regression(coef, labels, frames, means, covars, n_states, index=No
     groups = [rows for rows in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1) if rows.size]
 
     def whitened(rows):  # one state's frames at a time: no [T, D] array
-        s = labels[rows[0]]
-        return scipy.linalg.solve_triangular(chol[s], (frames[index[rows]].astype(np.float64) - means[s]).T,
-                                             lower=True).T
+        return whitened_deviations(frames[index[rows]], means, None, labels[rows], chol=chol)
 
     fitted = [rows for rows in groups if rows.size >= 2 * D]
     err = np.zeros((len(ridges), R))
