@@ -296,6 +296,8 @@ def test_npz_export_round_trip(trained, tmp_path):
     # from the reloaded model is as small as one saved from the original
     assert back.excitation_model.residual_shape.dtype == np.float16
     assert_array_equal(back.excitation_model.residual_shape, trained.excitation_model.residual_shape)
+    assert back.excitation_model.equaliser.dtype == np.float16
+    assert_array_equal(back.excitation_model.equaliser, trained.excitation_model.equaliser)
     back.save_checkpoint(tmp_path / "again.safetensors", include_training_artifacts=False)
     trained.save_checkpoint(tmp_path / "first.safetensors", include_training_artifacts=False)
     assert (tmp_path / "again.safetensors").stat().st_size <= (tmp_path / "first.safetensors").stat().st_size + 512
@@ -444,4 +446,29 @@ def test_shape_regression_saved_and_checked(trained, tmp_path):
                          (np.zeros((N, K + 1, D), np.float16), f"regresses {K + 1} shape components, but the model has {K}")):
         write_raw(tmp_path / "bad.safetensors", dict(tensors, state_shape_regression=bad), metadata)
         with pytest.raises(CheckpointError, match=message):
+            SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_equaliser_saved_and_checked(trained, tmp_path):
+    """The excitation kinds' equaliser is a checkpoint tensor (float16; a
+    reload generates the same bytes); an older checkpoint without it loads
+    with none, and generates without the correction; a table of the wrong
+    shape is refused by name."""
+    eq = trained.excitation_model.equaliser
+    assert eq is not None and eq.shape == (3, trained.hop_size // 2 + 1) and eq.dtype == np.float16
+    path, back = saved_and_loaded(trained, tmp_path)
+    assert_array_equal(back.excitation_model.equaliser, eq)
+    with_eq = trained.generate(2.0, seed=3, excitation_type="Wavelet")
+    assert_array_equal(back.generate(2.0, seed=3, excitation_type="Wavelet"), with_eq)
+    tensors, metadata = ckpt.read_checkpoint(path)
+    tensors = {k: np.array(v) for k, v in tensors.items()}
+    older = without(tensors, metadata, "excitation_equaliser", tmp_path)
+    assert older.excitation_model.equaliser is None
+    with excitation_table(trained, "equaliser", None):
+        plain = trained.generate(2.0, seed=3, excitation_type="Wavelet")
+    assert_array_equal(older.generate(2.0, seed=3, excitation_type="Wavelet"), plain)
+    assert not np.array_equal(plain, with_eq)
+    for bad in (eq[:2], eq[:, :-1]):
+        write_raw(tmp_path / "bad.safetensors", dict(tensors, excitation_equaliser=bad), metadata)
+        with pytest.raises(CheckpointError, match="'excitation_equaliser' has shape"):
             SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")

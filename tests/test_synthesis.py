@@ -1302,7 +1302,12 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
     cannot read much above 0.6); refitted, the excitation model's offsets undo
     the move and the audio reads within 0.05 of the training again. (Read
     over four generations: one 20-second generation's median moves by a few
-    hundredths from seed to seed.)"""
+    hundredths from seed to seed.) The uncalibrated model is the one without
+    the offsets and without the equaliser fitted with them (which moves the
+    reading too, so the offsets are calibrated again after it): the offsets
+    move against the shift by most of its size, not to the digit, since the
+    reading moves slowly with the offset (0.03-0.05 per unit here) and the
+    equaliser takes up part of it."""
     from ssgs.features import frame_harmonicity
 
     rng = np.random.default_rng(5)
@@ -1328,23 +1333,30 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
         return harmonicity([model.generate(20.0, fidelity=0.0, excitation_type=kind, seed=seed)
                             for seed in (8, 9, 10, 11)])
 
+    offsets = {}
     for shift in (-2.0, 2.0):
         model.state_means[:, v] += shift
         model.observation_range[:, v] += shift
         model._excitation_iteration = None  # refit, calibration included
         exc = model.excitation_model
-        np.testing.assert_allclose(exc.voicing_offset, fitted - shift, atol=0.5)
+        offsets[shift] = exc.voicing_offset.copy()
+        assert exc.equaliser is not None
         calibrated = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
-        saved, exc.voicing_offset = exc.voicing_offset, None
+        saved = exc.voicing_offset, exc.equaliser
+        exc.voicing_offset, exc.equaliser = None, None
+        model._derived_cache = None  # the colours of the uncalibrated model
         try:
             plain = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
         finally:
-            exc.voicing_offset = saved
+            exc.voicing_offset, exc.equaliser = saved
+            model._derived_cache = None
         for kind in calibrated:
             assert abs(plain[kind] - target) > 0.1, (shift, kind, plain, target)  # the case the calibration is for
             assert abs(calibrated[kind] - target) < 0.05, (shift, kind, calibrated, plain, target)
         model.state_means[:, v] -= shift
         model.observation_range[:, v] -= shift
+    assert np.all(offsets[-2.0] > fitted) and np.all(fitted > offsets[2.0]), (offsets, fitted)
+    assert np.all(offsets[-2.0] - offsets[2.0] > 3.0), offsets  # the shifts are 4 apart
 
 
 def test_training_harmonicity_rebuilds_only_the_stretches_it_reads():
@@ -1385,3 +1397,100 @@ def test_harmonicity_window_holds_two_periods_of_the_lowest_pitch():
     narrow = np.nanmedian(frame_harmonicity(saw, model.frame_size, 768, 48000))
     wide = np.nanmedian(frame_harmonicity(saw, window, 768, 48000))
     assert narrow < 0.45 < 0.6 < wide
+
+
+def test_equaliser_bands_partition_the_spectrum():
+    """The equaliser's bands are triangles on the mel scale: weights in
+    [0, 1], centres rising and closer together at the bottom than at the
+    top, and between the first and the last centre every bin's weights sum
+    to one (each bin's power is counted once)."""
+    bank, centres = S.equaliser_bands(512, SR)
+    assert bank.shape == (257, S.EQUALISER_BANDS) and centres.shape == (S.EQUALISER_BANDS,)
+    assert bank.min() >= 0 and bank.max() <= 1 + 1e-12
+    assert np.all(np.diff(centres) > 0) and np.diff(centres)[0] < np.diff(centres)[-1] / 5
+    f = np.linspace(0, 1, 257)
+    inside = (f >= centres[0]) & (f <= centres[-1])
+    assert_allclose(bank[inside].sum(axis=1), 1.0, atol=1e-12)
+    for rate, c in ((SR, centres), (48000, S.equaliser_bands(512, 48000)[1])):  # evenly spaced in mel, in Hz
+        mel = 2595 * np.log10(1 + c * rate / 2 / 700)
+        assert_allclose(np.diff(mel), mel[0], rtol=1e-9)
+
+
+def test_mean_band_spectrum_reads_where_the_power_is():
+    """A tone's power lands in the bands around its frequency; the reading
+    is relative to each frame's power (a louder copy reads the same),
+    frames of digital silence are left out, and no sounding frame at all
+    reads None."""
+    n = 512
+    x = tone(1000.0, 1.0, SR, amplitude=0.3) + 1e-4 * np.random.default_rng(0).standard_normal(SR)
+    bands = S.mean_band_spectrum([x], n, SR)
+    _, centres = S.equaliser_bands(n, SR)
+    assert abs(centres[np.argmax(bands)] * SR / 2 - 1000.0) < 40.0
+    assert bands.max() - np.median(bands) > 10.0  # nats: the noise is 70 dB down
+    assert_allclose(S.mean_band_spectrum([10.0 * x], n, SR), bands, atol=1e-9)
+    assert_allclose(S.mean_band_spectrum([x, np.zeros(4 * n)], n, SR), bands, atol=1e-12)
+    assert S.mean_band_spectrum([np.zeros(4 * n), np.zeros(n - 1)], n, SR) is None
+
+
+def _voice(rng, seconds, offset=0.0):
+    """Pulse trains on random notes (110-208 Hz) through two formants, a
+    little noise, nothing below 200 Hz (a sixth-order high-pass): a
+    spectrum whose bottom octaves the model's residual shapes (125 Hz
+    apart) cannot follow."""
+    n = int(seconds * SR)
+    x, t = np.zeros(n), 0
+    while t < n:
+        f0 = 110 * 2 ** (rng.integers(0, 12) / 12)
+        for _ in range(int(0.3 * f0)):
+            if t >= n:
+                break
+            x[t] = 1.0
+            t += int(SR / f0)
+    poles = [r * np.exp(s * 2j * np.pi * f / SR) for f, r in ((700, 0.97), (1800, 0.95)) for s in (1, -1)]
+    y = scipy.signal.lfilter([1.0], np.poly(poles).real, x) + 0.02 * rng.standard_normal(n)
+    y = scipy.signal.sosfilt(scipy.signal.butter(6, 200, "highpass", fs=SR, output="sos"), y)
+    return 0.1 * y / np.std(y) + offset
+
+
+def test_equaliser_brings_the_model_to_the_training_spectrum():
+    """The equaliser fitted at training takes the model's audio (fidelity 0,
+    its own chain) closer to the training audio's mean band spectrum, with
+    every excitation, over all bands and most below 150 Hz, where the
+    training has nothing and the model's sources kept their own energy."""
+    rng = np.random.default_rng(7)
+    model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train([_voice(rng, 4.0), _voice(rng, 4.0)], SR,
+                                                                   n_em_iterations=5)
+    exc = model.excitation_model
+    assert exc.equaliser.shape == (3, HOP // 2 + 1) and exc.equaliser.dtype == np.float16
+    n = 2 * HOP
+    target = S.mean_band_spectrum([model.rebuild_sequence(i) for i in range(2)], n, SR)
+    _, centres = S.equaliser_bands(n, SR)
+    low = centres * SR / 2 < 150
+
+    def error(kind):
+        got = S.mean_band_spectrum([model.generate(10.0, excitation_type=kind, seed=s) for s in (1, 2)], n, SR)
+        d = got - target
+        return np.sqrt(np.mean(d ** 2)), np.sqrt(np.mean(d[low] ** 2))
+
+    for kind in S.EXCITATION_TYPES:
+        with_eq = error(kind)
+        saved, exc.equaliser = exc.equaliser, None
+        model._derived_cache = None
+        try:
+            without_eq = error(kind)
+        finally:
+            exc.equaliser = saved
+            model._derived_cache = None
+        assert with_eq[0] < without_eq[0], (kind, with_eq, without_eq)
+        assert with_eq[1] < 0.8 * without_eq[1], (kind, with_eq, without_eq)
+
+
+def test_equaliser_never_raises_0_hz():
+    """Training audio with a DC offset: the equaliser would raise 0 Hz to
+    copy it, and does not (a wandering offset is not sound)."""
+    rng = np.random.default_rng(7)
+    model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train(
+        [_voice(rng, 4.0, offset=0.2), _voice(rng, 4.0, offset=0.2)], SR, n_em_iterations=5)
+    eq = model.excitation_model.equaliser.astype(np.float64)
+    assert np.all(eq[:, 0] >= 0) and np.any(eq[:, 0] == 0)  # held at 0 dB where it would have risen
+    assert np.all(np.abs(eq) <= S.EQUALISER_BOUND + 1e-2)

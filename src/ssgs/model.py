@@ -942,6 +942,10 @@ class SpectralStateGuidedSynthesis:
             self._excitation = exc
             self._excitation_iteration = self.iteration
             exc.voicing_offset = self._calibrate_voicing(labels)
+            exc.equaliser = self._fit_equaliser(labels)
+            if exc.equaliser is not None:  # the equaliser moves how periodic the audio reads: calibrate again
+                exc.voicing_offset = self._calibrate_voicing(labels)
+                self._derived_cache = None  # the colours were measured at the first offsets
             return self._excitation
         if self._excitation is not None and self._excitation.periodicity.shape[0] == self.n_states:
             return self._excitation
@@ -987,11 +991,7 @@ class SpectralStateGuidedSynthesis:
         the training."""
         config = self.feature_config
         hop, sr, frame = self.hop_size, config.sample_rate, self._harmonicity_window()
-        T = labels.shape[0]
-        n = max(1, min(T, int(seconds * sr) // hop))
-        size = max(1, n // blocks)
-        starts = np.unique(np.linspace(0, T - size, min(blocks, max(1, T // size))).astype(np.int64))
-        rows = np.concatenate([np.arange(a, a + size) for a in starts])
+        rows = self._calibration_rows(labels.shape[0], seconds, blocks)
         sounding = self._silent_frames(rows) == 0
         if not sounding.any() or not self.has_training_artifacts:
             return np.zeros(len(_synth.VOICED_KINDS))
@@ -1021,6 +1021,70 @@ class SpectralStateGuidedSynthesis:
             offsets.append(0.5 * (lo + hi))
         return np.array(offsets)
 
+    def _calibration_rows(self, n_frames, seconds, blocks):
+        """The global frames the calibrations read: ``blocks`` stretches
+        spread evenly over the ``n_frames`` training frames, ``seconds`` in
+        all (or all of them), sorted."""
+        n = max(1, min(n_frames, int(seconds * self.feature_config.sample_rate) // self.hop_size))
+        size = max(1, n // blocks)
+        starts = np.unique(np.linspace(0, n_frames - size, min(blocks, max(1, n_frames // size))).astype(np.int64))
+        return np.concatenate([np.arange(a, a + size) for a in starts])
+
+    def _fit_equaliser(self, labels, seconds=30.0, blocks=24, passes=_synth.EQUALISER_PASSES):
+        """Per excitation kind, the equaliser (see
+        :class:`ssgs.synthesis.ExcitationModel`): the log power to add to
+        the kind's colour so that the model's audio along the training's
+        own states ``labels`` (the voicing calibration's stretches,
+        :meth:`_calibration_rows`) has, on average over frames, the training
+        audio's spectrum over the same frames, each frame's band powers
+        relative to its power (:func:`ssgs.synthesis.mean_band_spectrum`:
+        64 mel-spaced bands, frames of 2 * hop every hop). Each of
+        ``passes`` renderings (seeds 1, 2, ...: the equaliser is part of
+        the model, the same for the same training) adds the difference
+        that is left. It never raises 0 Hz: a training's DC offset is not
+        sound to copy (on the songs, copying theirs put 14 dB of wandering
+        offset on the string's audio, FMD 81 against 78). None without the
+        training artifacts or a sounding frame among those read.
+
+        What it corrects is what the model cannot say frame by frame: the
+        residual shapes' bins are 125 Hz apart and measured on one hop,
+        so below about 100 Hz the excitation keeps its own energy where the
+        training has none (read speech's audio, 20-60 Hz, sat 26 dB below
+        its 250-500 Hz; the model's 12-16 dB), and the all-pole envelope
+        fills valleys between strong partials that the training keeps (the
+        songs', 9 dB at 1.5 kHz). Rendered along the training's own states
+        rather than the model's chain: a 30-second stretch of the chain
+        holds whatever material it wandered into (on speech, mostly one of
+        the two voices), and equalisers fitted on two such stretches left
+        the FMD 4-6 apart."""
+        if not self.has_training_artifacts:
+            return None
+        rows = self._calibration_rows(labels.shape[0], seconds, blocks)
+        if not np.any(self._silent_frames(rows) == 0):
+            return None
+        n, sr, bins = 2 * self.hop_size, self.feature_config.sample_rate, self.hop_size // 2 + 1
+        pieces = [audio[frames[0] * self.hop_size: (frames[-1] + 1) * self.hop_size]
+                  for _, audio, frames in self._training_stretches(rows, 1)]
+        target = _synth.mean_band_spectrum(pieces, n, sr)
+        if target is None:
+            return None
+        exc, path = self.excitation_model, labels[rows]
+        equaliser = np.zeros((len(_synth.EXCITATION_TYPES), bins))
+        exc.equaliser = equaliser.astype(np.float16)  # what the renderings below are equalised by
+        for k, kind in enumerate(_synth.EXCITATION_TYPES):
+            kind = _synth.parse_excitation(kind)
+            for seed in range(1, passes + 1):
+                y, _ = self._render_model(path, kind, np.random.default_rng(seed))
+                rendered = _synth.mean_band_spectrum([y], n, sr)
+                if rendered is None:
+                    break
+                # the colour is taken out of the excitation: more colour, less gain
+                step = _synth.equaliser_step(target, rendered, bins, sr)
+                equaliser[k] = np.clip(equaliser[k] - step, -_synth.EQUALISER_BOUND, _synth.EQUALISER_BOUND)
+                equaliser[k, 0] = max(equaliser[k, 0], 0.0)
+                exc.equaliser = equaliser.astype(np.float16)
+        return exc.equaliser
+
     def _harmonicity_window(self):
         """The calibration's window for :func:`ssgs.features.frame_harmonicity`:
         ``frame_size``, widened (as the pitch tracker's) to two periods of
@@ -1032,19 +1096,28 @@ class SpectralStateGuidedSynthesis:
 
     def _training_harmonicity(self, rows, threads=1):
         """:func:`ssgs.features.frame_harmonicity` of the training audio at
-        global frames ``rows`` (sorted). Each stretch of consecutive rows is
-        rebuilt on its own from its LPC rows and residual, with enough frames
-        around it for its windows and a run-in before it for the filter
-        (zero state there: its transient has died out long before the first
-        window), so a long sequence is never rebuilt whole for a few seconds
-        of it."""
+        global frames ``rows`` (sorted), each stretch of them rebuilt on its
+        own (:meth:`_training_stretches`)."""
+        frame, sr = self._harmonicity_window(), self.feature_config.sample_rate
+        out = np.empty(np.asarray(rows).size)
+        for piece, audio, frames in self._training_stretches(rows, -(-frame // (2 * self.hop_size)) + 1):
+            out[piece] = frame_harmonicity(audio, frame, self.hop_size, sr, frames=frames, workers=threads)
+        return out
+
+    def _training_stretches(self, rows, reach):
+        """The training audio at global frames ``rows`` (sorted), a stretch
+        of consecutive rows at a time: yields (the positions in ``rows`` of
+        the stretch, its audio, the stretch's frames' indices in that audio).
+        Each stretch is rebuilt on its own from its LPC rows and residual,
+        with ``reach`` frames around it (for windows that reach beyond a
+        frame) and a run-in before it for the filter (zero state there: its
+        transient has died out long before the first frame read), so a long
+        sequence is never rebuilt whole for a few seconds of it."""
         rows = np.asarray(rows, dtype=np.int64)
-        hop, frame, sr = self.hop_size, self._harmonicity_window(), self.feature_config.sample_rate
-        reach = -(-frame // (2 * hop)) + 1  # frames a window reaches beyond its own
+        hop = self.hop_size
         run_in = reach + 16
         offsets = self.sequence_offsets
         sequence = np.searchsorted(offsets, rows, side="right") - 1
-        out = np.empty(rows.size)
         cut = np.flatnonzero((np.diff(rows) != 1) | (np.diff(sequence) != 0)) + 1
         for piece in np.split(np.arange(rows.size), cut):
             if piece.size == 0:
@@ -1055,9 +1128,7 @@ class SpectralStateGuidedSynthesis:
             n = min(int(self.sequence_samples[i]), hi * hop) - lo * hop
             g0, g1 = offsets[i] + lo, offsets[i] + hi
             audio = rebuild_signal(self.lpc_coefficients[g0:g1], self.residual_signals[g0:g1], n, hop)
-            out[piece] = frame_harmonicity(audio, frame, hop, sr, frames=np.arange(first, last) - lo,
-                                           workers=threads)
-        return out
+            yield piece, audio, np.arange(first, last) - lo
 
     def _decoded_path(self, index, cache, decoder="sample"):
         """The state path of training sequence ``index``: Viterbi, or with
@@ -1235,15 +1306,20 @@ class SpectralStateGuidedSynthesis:
         has one, the shape its frame's draw predicts), frames of silent
         states silent. Returns (audio, F0 per frame). With a trial
         ``voicing_offset`` (the calibration's: long renderings) the
-        excitation's colour is measured on the excitation itself."""
+        excitation's colour is measured on the excitation itself (and the
+        model's equaliser, if it has one, added to it)."""
         hop, p = self.hop_size, self.lpc_order
         exc = self.excitation_model
-        colour = self._excitation_colour(kind) if voicing_offset is None else None
         obs, f0, voicing, onset, audible, draws = _synth.model_trajectory(
             self.params, exc, path, rng, bounds=self.observation_range, kind=kind, voicing_offset=voicing_offset,
             return_draws=True)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
+        if voicing_offset is None:
+            colour = self._excitation_colour(kind)
+        else:
+            colour, equaliser = _synth.excitation_colour(e, hop), exc.equaliser_for(kind)
+            colour = colour if equaliser is None else colour + equaliser[None, :]
         e = exc.shape_excitation(e, path, hop, rng, colour=colour, deviations=draws)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
@@ -1258,7 +1334,9 @@ class SpectralStateGuidedSynthesis:
         putting the residual shapes on; a clip's own colour would hold its
         few pitches (see :func:`ssgs.synthesis.shape_excitation`), and a
         short clip would come out less periodic than a long one. Cached
-        until the model's parameters or excitation statistics change."""
+        until the model's parameters or excitation statistics change. The
+        model's equaliser for ``kind``, where it has one, is added to it
+        (see :meth:`_fit_equaliser`)."""
         def measure():
             rng = np.random.default_rng(_DERIVED_SEED)
             path = self._sample_path(_synth.COLOUR_HOPS, rng)
@@ -1268,7 +1346,9 @@ class SpectralStateGuidedSynthesis:
                                             int(rng.integers(2**63)))
             return _synth.excitation_colour(e, self.hop_size)
 
-        return self._derived(f"colour {kind}", measure)
+        colour = self._derived(f"colour {kind}", measure)
+        equaliser = self.excitation_model.equaliser_for(kind)
+        return colour if equaliser is None else colour + equaliser[None, :]
 
     def _derived(self, name, compute):
         """``compute()``, cached under ``name`` until the model's parameters
@@ -1753,6 +1833,7 @@ def _check_tables(tensors, config, name, artifact_shapes=None):
                          "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                          "state_run_quantiles": (N, _synth.RUN_QUANTILES),
                          "state_shape_regression": (N, None, D),
+                         "excitation_equaliser": (len(_synth.EXCITATION_TYPES), int(config["hop_size"]) // 2 + 1),
                          "observation_range": (2, D)}
     _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
     for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):

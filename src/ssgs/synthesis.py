@@ -124,6 +124,9 @@ RUN_TEST_LEVEL = 0.01  # a state's run lengths are called not geometric when a G
 RUN_TEST_MIN = 10  # runs a state needs before its lengths are tested
 CHAIN_FRAMES = 200_000  # frames of the model's own chain that rank its silences (see chain_silence_runs)
 COLOUR_HOPS = 2048  # hops of the model's own excitation its colour is measured over (33 s at hop 256, 16 kHz)
+EQUALISER_PASSES = 2  # analysis-by-synthesis passes that fit each excitation kind's equaliser
+EQUALISER_BANDS = 64  # mel-spaced bands the equaliser compares spectra in (at 16 kHz: 28 Hz apart at the bottom)
+EQUALISER_BOUND = float(np.log(10.0**2.4))  # an equaliser's gain stays within +-24 dB (log power, nats)
 
 
 @dataclass
@@ -194,6 +197,14 @@ class ExcitationModel:
     smoothing : [D] frame-to-frame correlation, per observation dimension, of
         the training frames' deviations from their state's mean (the AR(1)
         coefficient generation gives its drawn deviations)
+    equaliser : [3, B] per excitation kind (Karplus-Strong, Wavelet,
+        Noise; see EXCITATION_TYPES), a log power spectrum (nats, B bins from
+        0 to Nyquist: the bins of the kind's colour, hop // 2 + 1) that
+        generation adds to the excitation's colour, so the audio the model
+        makes along the training's states has, on average over frames, the
+        training audio's spectral shape (fitted at training by analysis
+        by synthesis, see ``SpectralStateGuidedSynthesis._fit_equaliser``);
+        None in older checkpoints (no correction)
     smoother : [4, D] per observation dimension, the coefficient of a
         zero-phase one-pole smoother run over the drawn frames, the gains
         that then restore the spread of their deviations from the states'
@@ -229,14 +240,15 @@ class ExcitationModel:
     pitch_leaps: np.ndarray | None = None
     run_quantiles: np.ndarray | None = None
     shape_regression: np.ndarray | None = None
+    equaliser: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
                  "mean_run", "shape_spread", "run_quantiles", "shape_regression")
 
     COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread", "silence_runs",
-               "silence_rate", "pitch_leaps", "run_quantiles", "shape_regression")
+               "silence_rate", "pitch_leaps", "run_quantiles", "shape_regression", "equaliser")
     HALF = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread",
-            "shape_regression")
+            "shape_regression", "equaliser")
 
     def __post_init__(self):
         for name in self.COMPACT:
@@ -258,7 +270,7 @@ class ExcitationModel:
         "shape_spread": "state_shape_spread", "shape_correlation": "excitation_shape_correlation",
         "silence_runs": "excitation_silence_runs", "silence_rate": "excitation_silence_rate",
         "pitch_leaps": "excitation_pitch_leaps", "run_quantiles": "state_run_quantiles",
-        "shape_regression": "state_shape_regression",
+        "shape_regression": "state_shape_regression", "equaliser": "excitation_equaliser",
     }
 
     def tensors(self):
@@ -302,6 +314,13 @@ class ExcitationModel:
         if self.voicing_offset is None or kind not in VOICED_KINDS:
             return 0.0
         return float(self.voicing_offset[VOICED_KINDS.index(kind)])
+
+    def equaliser_for(self, kind):
+        """The equaliser (log power, nats, float64) for an excitation kind,
+        or None for a model without one."""
+        if self.equaliser is None:
+            return None
+        return self.equaliser[tuple(_KERNEL_KIND).index(kind)].astype(np.float64)
 
     def shape_excitation(self, excitation, path, hop, rng, colour=None, deviations=None):
         """The excitation given the residual shape of each frame's state
@@ -1371,6 +1390,59 @@ def excitation_colour(excitation, hop, max_hops=COLOUR_HOPS):
     if not sounding.any():
         return np.zeros((1, hop // 2 + 1))
     return frame_shapes[sounding].mean(axis=0, keepdims=True)
+
+
+def equaliser_bands(n_fft, sample_rate, n_bands=EQUALISER_BANDS):
+    """Triangular mel-spaced bands over an ``n_fft``-point transform's bins
+    from 0 to Nyquist: the weights [n_fft // 2 + 1, n_bands] and the
+    bands' centres, as fractions of Nyquist [n_bands]."""
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    nyquist = 0.5 * float(sample_rate)
+    edges = 700.0 * (10.0 ** (np.linspace(0.0, mel(nyquist), n_bands + 2) / 2595.0) - 1.0) / nyquist
+    f = np.linspace(0.0, 1.0, n_fft // 2 + 1)[:, None]
+    lo, mid, hi = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
+    return np.maximum(0.0, np.minimum((f - lo) / (mid - lo), (hi - f) / (hi - mid))), edges[1:-1]
+
+
+def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
+    """The mean over frames of each frame's band powers relative to its
+    mean power, in log (nats, [n_bands], :func:`equaliser_bands`): frames
+    of ``n`` samples (Hann) every ``n // 2`` of each clip (a list of 1-D
+    signals), frames without power left out; None when no frame has any.
+
+    Band powers, not a log per bin: a mean of logs per bin reads a spectrum
+    of clean partials as lower than a noisy one of the same power in the
+    band, and an equaliser fitted on it cut what it should have left
+    (the songs' 1.5-3.5 kHz, 0.6-1.2 nats under the training's in the
+    log-mel means after it)."""
+    bank, _ = equaliser_bands(n, sample_rate, n_bands)
+    window = np.hanning(n)
+    total, count = 0.0, 0
+    for clip in clips:
+        clip = np.asarray(clip, dtype=np.float64)
+        if clip.shape[0] < n:
+            continue
+        step = n // 2
+        idx = np.arange(n)[None, :] + step * np.arange(1 + (clip.shape[0] - n) // step)[:, None]
+        power = np.abs(np.fft.rfft(clip[idx] * window, axis=1)) ** 2
+        mean = power.mean(axis=1, keepdims=True)
+        keep = mean[:, 0] > 0
+        band = np.log(np.maximum(power[keep] @ bank, _SHAPE_FLOOR * mean[keep])) - np.log(mean[keep])
+        total = total + band.sum(axis=0)
+        count += band.shape[0]
+    return total / count if count else None
+
+
+def equaliser_step(training_bands, rendered_bands, n_bins, sample_rate):
+    """One analysis-by-synthesis step of an equaliser: the difference of two
+    :func:`mean_band_spectrum` (the training audio's minus the model's
+    rendering of the same states), interpolated from the bands' centres to
+    ``n_bins`` bins from 0 to Nyquist (the colour's), in log power (nats)."""
+    d = np.asarray(training_bands, dtype=np.float64) - np.asarray(rendered_bands, dtype=np.float64)
+    _, centres = equaliser_bands(2 * (n_bins - 1), sample_rate, d.shape[0])
+    return np.interp(np.linspace(0.0, 1.0, n_bins), centres, d)
 
 
 def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation=None, colour=None):
