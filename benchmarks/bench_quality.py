@@ -5,6 +5,7 @@
     python benchmarks/bench_quality.py /usr/share/sounds/alsa   # any folder
     python benchmarks/bench_quality.py DIR --n-states 8 --png out/
     python benchmarks/bench_quality.py DIR --runs 128 --generation-seed 1   # a bigger pool, another set of runs
+    python benchmarks/bench_quality.py DIR --runs 128 --sets 4   # four pools: the mean, and how far they differ
 
 Each file is decoded (mono, 16 kHz); its middle 20% is held out (the ends
 of a recording are often silence) and the model trains on the parts before
@@ -47,7 +48,9 @@ generated clip is whatever the chain wandered into). The "silent" column is
 the share of log-mel frames that are digital silence (of the pooled audio):
 each sits about 20 nats below any sound, so on speech a point of that share
 moves the FMD by about ten, and 32 runs of a few clips still differ by where
-long pauses happened to fall. With --png, a spectrogram of training audio
+long pauses happened to fall: on read speech, 128 runs' pooled FMD moves by
+15 or more from one set of seeds to the next, so --sets reports several
+pools and their mean. With --png, a spectrogram of training audio
 beside a generated clip is saved.
 """
 
@@ -216,8 +219,16 @@ def main(argv=None):
     parser.add_argument("--generation-seed", type=int,
                         help="seed of the generations' seeds alone (default: --seed); the model and the "
                              "excerpts stay as --seed makes them, so another set of runs of the same model")
+    parser.add_argument("--sets", type=int, default=1,
+                        help="repeat each row's --runs in this many sets (the first is the one --sets 1 makes): "
+                             "the pooled column is then the mean of the sets' pooled FMD, and each set's follows "
+                             "the row")
     parser.add_argument("--png", help="folder for spectrogram PNGs")
     args = parser.parse_args(argv)
+    for name in ("runs", "sets", "n_states", "n_iterations"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    total = args.runs * args.sets
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.corpus
@@ -262,12 +273,21 @@ def main(argv=None):
     print(f"{'training audio':30s}{'':33s}{one(train)}")
     print(f"{'held-out real excerpts':30s}{held_fmd:9.2f}{'':24s}{one(held)}")
     rng = np.random.default_rng(args.seed if args.generation_seed is None else args.generation_seed)
+    # the seeds of every row's first set come from rng in the order --sets 1 draws them, the other sets' from here
+    more = np.random.default_rng([args.seed if args.generation_seed is None else args.generation_seed, 1])
     cut = np.random.default_rng(args.seed + 1)  # its own stream: the generations' seeds stay as they were
-    excerpts = [random_excerpts(train, [len(h) for h in held], cut) for _ in range(args.runs)]
-    mels = [log_mel(x) for x in excerpts]  # pooled: the runs' frames together (each clip framed on its own)
+    def pooled_fmd(mels):
+        """The FMD of the runs' frames together (each clip framed on its
+        own), per set of --runs: their mean, and the sets' figures."""
+        sets = [frechet(np.concatenate(mels[k * args.runs:(k + 1) * args.runs]), ref_mel) for k in range(args.sets)]
+        return np.mean(sets), ("" if args.sets == 1 else "   sets: " + " ".join(f"{v:.1f}" for v in sets))
+
+    excerpts = [random_excerpts(train, [len(h) for h in held], cut) for _ in range(total)]
+    mels = [log_mel(x) for x in excerpts]
     scores = np.array([frechet(m, ref_mel) for m in mels])
+    pooled, sets = pooled_fmd(mels)
     print(f"{'training excerpts, anywhere':30s}{scores.mean():9.2f} +-{scores.std():<6.0f}{np.median(scores):8.0f}"
-          f"{frechet(np.concatenate(mels), ref_mel):8.1f}{pooled_and_runs(excerpts)}")
+          f"{pooled:8.1f}{pooled_and_runs(excerpts)}{sets}")
     copy = copy_synthesis(model)
     print(f"{'copy-synthesis (vocoder floor)':30s}{frechet(log_mel(copy), ref_mel):9.2f}{'':24s}{one(copy)}")
     # the blends of every fidelity start at the same places (drawn like
@@ -276,13 +296,13 @@ def main(argv=None):
     place = np.random.default_rng(args.seed + 2)
     lengths = model.sequence_samples
     starts = []
-    for _ in range(args.runs):
+    for _ in range(total):
         index = place.choice(len(lengths), size=len(held), p=lengths / lengths.sum())
         starts.append([(int(i), int(place.integers(model.sequence_lengths[i])) * model.hop_size / SR) for i in index])
     rows = [(0.0, kind) for kind in ("Karplus-Strong", "Wavelet", "Noise")]
     rows += [("passages", args.excitation)] + [(f, args.excitation) for f in FIDELITIES[1:]]
     for fidelity, kind in rows:
-        runs = 1 if fidelity == 1.0 else args.runs
+        runs = 1 if fidelity == 1.0 else total
         mels, clip_sets = [], []
         for run in range(runs):
             if fidelity == "passages":
@@ -298,7 +318,7 @@ def main(argv=None):
                 # as many clips as held-out excerpts, of the same lengths, each a
                 # generation of its own (the held-out audio is one excerpt per file)
                 gen = [model.generate(len(h) / SR, fidelity=fidelity, excitation_type=kind,
-                                      seed=int(rng.integers(2**31)),
+                                      seed=int((rng if run < args.runs else more).integers(2**31)),
                                       start=None if fidelity == 0 else starts[run][k]).astype(np.float64)
                        for k, h in enumerate(held)]
                 snr = None
@@ -316,9 +336,10 @@ def main(argv=None):
         label = row_label(fidelity, kind)
         spread = f"{np.mean(scores):9.2f}" + (f" +-{np.std(scores):<6.0f}" if runs > 1 else " " * 8)
         spread += f"{np.median(scores):8.0f}" if runs > 1 else " " * 8
-        spread += f"{frechet(np.concatenate(mels), ref_mel):8.1f}" if runs > 1 else " " * 8
+        pooled, sets = pooled_fmd(mels) if runs > 1 else (None, "")
+        spread += f"{pooled:8.1f}" if runs > 1 else " " * 8
         row = f"{label:30s}{spread}{pooled_and_runs(clip_sets) if runs > 1 else one(clip_sets[0])}"
-        print(row + (f"{snr:7.1f} dB" if snr is not None else ""))
+        print(row + (f"{snr:7.1f} dB" if snr is not None else "") + sets)
 
 if __name__ == "__main__":
     main()

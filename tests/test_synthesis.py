@@ -1430,11 +1430,25 @@ def test_mean_band_spectrum_reads_where_the_power_is():
     assert_allclose(S.mean_band_spectrum([10.0 * x], n, SR), bands, atol=1e-9)
     assert_allclose(S.mean_band_spectrum([x, np.zeros(4 * n)], n, SR), bands, atol=1e-12)
     assert S.mean_band_spectrum([np.zeros(4 * n), np.zeros(n - 1)], n, SR) is None
+    # a DC offset is not sound: the reading does not see it (left in, the window spreads it over the lowest bands)
+    assert_allclose(S.mean_band_spectrum([x + 0.3], n, SR), bands, atol=1e-9)
 
 
-def _voice(rng, seconds, offset=0.0):
+def test_equaliser_step_reads_only_bands_that_hold_a_bin():
+    """At 48 kHz with a hop of 256 the lowest mel band is narrower than the
+    transform's bins and holds none: both spectra read nothing there, and
+    the step follows the bands that did read something, down to 0 Hz."""
+    bank, _ = S.equaliser_bands(512, 48000)
+    empty = bank.sum(axis=0) == 0
+    assert empty[0]
+    training = np.where(empty, 0.0, 1.0)  # what a level difference of 1 nat reads, the empty band 0 on both sides
+    step = S.equaliser_step(training, np.zeros_like(training), 257, 48000)
+    assert_allclose(step, 1.0, atol=1e-12)
+
+
+def _voice(rng, seconds):
     """Pulse trains on random notes (110-208 Hz) through two formants, a
-    little noise, nothing below 200 Hz (a sixth-order high-pass): a
+    little noise, little below 150 Hz (a second-order high-pass): a
     spectrum whose bottom octaves the model's residual shapes (125 Hz
     apart) cannot follow."""
     n = int(seconds * SR)
@@ -1448,15 +1462,15 @@ def _voice(rng, seconds, offset=0.0):
             t += int(SR / f0)
     poles = [r * np.exp(s * 2j * np.pi * f / SR) for f, r in ((700, 0.97), (1800, 0.95)) for s in (1, -1)]
     y = scipy.signal.lfilter([1.0], np.poly(poles).real, x) + 0.02 * rng.standard_normal(n)
-    y = scipy.signal.sosfilt(scipy.signal.butter(6, 200, "highpass", fs=SR, output="sos"), y)
-    return 0.1 * y / np.std(y) + offset
+    y = scipy.signal.sosfilt(scipy.signal.butter(2, 150, "highpass", fs=SR, output="sos"), y)
+    return 0.1 * y / np.std(y)
 
 
 def test_equaliser_brings_the_model_to_the_training_spectrum():
     """The equaliser fitted at training takes the model's audio (fidelity 0,
     its own chain) closer to the training audio's mean band spectrum, with
-    every excitation, over all bands and most below 150 Hz, where the
-    training has nothing and the model's sources kept their own energy."""
+    every excitation, over all bands and below 150 Hz, where the training
+    has little and the model's sources kept their own energy."""
     rng = np.random.default_rng(7)
     model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train([_voice(rng, 4.0), _voice(rng, 4.0)], SR,
                                                                    n_em_iterations=5)
@@ -1481,16 +1495,5 @@ def test_equaliser_brings_the_model_to_the_training_spectrum():
         finally:
             exc.equaliser = saved
             model._derived_cache = None
-        assert with_eq[0] < without_eq[0], (kind, with_eq, without_eq)
-        assert with_eq[1] < 0.8 * without_eq[1], (kind, with_eq, without_eq)
-
-
-def test_equaliser_never_raises_0_hz():
-    """Training audio with a DC offset: the equaliser would raise 0 Hz to
-    copy it, and does not (a wandering offset is not sound)."""
-    rng = np.random.default_rng(7)
-    model = SpectralStateGuidedSynthesis(n_states=4, seed=0).train(
-        [_voice(rng, 4.0, offset=0.2), _voice(rng, 4.0, offset=0.2)], SR, n_em_iterations=5)
-    eq = model.excitation_model.equaliser.astype(np.float64)
-    assert np.all(eq[:, 0] >= 0) and np.any(eq[:, 0] == 0)  # held at 0 dB where it would have risen
-    assert np.all(np.abs(eq) <= S.EQUALISER_BOUND + 1e-2)
+        assert with_eq[0] < 0.9 * without_eq[0], (kind, with_eq, without_eq)
+        assert with_eq[1] < 0.9 * without_eq[1], (kind, with_eq, without_eq)

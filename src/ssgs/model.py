@@ -1041,10 +1041,10 @@ class SpectralStateGuidedSynthesis:
         64 mel-spaced bands, frames of 2 * hop every hop). Each of
         ``passes`` renderings (seeds 1, 2, ...: the equaliser is part of
         the model, the same for the same training) adds the difference
-        that is left. It never raises 0 Hz: a training's DC offset is not
-        sound to copy (on the songs, copying theirs put 14 dB of wandering
-        offset on the string's audio, FMD 81 against 78). None without the
-        training artifacts or a sounding frame among those read.
+        that is left. Both sides are read without their DC offset (the
+        songs' training has one: copied, it raised the string's 0 Hz by
+        14 dB). None without the training artifacts or a sounding frame
+        among those read.
 
         What it corrects is what the model cannot say frame by frame: the
         residual shapes' bins are 125 Hz apart and measured on one hop,
@@ -1081,7 +1081,6 @@ class SpectralStateGuidedSynthesis:
                 # the colour is taken out of the excitation: more colour, less gain
                 step = _synth.equaliser_step(target, rendered, bins, sr)
                 equaliser[k] = np.clip(equaliser[k] - step, -_synth.EQUALISER_BOUND, _synth.EQUALISER_BOUND)
-                equaliser[k, 0] = max(equaliser[k, 0], 0.0)
                 exc.equaliser = equaliser.astype(np.float16)
         return exc.equaliser
 

@@ -202,9 +202,10 @@ class ExcitationModel:
         0 to Nyquist: the bins of the kind's colour, hop // 2 + 1) that
         generation adds to the excitation's colour, so the audio the model
         makes along the training's states has, on average over frames, the
-        training audio's spectral shape (fitted at training by analysis
-        by synthesis, see ``SpectralStateGuidedSynthesis._fit_equaliser``);
-        None in older checkpoints (no correction)
+        training audio's band spectrum (:func:`mean_band_spectrum`; fitted at
+        training by analysis by synthesis, see
+        ``SpectralStateGuidedSynthesis._fit_equaliser``); None in older
+        checkpoints (no correction)
     smoother : [4, D] per observation dimension, the coefficient of a
         zero-phase one-pole smoother run over the drawn frames, the gains
         that then restore the spread of their deviations from the states'
@@ -1410,7 +1411,11 @@ def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
     """The mean over frames of each frame's band powers relative to its
     mean power, in log (nats, [n_bands], :func:`equaliser_bands`): frames
     of ``n`` samples (Hann) every ``n // 2`` of each clip (a list of 1-D
-    signals), frames without power left out; None when no frame has any.
+    signals), each without its (window-weighted) mean, frames without
+    power left out; None when no frame has any. A DC offset is not sound:
+    left in, the window spreads it over the two lowest bands (at 16 kHz,
+    28 and 56 Hz), and an equaliser copies it from the training (the songs'
+    audio has one) onto the model's 31-62 Hz.
 
     Band powers, not a log per bin: a mean of logs per bin reads a spectrum
     of clean partials as lower than a noisy one of the same power in the
@@ -1426,7 +1431,9 @@ def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
             continue
         step = n // 2
         idx = np.arange(n)[None, :] + step * np.arange(1 + (clip.shape[0] - n) // step)[:, None]
-        power = np.abs(np.fft.rfft(clip[idx] * window, axis=1)) ** 2
+        frames = clip[idx]
+        frames = frames - (frames @ window / window.sum())[:, None]  # no offset: nothing at 0 Hz, none leaked
+        power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
         mean = power.mean(axis=1, keepdims=True)
         keep = mean[:, 0] > 0
         band = np.log(np.maximum(power[keep] @ bank, _SHAPE_FLOOR * mean[keep])) - np.log(mean[keep])
@@ -1438,11 +1445,14 @@ def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
 def equaliser_step(training_bands, rendered_bands, n_bins, sample_rate):
     """One analysis-by-synthesis step of an equaliser: the difference of two
     :func:`mean_band_spectrum` (the training audio's minus the model's
-    rendering of the same states), interpolated from the bands' centres to
-    ``n_bins`` bins from 0 to Nyquist (the colour's), in log power (nats)."""
+    rendering of the same states), interpolated from the centres of the
+    bands that hold a bin of a 2 * (n_bins - 1)-point transform (the
+    rendering's frames) to ``n_bins`` bins from 0 to Nyquist (the colour's),
+    in log power (nats)."""
     d = np.asarray(training_bands, dtype=np.float64) - np.asarray(rendered_bands, dtype=np.float64)
-    _, centres = equaliser_bands(2 * (n_bins - 1), sample_rate, d.shape[0])
-    return np.interp(np.linspace(0.0, 1.0, n_bins), centres, d)
+    bank, centres = equaliser_bands(2 * (n_bins - 1), sample_rate, d.shape[0])
+    read = bank.sum(axis=0) > 0  # a band narrower than the transform's bins may hold none: it read nothing
+    return np.interp(np.linspace(0.0, 1.0, n_bins), centres[read], d[read])
 
 
 def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation=None, colour=None):
