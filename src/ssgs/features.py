@@ -211,15 +211,18 @@ def reflection_from_lar(g) -> np.ndarray:
     return -np.tanh(np.asarray(g, dtype=np.float64) / 2.0)
 
 
-def _mel_filterbank(n_bands, n_fft, sample_rate):
+def mel_band_edges(n_bands, sample_rate):
+    """The ``n_bands + 2`` edges (Hz) of triangular bands evenly spaced in
+    mel from 0 to Nyquist: band ``b`` rises from edge ``b`` to its centre,
+    edge ``b + 1``, and falls to edge ``b + 2``."""
     def hz_to_mel(f):
         return 2595.0 * np.log10(1.0 + f / 700.0)
 
-    def mel_to_hz(m):
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    return 700.0 * (10.0 ** (np.linspace(0.0, hz_to_mel(sample_rate / 2), n_bands + 2) / 2595.0) - 1.0)
 
-    edges = mel_to_hz(np.linspace(0.0, hz_to_mel(sample_rate / 2), n_bands + 2))
-    return _triangles(edges, n_fft, sample_rate)
+
+def _mel_filterbank(n_bands, n_fft, sample_rate):
+    return triangular_bands(mel_band_edges(n_bands, sample_rate), n_fft, sample_rate)
 
 
 def _erb_filterbank(n_bands, n_fft, sample_rate):
@@ -231,18 +234,21 @@ def _erb_filterbank(n_bands, n_fft, sample_rate):
         return (10.0 ** (e / 21.4) - 1.0) / 0.00437
 
     edges = erb_to_hz(np.linspace(hz_to_erb(20.0), hz_to_erb(sample_rate / 2), n_bands + 2))
-    return _triangles(edges, n_fft, sample_rate)
+    return triangular_bands(edges, n_fft, sample_rate)
 
 
-def _triangles(edges, n_fft, sample_rate):
+def triangular_bands(edges, n_fft, sample_rate, fill_empty=True):
+    """Triangular band weights [n_fft // 2 + 1, n_bands] over an
+    ``n_fft``-point transform's bins, from ``edges`` (Hz, n_bands + 2; see
+    :func:`mel_band_edges`). With ``fill_empty``, a band narrower than a bin
+    still gets the bin nearest its centre; without, it holds nothing."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None, :] - lo) / np.maximum(mid - lo, 1e-9)
     down = (hi - freqs[None, :]) / np.maximum(hi - mid, 1e-9)
     bank = np.maximum(0.0, np.minimum(up, down))
-    # bands narrower than a bin still get the bin nearest their centre
     empty = bank.sum(axis=1) == 0
-    if empty.any():
+    if fill_empty and empty.any():
         nearest = np.abs(freqs[None, :] - mid[empty]).argmin(axis=1)
         bank[np.flatnonzero(empty), nearest] = 1.0
     return np.ascontiguousarray(bank.T)

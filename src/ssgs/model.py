@@ -1069,10 +1069,9 @@ class SpectralStateGuidedSynthesis:
         if target is None:
             return None
         exc, path = self.excitation_model, labels[rows]
-        equaliser = np.zeros((len(_synth.EXCITATION_TYPES), bins))
+        equaliser = np.zeros((len(_synth.KINDS), bins))
         exc.equaliser = equaliser.astype(np.float16)  # what the renderings below are equalised by
-        for k, kind in enumerate(_synth.EXCITATION_TYPES):
-            kind = _synth.parse_excitation(kind)
+        for k, kind in enumerate(_synth.KINDS):
             for seed in range(1, passes + 1):
                 y, _ = self._render_model(path, kind, np.random.default_rng(seed))
                 rendered = _synth.mean_band_spectrum([y], n, sr)
@@ -1314,11 +1313,8 @@ class SpectralStateGuidedSynthesis:
             return_draws=True)
         e = _synth.synthetic_excitation(kind, f0, voicing, onset, hop, self.sample_rate or 16000,
                                         int(rng.integers(2**63)))
-        if voicing_offset is None:
-            colour = self._excitation_colour(kind)
-        else:
-            colour, equaliser = _synth.excitation_colour(e, hop), exc.equaliser_for(kind)
-            colour = colour if equaliser is None else colour + equaliser[None, :]
+        colour = self._excitation_colour(kind) if voicing_offset is None else \
+            exc.equalised(_synth.excitation_colour(e, hop), kind)
         e = exc.shape_excitation(e, path, hop, rng, colour=colour, deviations=draws)
         y, _ = _synth.render(obs[:, :p], obs[:, p], e, hop, audible=audible)
         return y, f0
@@ -1345,9 +1341,7 @@ class SpectralStateGuidedSynthesis:
                                             int(rng.integers(2**63)))
             return _synth.excitation_colour(e, self.hop_size)
 
-        colour = self._derived(f"colour {kind}", measure)
-        equaliser = self.excitation_model.equaliser_for(kind)
-        return colour if equaliser is None else colour + equaliser[None, :]
+        return self.excitation_model.equalised(self._derived(f"colour {kind}", measure), kind)
 
     def _derived(self, name, compute):
         """``compute()``, cached under ``name`` until the model's parameters
@@ -1452,7 +1446,7 @@ class SpectralStateGuidedSynthesis:
         model_rate = int(self.sample_rate or 16000)
         n = max(1, int(round(duration * model_rate)))
         details = dict(seed=seed, fidelity=fidelity, excitation_type=_synth.EXCITATION_TYPES[
-            ["karplus-strong", "wavelet", "noise"].index(kind)], sample_rate=sample_rate, decoder=decoder)
+            _synth.KINDS.index(kind)], sample_rate=sample_rate, decoder=decoder)
         if fidelity > 0:
             if not self.has_training_artifacts:
                 raise SSGSError("fidelity > 0 replays training audio, but this model has no training "
@@ -1832,7 +1826,7 @@ def _check_tables(tensors, config, name, artifact_shapes=None):
                          "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
                          "state_run_quantiles": (N, _synth.RUN_QUANTILES),
                          "state_shape_regression": (N, None, D),
-                         "excitation_equaliser": (len(_synth.EXCITATION_TYPES), int(config["hop_size"]) // 2 + 1),
+                         "excitation_equaliser": (len(_synth.KINDS), int(config["hop_size"]) // 2 + 1),
                          "observation_range": (2, D)}
     _ckpt.check_model_tensors(tensors, config, name, {**(artifact_shapes or {}), **excitation_shapes})
     for share in ("state_pitch_histogram", "excitation_pitch_leaps", "state_occupancy", "state_silence"):

@@ -48,7 +48,7 @@ import scipy.special
 import scipy.stats
 
 from ssgs import kernels
-from ssgs.features import reflection_from_lar, voicing_from_logit
+from ssgs.features import mel_band_edges, reflection_from_lar, triangular_bands, voicing_from_logit
 
 __all__ = [
     "EXCITATION_TYPES",
@@ -73,6 +73,7 @@ __all__ = [
 EXCITATION_TYPES = ("Karplus-Strong", "Wavelet", "Noise")
 VOICED_KINDS = ("karplus-strong", "wavelet")  # the excitations with a periodic part
 _KERNEL_KIND = {"karplus-strong": "karplus-strong", "wavelet": "pulses", "noise": "noise"}
+KINDS = tuple(_KERNEL_KIND)  # the excitation types as parse_excitation names them, in EXCITATION_TYPES' order
 MIDI_LOW, MIDI_HIGH = 35, 83  # 61.7 Hz .. 987.8 Hz, the pitch search range in semitones
 N_PITCH_BINS = MIDI_HIGH - MIDI_LOW + 1
 SMOOTHING = 0.7  # frame-to-frame correlation of the model's spectral and gain deviations
@@ -316,12 +317,13 @@ class ExcitationModel:
             return 0.0
         return float(self.voicing_offset[VOICED_KINDS.index(kind)])
 
-    def equaliser_for(self, kind):
-        """The equaliser (log power, nats, float64) for an excitation kind,
-        or None for a model without one."""
+    def equalised(self, colour, kind):
+        """An excitation's ``colour`` [1, B] (see :func:`shape_excitation`)
+        with the model's equaliser for ``kind`` added; as it is for a model
+        without one."""
         if self.equaliser is None:
-            return None
-        return self.equaliser[tuple(_KERNEL_KIND).index(kind)].astype(np.float64)
+            return colour
+        return colour + self.equaliser[KINDS.index(kind)].astype(np.float64)[None, :]
 
     def shape_excitation(self, excitation, path, hop, rng, colour=None, deviations=None):
         """The excitation given the residual shape of each frame's state
@@ -1397,14 +1399,8 @@ def equaliser_bands(n_fft, sample_rate, n_bands=EQUALISER_BANDS):
     """Triangular mel-spaced bands over an ``n_fft``-point transform's bins
     from 0 to Nyquist: the weights [n_fft // 2 + 1, n_bands] and the
     bands' centres, as fractions of Nyquist [n_bands]."""
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-
-    nyquist = 0.5 * float(sample_rate)
-    edges = 700.0 * (10.0 ** (np.linspace(0.0, mel(nyquist), n_bands + 2) / 2595.0) - 1.0) / nyquist
-    f = np.linspace(0.0, 1.0, n_fft // 2 + 1)[:, None]
-    lo, mid, hi = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
-    return np.maximum(0.0, np.minimum((f - lo) / (mid - lo), (hi - f) / (hi - mid))), edges[1:-1]
+    edges = mel_band_edges(n_bands, sample_rate)
+    return triangular_bands(edges, n_fft, sample_rate, fill_empty=False), edges[1:-1] / (0.5 * float(sample_rate))
 
 
 def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
@@ -1429,9 +1425,7 @@ def mean_band_spectrum(clips, n, sample_rate, n_bands=EQUALISER_BANDS):
         clip = np.asarray(clip, dtype=np.float64)
         if clip.shape[0] < n:
             continue
-        step = n // 2
-        idx = np.arange(n)[None, :] + step * np.arange(1 + (clip.shape[0] - n) // step)[:, None]
-        frames = clip[idx]
+        frames = np.lib.stride_tricks.sliding_window_view(clip, n)[:: n // 2]
         frames = frames - (frames @ window / window.sum())[:, None]  # no offset: nothing at 0 Hz, none leaked
         power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
         mean = power.mean(axis=1, keepdims=True)
