@@ -1,4 +1,3 @@
-import contextlib
 import json
 import os
 
@@ -9,6 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from ssgs import CheckpointError, CheckpointNotFoundError, SpectralStateGuidedSynthesis
 from ssgs import checkpoint as ckpt
 
+from excitation import excitation_tables
 from signals import music_like
 
 PARAMS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
@@ -369,21 +369,6 @@ def test_files_are_standard_safetensors(trained, tmp_path):
                                "little")) % 8 == 0
 
 
-@contextlib.contextmanager
-def excitation_table(model, field, value):
-    """The model's excitation table ``field`` set to ``value`` within the
-    block (what generation derives from the model dropped), then restored."""
-    exc = model.excitation_model
-    saved = getattr(exc, field)
-    setattr(exc, field, value)
-    model._derived_cache = None
-    try:
-        yield exc
-    finally:
-        setattr(exc, field, saved)
-        model._derived_cache = None
-
-
 def saved_and_loaded(model, tmp_path):
     """The model saved without artifacts, and loaded back: (path, loaded model)."""
     path = model.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
@@ -404,7 +389,7 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
 
     q = np.zeros((trained.n_states, S.RUN_QUANTILES), np.float32)
     q[2] = np.linspace(1, 15, S.RUN_QUANTILES)
-    with excitation_table(trained, "run_quantiles", q):
+    with excitation_tables(trained, run_quantiles=q):
         path, back = saved_and_loaded(trained, tmp_path)
         assert_array_equal(back.excitation_model.run_quantiles, q)
         assert_array_equal(back.generate(2.0, seed=3), trained.generate(2.0, seed=3))
@@ -430,13 +415,13 @@ def test_shape_regression_saved_and_checked(trained, tmp_path):
     than the model has, is refused by name."""
     N, D = trained.n_states, trained.n_features
     reg = np.random.default_rng(5).normal(0, 0.3, (N, 2, D)).astype(np.float16)
-    with excitation_table(trained, "shape_regression", reg):
+    with excitation_tables(trained, shape_regression=reg):
         path, back = saved_and_loaded(trained, tmp_path)
         assert back.excitation_model.shape_regression.dtype == np.float16
         assert_array_equal(back.excitation_model.shape_regression, reg)
         with_reg = trained.generate(2.0, seed=3)
         assert_array_equal(back.generate(2.0, seed=3), with_reg)
-    with excitation_table(trained, "shape_regression", None):
+    with excitation_tables(trained, shape_regression=None):
         assert not np.array_equal(trained.generate(2.0, seed=3), with_reg)  # it does move the shapes
     tensors, metadata = ckpt.read_checkpoint(path)
     tensors = {k: np.array(v) for k, v in tensors.items()}
@@ -464,7 +449,7 @@ def test_equaliser_saved_and_checked(trained, tmp_path):
     tensors = {k: np.array(v) for k, v in tensors.items()}
     older = without(tensors, metadata, "excitation_equaliser", tmp_path)
     assert older.excitation_model.equaliser is None
-    with excitation_table(trained, "equaliser", None):
+    with excitation_tables(trained, equaliser=None):
         plain = trained.generate(2.0, seed=3, excitation_type="Wavelet")
     assert_array_equal(older.generate(2.0, seed=3, excitation_type="Wavelet"), plain)
     assert not np.array_equal(plain, with_eq)

@@ -8,6 +8,7 @@ import scipy.signal
 import soundfile as sf
 import soxr
 from commands import command
+from excitation import excitation_tables
 from numpy.testing import assert_allclose, assert_array_equal
 from signals import music_like, tone
 
@@ -1342,14 +1343,8 @@ def test_voicing_calibration_makes_the_audio_as_periodic_as_the_training():
         offsets[shift] = exc.voicing_offset.copy()
         assert exc.equaliser is not None
         calibrated = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
-        saved = exc.voicing_offset, exc.equaliser
-        exc.voicing_offset, exc.equaliser = None, None
-        model._derived_cache = None  # the colours of the uncalibrated model
-        try:
+        with excitation_tables(model, voicing_offset=None, equaliser=None):  # the uncalibrated model
             plain = {kind: periodicity(kind) for kind in ("Karplus-Strong", "Wavelet")}
-        finally:
-            exc.voicing_offset, exc.equaliser = saved
-            model._derived_cache = None
         for kind in calibrated:
             assert abs(plain[kind] - target) > 0.1, (shift, kind, plain, target)  # the case the calibration is for
             assert abs(calibrated[kind] - target) < 0.05, (shift, kind, calibrated, plain, target)
@@ -1488,12 +1483,7 @@ def test_equaliser_brings_the_model_to_the_training_spectrum():
 
     for kind in S.EXCITATION_TYPES:
         with_eq = error(kind)
-        saved, exc.equaliser = exc.equaliser, None
-        model._derived_cache = None
-        try:
+        with excitation_tables(model, equaliser=None):
             without_eq = error(kind)
-        finally:
-            exc.equaliser = saved
-            model._derived_cache = None
         assert with_eq[0] < 0.9 * without_eq[0], (kind, with_eq, without_eq)
         assert with_eq[1] < 0.9 * without_eq[1], (kind, with_eq, without_eq)
