@@ -1,0 +1,149 @@
+"""Byte-identity references: models trained on two small corpora with fixed
+seeds, what they generate, and the checkpoints they write.
+
+``tests/test_golden.py`` recomputes every hash here and compares it with
+``tests/data/golden.json``; ``python tests/golden.py`` rewrites that file and
+the stored checkpoints beside it (only on purpose: a change of output is a
+change of behaviour, to be explained in its commit). The hashes hold for
+this platform's numpy, scipy and PyWavelets; a dependency that changes its
+floating-point results changes them too.
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ssgs import SpectralStateGuidedSynthesis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from signals import music_like, switching_ar_audio  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE = DATA / "golden.json"
+
+
+def music_corpus():
+    rng = np.random.default_rng(0)
+    return [music_like(rng, 2.0), music_like(rng, 2.5)]
+
+
+def gaps_corpus():
+    """Segments of AR sources with stretches of digital silence between
+    them: silent states, silence lengths and run-length tables get fitted."""
+    rng = np.random.default_rng(1)
+    files = []
+    for _ in range(3):
+        pieces = []
+        for _ in range(14):
+            pieces.append(0.3 * switching_ar_audio(rng, n_segments=2, seg_len=1500))
+            pieces.append(np.zeros(int(rng.integers(800, 1100))))
+        files.append(np.concatenate(pieces))
+    return files
+
+
+CORPORA = {
+    "music": (music_corpus, dict(n_states=6, seed=3), 4),
+    "gaps": (gaps_corpus, dict(n_states=8, seed=5), 5),
+}
+
+# (name, generate keyword arguments): fidelity 0, 0.5 and 1 with fixed seeds and starts
+GENERATIONS = [
+    ("f0-string", dict(fidelity=0.0, seed=11)),
+    ("f0-wavelet", dict(fidelity=0.0, seed=12, excitation_type="Wavelet")),
+    ("f0-noise", dict(fidelity=0.0, seed=13, excitation_type="Noise")),
+    ("f0-smooth", dict(fidelity=0.0, seed=14, decoder="smooth")),
+    ("f0-22050", dict(fidelity=0.0, seed=17, sample_rate=22050)),
+    ("f0.5", dict(fidelity=0.5, seed=15, start=(0, 0.3))),
+    ("f0.5-wavelet-smooth", dict(fidelity=0.5, seed=18, start=(1, 0.1), excitation_type="Wavelet",
+                                 decoder="smooth")),
+    ("f1-across-files", dict(fidelity=1.0, seed=16, start=(0, 1.0))),
+]
+DURATION = 1.5
+
+
+def sha(array) -> str:
+    a = np.ascontiguousarray(array)
+    return hashlib.sha256(a.dtype.str.encode() + str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def trained(corpus, n_threads=0):
+    make, kwargs, iterations = CORPORA[corpus]
+    model = SpectralStateGuidedSynthesis(**kwargs, n_threads=n_threads)
+    return model.train(make(), 16000, n_em_iterations=iterations)
+
+
+def generations(model, which=GENERATIONS):
+    return {name: sha(model.generate(DURATION, **kwargs)) for name, kwargs in which}
+
+
+def model_hashes(model):
+    """Every generation, a preview, and every tensor the model's checkpoint holds."""
+    from ssgs.checkpoint import read_checkpoint
+    import tempfile
+
+    out = {f"generate {k}": v for k, v in generations(model).items()}
+    out["preview"] = sha(model.render_preview(24))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.safetensors"
+        model.save_checkpoint(path)
+        tensors, _ = read_checkpoint(path)
+    out.update({f"tensor {k}": sha(v) for k, v in sorted(tensors.items())})
+    return out
+
+
+def with_run_quantiles(model, folder):
+    """The model as a checkpoint whose tables give two states run lengths
+    that are not geometric (the semi-Markov sampler's path), loaded back."""
+    from ssgs.checkpoint import read_checkpoint, write_checkpoint
+
+    model.generate(0.1, seed=0)  # (the excitation tables, saved with it)
+    model.save_checkpoint(Path(folder) / "m.safetensors")
+    tensors, metadata = read_checkpoint(Path(folder) / "m.safetensors")
+    q = np.zeros((model.n_states, 33), np.float32)
+    q[0], q[model.n_states - 1] = np.linspace(2, 9, 33), np.linspace(4, 30, 33)
+    write_checkpoint(Path(folder) / "q.safetensors", dict(tensors, state_run_quantiles=q), metadata)
+    return SpectralStateGuidedSynthesis.load_checkpoint(Path(folder) / "q.safetensors")
+
+
+def run_quantile_hashes():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = with_run_quantiles(trained("gaps"), tmp)
+        return generations(model, [g for g in GENERATIONS if g[1]["fidelity"] == 0])
+
+
+def stored_models():
+    """Files written by the release the references were made with: a
+    checkpoint with artifacts saved straight after training (no excitation
+    tables: they are computed at load), one without artifacts (tables
+    required) and an npz export."""
+    return {"music.safetensors": SpectralStateGuidedSynthesis.load_checkpoint,
+            "gaps-params.safetensors": SpectralStateGuidedSynthesis.load_checkpoint,
+            "gaps.npz": SpectralStateGuidedSynthesis.load_model}
+
+
+def stored_hashes(name):
+    model = stored_models()[name](DATA / name)
+    which = GENERATIONS if name == "music.safetensors" else [g for g in GENERATIONS if g[1]["fidelity"] == 0]
+    return generations(model, which)
+
+
+def write_references():
+    DATA.mkdir(exist_ok=True)
+    music = trained("music")
+    music.save_checkpoint(DATA / "music.safetensors")
+    gaps = trained("gaps")
+    gaps.generate(0.1, seed=0)  # (fits the excitation tables a checkpoint without artifacts needs)
+    gaps.save_checkpoint(DATA / "gaps-params.safetensors", include_training_artifacts=False)
+    gaps.export_model(DATA / "gaps.npz")
+    reference = {"models": {c: model_hashes(trained(c)) for c in CORPORA}, "run_quantiles": run_quantile_hashes(),
+                 "stored": {name: stored_hashes(name) for name in stored_models()}}
+    REFERENCE.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_references()
