@@ -46,7 +46,7 @@ def constructed_model(n_states=5):
     start = np.array([0.5, 0.5, 0.0, 0.0, 0.0])
     means = rng.normal(size=(n_states, 4))
     covars = np.stack([np.eye(4) * (1 + j) for j in range(n_states)])
-    m._set_params(H.HMMParams(start, trans, means, covars))
+    m.params = H.HMMParams(start, trans, means, covars)
     return m
 
 

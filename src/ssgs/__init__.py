@@ -4,16 +4,11 @@ Gaussian hidden Markov models over per-frame LPC descriptions of audio, and
 audio made from them by driving LPC filters with an excitation.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path as _Path
 
+from ssgs._version import __version__
 from ssgs.errors import AudioError, CheckpointError, CheckpointNotFoundError, SSGSError
 from ssgs.model import SpectralStateGuidedSynthesis
-
-try:
-    __version__ = _version("ssgs")
-except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-    __version__ = "0+unknown"
 
 __all__ = ["AudioError", "CheckpointError", "CheckpointNotFoundError", "SSGSError", "SpectralStateGuidedSynthesis",
            "__version__", "get_include"]

@@ -28,7 +28,9 @@ __all__ = [
     "DEFAULT_EXTENSIONS",
     "PYAV_EXTENSIONS",
     "ScanResult",
+    "fetch",
     "file_sha256",
+    "is_url",
     "load_audio",
     "prepare_signal",
     "scan_folders",
@@ -57,7 +59,8 @@ def _normalise_extensions(extensions):
     return tuple(out)
 
 
-def _is_url(path) -> bool:
+def is_url(path) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://...``; ``file://`` is a local path)."""
     return "://" in str(path) and not str(path).startswith("file://")
 
 
@@ -120,7 +123,7 @@ def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> Sca
     seen_files: dict[tuple[int, int], str] = {}
     seen_dirs: set[tuple[int, int]] = set()
     for folder in folders:
-        if _is_url(folder):
+        if is_url(folder):
             _scan_url(str(folder), exts, recursive, files, skipped)
             continue
         folder = Path(str(folder)[len("file://"):] if str(folder).startswith("file://") else folder).expanduser()

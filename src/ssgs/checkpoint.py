@@ -35,7 +35,10 @@ from ssgs.errors import CheckpointError, CheckpointNotFoundError, SSGSError
 __all__ = [
     "FORMAT_VERSION",
     "REQUIRED_TENSORS",
+    "atomic_write",
+    "filesystem",
     "is_remote",
+    "local_path",
     "read_checkpoint",
     "read_header",
     "tensors_sha256",
@@ -126,7 +129,9 @@ def is_remote(path) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def _filesystem(path):
+def filesystem(path):
+    """(fsspec filesystem, path within it) for a URL; SSGSError naming the
+    protocol when its package is not installed."""
     import fsspec
 
     try:
@@ -140,12 +145,13 @@ def _filesystem(path):
         raise SSGSError(f"{path}: not a path or URL fsspec understands ({exc})") from None
 
 
-def _local_path(path) -> str:
+def local_path(path) -> str:
+    """A local path, ``file://`` stripped."""
     path = str(path)
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def _atomic_write(path, data=None, writer=None):
+def atomic_write(path, data=None, writer=None):
     """Write ``data`` (or whatever ``writer(file)`` writes) to ``path`` so that
     a crash at any moment leaves either the old file or the new one whole:
     temporary file in the same folder, fsync, rename over, fsync the folder."""
@@ -191,7 +197,7 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
         Entries besides the ones this function fills in (format, version,
         created, digests).
     """
-    from ssgs import __version__
+    from ssgs._version import __version__
 
     tensors = {name: _contiguous(arr) for name, arr in tensors.items()}
     meta = {key: str(value) for key, value in metadata.items()}
@@ -205,11 +211,11 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
     # The tensors go from memory to the file as they are: no serialised copy
     # of a checkpoint that may hold hundreds of megabytes of artifacts.
     if not is_remote(path):
-        _atomic_write(_local_path(path), writer=lambda f: _write_stream(f, head, arrays))
+        atomic_write(local_path(path), writer=lambda f: _write_stream(f, head, arrays))
         return str(path)
     # Remote: write locally, check the file, then upload it in one put (object
     # stores replace whole objects, so readers never see half a file).
-    fs, rpath = _filesystem(path)
+    fs, rpath = filesystem(path)
     with tempfile.TemporaryDirectory() as tmpdir:
         local = os.path.join(tmpdir, "checkpoint.safetensors")
         with open(local, "wb") as f:
@@ -228,12 +234,12 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
 def _read_bytes(path, limit=None) -> bytes:
     try:
         if is_remote(path):
-            fs, rpath = _filesystem(path)
+            fs, rpath = filesystem(path)
             if limit is None:
                 return fs.cat_file(rpath)
             with fs.open(rpath, "rb") as f:
                 return f.read(limit)
-        with open(_local_path(path), "rb") as f:
+        with open(local_path(path), "rb") as f:
             return f.read() if limit is None else f.read(limit)
     except FileNotFoundError:
         raise CheckpointNotFoundError(f"{path}: no such checkpoint") from None

@@ -26,9 +26,9 @@ def _size(path):
     from ssgs import checkpoint
 
     if checkpoint.is_remote(path):
-        fs, rpath = checkpoint._filesystem(path)
+        fs, rpath = checkpoint.filesystem(path)
         return int(fs.size(rpath))
-    return os.path.getsize(checkpoint._local_path(path))
+    return os.path.getsize(checkpoint.local_path(path))
 
 
 def checkpoint_info(path) -> dict:

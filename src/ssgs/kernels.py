@@ -38,6 +38,7 @@ __all__ = [
     "lpc_synthesis",
     "lpc_synthesis_smooth",
     "pitch",
+    "resolve_threads",
     "sample_states",
     "viterbi",
     "viterbi_log",
@@ -54,7 +55,10 @@ def have_openmp() -> bool:
     return _lpc.have_openmp()
 
 
-def _threads(n_threads) -> int:
+def resolve_threads(n_threads) -> int:
+    """The thread count ``n_threads`` means: itself, or every usable core for 0.
+
+    Raises ValueError for a negative or non-integer count."""
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
         raise ValueError(f"n_threads must be an integer >= 0, got {n_threads!r}")
     if n_threads < 0:
@@ -199,7 +203,7 @@ def lpc_analysis(frames, order, *, lag_window=None, n_threads=0):
             raise ValueError(f"lag_window must have order + 1 = {order + 1} entries, got {lag_window.shape[0]}")
         if not (lag_window > 0).all():
             raise ValueError("lag_window entries must be positive")
-    return _lpc.lpc_analysis(frames, order, lag_window, _threads(n_threads))
+    return _lpc.lpc_analysis(frames, order, lag_window, resolve_threads(n_threads))
 
 
 def _filter_args(name, x, a, hop, zi):
@@ -321,7 +325,7 @@ def gaussian_logpdf(X, means, covars, *, n_threads=0):
     """
     X = _real_array("X", X, 2, shape_doc="[n_frames, n_features]")
     means, covars = _gaussians(means, covars, X.shape[1])
-    return _hmm.gaussian_logpdf(X, means, covars, _threads(n_threads))
+    return _hmm.gaussian_logpdf(X, means, covars, resolve_threads(n_threads))
 
 
 def _log_frameprob(log_frameprob):
@@ -507,7 +511,7 @@ def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
     means, covars = _gaussians(means, covars, X.shape[1])
     startprob, transmat = _probabilities(startprob, transmat, means.shape[0])
     seq_ll, occ, start, xi, m1, m2, post = _hmm.estep(
-        X, lengths, startprob, transmat, means, covars, _threads(n_threads),
+        X, lengths, startprob, transmat, means, covars, resolve_threads(n_threads),
         bool(return_posteriors))
     return EStepResult(float(np.sum(seq_ll)), seq_ll, occ, start, xi, m1, m2, post)
 
@@ -590,7 +594,7 @@ def pitch(x, hop, window, sample_rate, fmin=60.0, fmax=1000.0, n_frames=None, *,
         raise ValueError(f"window ({window}) must hold two periods of fmin ({fmin} Hz): at least "
                          f"{int(np.ceil(2 * sample_rate / fmin))} samples")
     n_frames = -(-x.shape[0] // hop) if n_frames is None else _positive_int("n_frames", n_frames, 0)
-    return _lpc.pitch(x, n_frames, hop, window, sample_rate, fmin, fmax, _threads(n_threads))
+    return _lpc.pitch(x, n_frames, hop, window, sample_rate, fmin, fmax, resolve_threads(n_threads))
 
 
 def excitation(kind, f0, voicing, onset, hop, sample_rate, seed, pulse=None, pulse_oversampling=1):

@@ -132,7 +132,7 @@ class SpectralStateGuidedSynthesis:
         if seed is not None:
             seed = _check_int("seed", seed, 0)
         self.seed = seed
-        kernels._threads(n_threads)
+        kernels.resolve_threads(n_threads)
         self.n_threads = int(n_threads)
         self.tol = _check_float("tol", tol, 0.0)
         self.covariance_floor = _check_float("covariance_floor", covariance_floor, 0.0, 1.0, low_open=True)
@@ -187,6 +187,10 @@ class SpectralStateGuidedSynthesis:
         self._require_model()
         return _hmm.HMMParams(self.initial_probabilities, self.transition_matrix, self.state_means,
                               self.state_covariances)
+
+    @params.setter
+    def params(self, params: _hmm.HMMParams):
+        self._set_params(params)
 
     def _set_params(self, params: _hmm.HMMParams):
         self.initial_probabilities = params.startprob
@@ -252,13 +256,13 @@ class SpectralStateGuidedSynthesis:
         self._rng = np.random.default_rng(self.seed)
 
     def _kernel_threads(self, workers):
-        total = kernels._threads(self.n_threads)
+        total = kernels.resolve_threads(self.n_threads)
         return max(1, total // max(1, workers))
 
     def _analyse_one(self, item, index, sample_rate, kernel_threads, augment=False):
         """[(FileFeatures, source)] for one file or array (and its augmented
         copies); AudioError if unusable."""
-        if isinstance(item, (str, os.PathLike)) and _audio._is_url(item):
+        if isinstance(item, (str, os.PathLike)) and _audio.is_url(item):
             import tempfile
 
             url = str(item)
@@ -305,7 +309,7 @@ class SpectralStateGuidedSynthesis:
     def _analyse_items(self, items, sample_rate, workers=0, skip_bad=True, progress=False, augment=False):
         sample_rate = _check_int("sample_rate", sample_rate, 1000)
         items = list(items)
-        workers = _check_int("workers", workers, 0) or kernels._threads(self.n_threads)
+        workers = _check_int("workers", workers, 0) or kernels.resolve_threads(self.n_threads)
         workers = max(1, min(workers, len(items) or 1))
         kernel_threads = self._kernel_threads(workers)
         results, skipped = [None] * len(items), []
@@ -832,8 +836,10 @@ class SpectralStateGuidedSynthesis:
 
         return hook
 
-    def _select_n_states(self, n_iterations=5):
-        """BIC over the candidate state counts, each from its own seeded start."""
+    def select_n_states(self, n_iterations=5):
+        """Choose ``n_states`` by BIC among ``auto_n_states_candidates``, each
+        candidate trained for ``n_iterations`` from its own seeded start.
+        Returns the candidates' scores (n_states, log_likelihood, bic)."""
         X = self._data()
         scores = []
         for n in self.auto_n_states_candidates:
@@ -892,7 +898,7 @@ class SpectralStateGuidedSynthesis:
         if not analysed:
             raise AudioError("no usable audio: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
         self._set_training_data(analysed, sample_rate)
-        selection = self._select_n_states() if self.auto_n_states else None
+        selection = self.select_n_states() if self.auto_n_states else None
         self.initialize_hmm_parameters()
         if selection is not None:
             self.training_history.append({"iteration": 0, "n_states_selection": selection})
@@ -995,7 +1001,7 @@ class SpectralStateGuidedSynthesis:
         sounding = self._silent_frames(rows) == 0
         if not sounding.any() or not self.has_training_artifacts:
             return np.zeros(len(_synth.VOICED_KINDS))
-        threads = kernels._threads(self.n_threads)
+        threads = kernels.resolve_threads(self.n_threads)
         heard_training = self._training_harmonicity(rows, threads)
         keep = sounding & ~np.isnan(heard_training)
         if not keep.any():

@@ -88,13 +88,13 @@ def _write_bytes(path, data):
     from ssgs import checkpoint
 
     if checkpoint.is_remote(path):
-        fs, rpath = checkpoint._filesystem(path)
+        fs, rpath = checkpoint.filesystem(path)
         with tempfile.NamedTemporaryFile() as tmp:
             tmp.write(data)
             tmp.flush()
             fs.put_file(tmp.name, rpath)
     else:
-        checkpoint._atomic_write(checkpoint._local_path(path), data)
+        checkpoint.atomic_write(checkpoint.local_path(path), data)
 
 
 def _log_artifact(tracking, path):
@@ -102,10 +102,10 @@ def _log_artifact(tracking, path):
     from ssgs import checkpoint
 
     if not checkpoint.is_remote(path):
-        tracking.log_artifact(checkpoint._local_path(path))
+        tracking.log_artifact(checkpoint.local_path(path))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        fs, rpath = checkpoint._filesystem(path)
+        fs, rpath = checkpoint.filesystem(path)
         local = os.path.join(tmp, os.path.basename(rpath))
         fs.get_file(rpath, local)
         tracking.log_artifact(local)
@@ -191,7 +191,7 @@ def _fresh_model(args, report, timings):
     if model.observations.shape[0] < model.n_states:
         raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
     t0 = time.perf_counter()
-    selection = model._select_n_states() if model.auto_n_states else None
+    selection = model.select_n_states() if model.auto_n_states else None
     model.initialize_hmm_parameters()
     if selection is not None:
         model.training_history.append({"iteration": 0, "n_states_selection": selection})
@@ -237,7 +237,7 @@ def _resumed_model(args, report, timings):
         if model.skipped_files:
             raise UsageError(f"{args.resume}: training file {model.skipped_files[0][0]} can no longer be used "
                              f"({model.skipped_files[0][1]})")
-        model._set_params(params)
+        model.params = params
     elif args.backend is not None:
         args.backend.attach(model.observations, model.sequence_lengths)
         model.backend = args.backend
