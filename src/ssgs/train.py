@@ -155,31 +155,25 @@ def _model_from_args(args):
         raise UsageError(str(exc)) from None
 
 
-def _fresh_model(args, report, timings):
-    from ssgs.audio import scan_folders
+def _demo_folder(args, report, timings):
+    """Write the demo corpus into a temporary folder (removed at the end); returns the folder."""
+    from ssgs.demo import write_demo_corpus
+
+    t0 = time.perf_counter()
+    demo_dir = tempfile.mkdtemp(prefix="ssgs-demo-")
+    args.cleanup.append(demo_dir)
+    write_demo_corpus(demo_dir)
+    timings["demo corpus"] = time.perf_counter() - t0
+    report.info(f"demo corpus written to {demo_dir} (removed at the end; ssgs.demo.write_demo_corpus makes it again)")
+    return demo_dir
+
+
+def _extract_features(model, files, args, report):
+    """Analyse ``files`` into ``model``, warning about each file skipped."""
     from ssgs.errors import AudioError
 
-    model = _model_from_args(args)
-    folders = args.folders
-    if args.demo:
-        from ssgs.demo import write_demo_corpus
-
-        t0 = time.perf_counter()
-        demo_dir = tempfile.mkdtemp(prefix="ssgs-demo-")
-        args.cleanup.append(demo_dir)
-        write_demo_corpus(demo_dir)
-        timings["demo corpus"] = time.perf_counter() - t0
-        folders = [demo_dir]
-        report.info(f"demo corpus written to {demo_dir} (removed at the end; ssgs.demo.write_demo_corpus makes it again)")
-    t0 = time.perf_counter()
-    scan = scan_folders(folders, args.extensions, args.recursive)
-    for path, reason in scan.skipped:
-        report.warn(f"skipped {path}: {reason}")
-    if not scan.files:
-        raise UsageError(f"no audio files with endings {' '.join(args.extensions)} in {', '.join(map(str, folders))}")
-    report.info(f"decoding and analysing {len(scan.files)} file(s)")
     try:
-        model.extract_features_from_files(scan.files, args.sample_rate, workers=args.workers,
+        model.extract_features_from_files(files, args.sample_rate, workers=args.workers,
                                           progress=not args.quiet, augment=args.augment, backend=args.backend)
     except AudioError as exc:
         for path, reason in model.skipped_files:
@@ -187,9 +181,10 @@ def _fresh_model(args, report, timings):
         raise UsageError(str(exc)) from None
     for path, reason in model.skipped_files:
         report.warn(f"skipped {path}: {reason}")
-    timings["analysis"] = time.perf_counter() - t0
-    if model.observations.shape[0] < model.n_states:
-        raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
+
+
+def _initialise(model, report, timings):
+    """The number of states (by BIC when asked) and the initial parameters."""
     t0 = time.perf_counter()
     selection = model.select_n_states() if model.auto_n_states else None
     model.initialize_hmm_parameters()
@@ -198,13 +193,72 @@ def _fresh_model(args, report, timings):
         report.info("states by BIC: " + ", ".join(f"{s['n_states']}: {s['bic']:.0f}" for s in selection)
                     + f" -> {model.n_states}")
     timings["initialisation"] = time.perf_counter() - t0
+
+
+def _fresh_model(args, report, timings):
+    from ssgs.audio import scan_folders
+
+    model = _model_from_args(args)
+    folders = [_demo_folder(args, report, timings)] if args.demo else args.folders
+    t0 = time.perf_counter()
+    scan = scan_folders(folders, args.extensions, args.recursive)
+    for path, reason in scan.skipped:
+        report.warn(f"skipped {path}: {reason}")
+    if not scan.files:
+        raise UsageError(f"no audio files with endings {' '.join(args.extensions)} in {', '.join(map(str, folders))}")
+    report.info(f"decoding and analysing {len(scan.files)} file(s)")
+    _extract_features(model, scan.files, args, report)
+    timings["analysis"] = time.perf_counter() - t0
+    if model.observations.shape[0] < model.n_states:
+        raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
+    _initialise(model, report, timings)
     skipped = scan.skipped + model.skipped_files
     return model, skipped
 
 
-def _resumed_model(args, report, timings):
+def _unchanged_training_files(model, resume):
+    """The checkpoint's training files (augmented copies left out), each checked
+    to be there with the bytes it had."""
     from ssgs.audio import file_sha256
+
+    sources = model.sources
+    if not sources or any(s.get("kind") != "file" for s in sources):
+        raise UsageError(f"{resume}: has no training artifacts and its sources are not files; "
+                         "cannot resume without the audio")
+    paths = []
+    for s in sources:
+        path = s["path"]
+        if s.get("augmentation"):
+            continue  # recreated from its file, in the same order
+        if not os.path.isfile(path):
+            raise UsageError(f"{resume}: training file {path} is gone (the checkpoint has no artifacts)")
+        if file_sha256(path) != s.get("sha256"):
+            raise UsageError(f"{resume}: training file {path} has changed since the checkpoint "
+                             "(sha256 differs); refusing to resume on different audio")
+        paths.append(path)
+    return paths
+
+
+def _reread_training_audio(model, args):
+    """Analyse the training files again for a checkpoint saved without artifacts,
+    keeping its parameters."""
     from ssgs.errors import AudioError
+
+    paths = _unchanged_training_files(model, args.resume)
+    augmented = any(s.get("augmentation") for s in model.sources)
+    params = model.params
+    try:
+        model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
+                                          progress=not args.quiet, augment=augmented, backend=args.backend)
+    except AudioError as exc:
+        raise UsageError(str(exc)) from None
+    if model.skipped_files:
+        raise UsageError(f"{args.resume}: training file {model.skipped_files[0][0]} can no longer be used "
+                         f"({model.skipped_files[0][1]})")
+    model.params = params
+
+
+def _resumed_model(args, report, timings):
     from ssgs.model import SpectralStateGuidedSynthesis
 
     t0 = time.perf_counter()
@@ -212,32 +266,7 @@ def _resumed_model(args, report, timings):
     model.n_threads = args.threads
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
-        sources = model.sources
-        if not sources or any(s.get("kind") != "file" for s in sources):
-            raise UsageError(f"{args.resume}: has no training artifacts and its sources are not files; "
-                             "cannot resume without the audio")
-        paths = []
-        for s in sources:
-            path = s["path"]
-            if s.get("augmentation"):
-                continue  # recreated from its file, in the same order
-            if not os.path.isfile(path):
-                raise UsageError(f"{args.resume}: training file {path} is gone (the checkpoint has no artifacts)")
-            if file_sha256(path) != s.get("sha256"):
-                raise UsageError(f"{args.resume}: training file {path} has changed since the checkpoint "
-                                 "(sha256 differs); refusing to resume on different audio")
-            paths.append(path)
-        augmented = any(s.get("augmentation") for s in sources)
-        params = model.params
-        try:
-            model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
-                                              progress=not args.quiet, augment=augmented, backend=args.backend)
-        except AudioError as exc:
-            raise UsageError(str(exc)) from None
-        if model.skipped_files:
-            raise UsageError(f"{args.resume}: training file {model.skipped_files[0][0]} can no longer be used "
-                             f"({model.skipped_files[0][1]})")
-        model.params = params
+        _reread_training_audio(model, args)
     elif args.backend is not None:
         args.backend.attach(model.observations, model.sequence_lengths)
         model.backend = args.backend
@@ -300,14 +329,9 @@ def _start_mlflow(args):
     return mlflow
 
 
-def run(args, report):
-    _check_options(args)
-    timings = {}
-    t_start = time.perf_counter()
-    written = []
-    _start_backend(args, report)
-    tracking = _start_mlflow(args)
-    model, skipped = (_resumed_model if args.resume else _fresh_model)(args, report, timings)
+def _saver(model, args, timings, written):
+    """A function that saves a checkpoint by name into the checkpoint folder,
+    adding its time to ``timings`` and its path to ``written``."""
     include = not args.no_artifacts
 
     def save(name):
@@ -318,21 +342,26 @@ def run(args, report):
         written.append(path)
         return path
 
-    if not args.resume:
-        save("checkpoint_initial.safetensors")
-    if tracking is not None:
-        config = model.config()
-        tracking.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()})
-        tracking.log_params({"files": len(model.sources), "frames": int(np.sum(model.sequence_lengths)),
-                             "resumed_from": args.resume or ""})
+    return save
 
-    remaining = max(0, args.n_iterations - model.iteration)
-    bar = None
-    if not args.quiet and remaining:
-        from tqdm import tqdm
 
-        bar = tqdm(total=remaining, desc="EM", unit="it", disable=None, leave=False)
+def _log_params(tracking, model, args):
+    config = model.config()
+    tracking.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()})
+    tracking.log_params({"files": len(model.sources), "frames": int(np.sum(model.sequence_lengths)),
+                         "resumed_from": args.resume or ""})
 
+
+def _progress_bar(args, remaining):
+    if args.quiet or not remaining:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=remaining, desc="EM", unit="it", disable=None, leave=False)
+
+
+def _after_iteration(args, tracking, bar, save):
+    """The EM callback: metrics to MLflow, the progress bar, periodic checkpoints."""
     def after_iteration(m, record):
         if tracking is not None:
             tracking.log_metrics({k: float(record[k]) for k in ("log_likelihood", "occupancy_entropy",
@@ -344,22 +373,30 @@ def run(args, report):
         if args.checkpoint_interval and m.iteration % args.checkpoint_interval == 0:
             save(f"checkpoint_epoch_{m.iteration}.safetensors")
 
+    return after_iteration
+
+
+def _run_em(model, args, tracking, save, timings):
+    """EM up to ``--n-iterations`` in all, counting a resumed checkpoint's."""
+    remaining = max(0, args.n_iterations - model.iteration)
+    bar = _progress_bar(args, remaining)
     t0 = time.perf_counter()
-    model.iterative_refinement(remaining, callback=after_iteration)
+    model.iterative_refinement(remaining, callback=_after_iteration(args, tracking, bar, save))
     if bar is not None:
         bar.close()
     timings["em"] = time.perf_counter() - t0
 
-    final = save("checkpoint_final.safetensors")
-    if tracking is not None:
-        tracking.log_metric("converged", float(model.converged), step=model.iteration)
-        _log_artifact(tracking, final)
-    t0 = time.perf_counter()
+
+def _write_npz(model, args, written):
     buf = io.BytesIO()
     model.export_model(buf, precision=np.float64)
     npz_path = _join(args.checkpoint_dir, "model_final.npz")
     _write_bytes(npz_path, buf.getvalue())
     written.append(npz_path)
+
+
+def _write_test_generation(model, args, written):
+    """Three seconds of the model's audio, as float WAV."""
     import soundfile as sf
 
     audio = model.generate(3.0, sample_rate=model.sample_rate, fidelity=0.0, seed=model.seed)
@@ -368,15 +405,21 @@ def run(args, report):
     wav_path = _join(args.checkpoint_dir, "test_generation.wav")
     _write_bytes(wav_path, wav.getvalue())
     written.append(wav_path)
-    timings["outputs"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
 
+
+def _audio_seconds(model):
+    if model.sequence_samples is None:
+        return 0
+    return float(np.sum(model.sequence_samples)) / model.sample_rate
+
+
+def _print_summary(model, args, report, timings, written, skipped):
     em_records = [r for r in model.training_history if "log_likelihood" in r]
     report.info("")
     report.info(f"files used: {len(model.sources)}   skipped: {len(skipped)}")
     for path, reason in skipped:
         report.info(f"  skipped {path}: {reason}")
-    seconds = float(np.sum(model.sequence_samples)) / model.sample_rate if model.sequence_samples is not None else 0
+    seconds = _audio_seconds(model)
     report.info(f"frames: {int(np.sum(model.sequence_lengths)):,} ({seconds:.1f} s of audio at {model.sample_rate} Hz)")
     if em_records:
         status = "converged" if model.converged else "not converged"
@@ -389,13 +432,55 @@ def run(args, report):
     if args.backend is not None and args.backend.bytes_per_iteration:
         report.info(f"network: {np.mean(args.backend.bytes_per_iteration) / 1e6:.2f} MB per EM iteration "
                     "(parameters out, statistics back)")
+
+
+def _write_summary_json(model, args, timings, written, skipped):
+    with open(args.summary_json, "w") as f:
+        json.dump({"timings": timings, "written": written, "frames": int(np.sum(model.sequence_lengths)),
+                   "network_bytes_per_iteration": (list(args.backend.bytes_per_iteration)
+                                                   if args.backend is not None else None),
+                   "seconds_of_audio": _audio_seconds(model), "iterations": model.iteration,
+                   "converged": model.converged,
+                   "files": [s["path"] for s in model.sources], "skipped": skipped}, f, indent=1)
+
+
+def run(args, report):
+    """Train as ``args`` say: checkpoints, the final npz and a test generation, then a summary.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    UsageError
+        For bad options or unusable input.
+    """
+    _check_options(args)
+    timings, written = {}, []
+    t_start = time.perf_counter()
+    _start_backend(args, report)
+    tracking = _start_mlflow(args)
+    model, skipped = (_resumed_model if args.resume else _fresh_model)(args, report, timings)
+    save = _saver(model, args, timings, written)
+    if not args.resume:
+        save("checkpoint_initial.safetensors")
+    if tracking is not None:
+        _log_params(tracking, model, args)
+    _run_em(model, args, tracking, save, timings)
+    final = save("checkpoint_final.safetensors")
+    if tracking is not None:
+        tracking.log_metric("converged", float(model.converged), step=model.iteration)
+        _log_artifact(tracking, final)
+    t0 = time.perf_counter()
+    _write_npz(model, args, written)
+    _write_test_generation(model, args, written)
+    timings["outputs"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    _print_summary(model, args, report, timings, written, skipped)
     if args.summary_json:
-        with open(args.summary_json, "w") as f:
-            json.dump({"timings": timings, "written": written, "frames": int(np.sum(model.sequence_lengths)),
-                       "network_bytes_per_iteration": (list(args.backend.bytes_per_iteration)
-                                                       if args.backend is not None else None),
-                       "seconds_of_audio": seconds, "iterations": model.iteration, "converged": model.converged,
-                       "files": [s["path"] for s in model.sources], "skipped": skipped}, f, indent=1)
+        _write_summary_json(model, args, timings, written, skipped)
     return 0
 
 
