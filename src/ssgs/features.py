@@ -24,7 +24,7 @@ The observation vector the HMM models, per frame (``D = lpc_order + 2``):
   which sets how much of the synthetic excitation is periodic.
 
 The LPC analysis conditions the autocorrelation (a 60 Hz Gaussian lag window
-and a -40 dB white-noise floor, see :func:`lag_window`), so the filters model
+and a -80 dB white-noise floor, see :func:`lag_window`), so the filters model
 spectral envelopes rather than single partials and stay well inside the unit
 circle.
 
@@ -74,14 +74,30 @@ NOISE_FLOOR = 1e-8
 
 
 def lag_window(order, sample_rate, bandwidth_hz=LAG_WINDOW_HZ, noise_floor=NOISE_FLOOR):
-    """Autocorrelation conditioning of the analysis, as in G.729: a Gaussian
-    lag window (each resonance at least ``bandwidth_hz`` wide) and a white
-    noise floor ``noise_floor`` (-80 dB) below the frame's power. Without
-    them a near-pure tone gives reflection coefficients within 1e-6 of 1: a
-    resonator that stores so much energy that synthesis cannot move it
-    without bursts, and observations far out in the tails. (A floor as high
-    as G.729's -40 dB would cap the envelopes' dynamic range below what music
-    has: the quality benchmark's FMD doubled with it.)"""
+    """Autocorrelation conditioning of the analysis, as in G.729.
+
+    A Gaussian lag window (each resonance at least ``bandwidth_hz`` wide) and
+    a white-noise floor ``noise_floor`` (-80 dB) below the frame's power, so a
+    near-pure tone still gives reflection coefficients well inside the unit
+    circle.
+
+    Parameters
+    ----------
+    order : int
+        LPC order.
+    sample_rate : float
+        Hz.
+    bandwidth_hz : float
+        Width of the Gaussian lag window's spectral smoothing.
+    noise_floor : float
+        Added to lag 0, relative to the frame's power.
+
+    Returns
+    -------
+    ndarray, shape (order + 1,)
+        Factors for the autocorrelation r[0..order] (see
+        :func:`ssgs.kernels.lpc_analysis`).
+    """
     lags = np.arange(order + 1)
     w = np.exp(-0.5 * (2 * np.pi * bandwidth_hz * lags / sample_rate) ** 2)
     w[0] = 1.0 + noise_floor
@@ -279,8 +295,111 @@ def _stable_lpc(a):
     return a
 
 
+def _empty_features(n, F, config: FeatureConfig) -> FileFeatures:
+    """A FileFeatures of ``F`` frames to fill; only the residual starts at zero."""
+    p = config.lpc_order
+    return FileFeatures(
+        n_samples=n,
+        lpc=np.empty((F, p)),
+        residual=np.zeros((F, config.hop_size), np.float32),
+        observations=np.empty((F, p + 2), np.float32),
+        metadata={key: np.empty(F, np.float32) for key in METADATA_KEYS},
+        perceptual=np.empty((F, config.n_perceptual), np.float16),
+    )
+
+
+def _analysis_windows(x32, F, L, hop):
+    """Views of every ``L``-sample window of the zero-padded signal, and the
+    view of each frame's analysis window."""
+    padded = np.concatenate([np.zeros(L, np.float32), x32, np.zeros(L + hop, np.float32)])
+    views = np.lib.stride_tricks.sliding_window_view(padded, L)
+    return views, frame_starts(F, L, hop) + L
+
+
+def _hop_lengths(n, f0, f1, hop):
+    """Samples of the signal in the hop regions of frames f0..f1 (the last may be short)."""
+    return np.minimum(hop, n - np.arange(f0, f1) * hop)
+
+
+def _residual_chunk(out, x32, a, f0, f1, hop, history):
+    """Fill the residual of frames f0..f1 (its history the real signal's last
+    samples); returns the chunk's signal in float64 and the next history."""
+    n, p = x32.shape[0], a.shape[1] - 1
+    seg = x32[f0 * hop:min(n, f1 * hop)].astype(np.float64)
+    e = kernels.lpc_residual(seg, a, hop, zi=history)
+    flat = out.residual[f0:f1].reshape(-1)
+    flat[: e.shape[0]] = e
+    res = out.residual[f0:f1]
+    res_rms = np.sqrt(np.einsum("ij,ij->i", res, res, dtype=np.float64) / _hop_lengths(n, f0, f1, hop))
+    out.metadata["residual_rms"][f0:f1] = res_rms
+    return seg, np.concatenate([history, seg])[-p:]
+
+
+def _envelope_chunk(out, a, seg, f0, f1, hop):
+    """Fill the LARs and the log gain (log RMS of each hop region, floored) of frames f0..f1."""
+    p = a.shape[1] - 1
+    seg_len = _hop_lengths(out.n_samples, f0, f1, hop)
+    out.observations[f0:f1, :p] = lar_from_reflection(reflection_from_lpc(a))
+    sig = np.zeros((f1 - f0) * hop)
+    sig[: seg.shape[0]] = seg
+    sig_rms = np.sqrt(np.einsum("ij,ij->i", sig.reshape(-1, hop), sig.reshape(-1, hop)) / seg_len)
+    out.observations[f0:f1, p] = np.log(np.maximum(sig_rms, np.exp(GAIN_FLOOR)))
+
+
+def _waveform_metadata(raw, a):
+    """Energy, RMS and zero crossings of unwindowed frames, and the norm of their LPC rows."""
+    energy = np.einsum("ij,ij->i", raw, raw)
+    signs = np.signbit(raw)
+    return {
+        "energy": energy,
+        "rms": np.sqrt(energy / raw.shape[1]),
+        "zero_crossings": np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1),
+        "lpc_norm": np.linalg.norm(a[:, 1:], axis=1),
+    }
+
+
+def _spectral_metadata(power, freqs):
+    """Centroid, bandwidth and dominant frequency of power spectra (0 for a silent frame)."""
+    total = power.sum(axis=1)
+    safe = np.where(total > 0, total, 1.0)
+    centroid = (power @ freqs) / safe
+    bandwidth = np.sqrt(np.maximum(0.0, (power @ freqs**2) / safe - centroid**2))
+    return {
+        "spectral_centroid": np.where(total > 0, centroid, 0.0),
+        "spectral_bandwidth": np.where(total > 0, bandwidth, 0.0),
+        "dominant_frequency": np.where(total > 0, freqs[np.argmax(power, axis=1)], 0.0),
+    }
+
+
+def _spectral_chunk(out, raw, frames, a, freqs, config: FeatureConfig, f0, f1, previous):
+    """Fill the metadata and the perceptual features of frames f0..f1.
+
+    ``previous`` holds the last frame's magnitude, mel and ERB spectra before
+    this chunk (None for the first), for the fluxes; returns this chunk's."""
+    mel_bank, erb_bank, _ = _banks(config)
+    spec = np.fft.rfft(frames, axis=1)
+    power = spec.real**2 + spec.imag**2
+    mag = np.sqrt(power)
+    mel = np.log(power @ mel_bank + _POWER_FLOOR)
+    erb = np.log(power @ erb_bank + _POWER_FLOOR)
+    prev_mag, prev_mel, prev_erb = previous
+    values = {**_waveform_metadata(raw, a), **_spectral_metadata(power, freqs),
+              "spectral_flux": _flux(mag, prev_mag)}
+    for key, value in values.items():
+        out.metadata[key][f0:f1] = value
+    out.perceptual[f0:f1, : config.n_mel] = mel
+    out.perceptual[f0:f1, config.n_mel : config.n_mel + config.n_erb] = erb
+    out.perceptual[f0:f1, -2] = _flux(mel, prev_mel)
+    out.perceptual[f0:f1, -1] = _flux(erb, prev_erb)
+    return mag[-1], mel[-1], erb[-1]
+
+
 def analyse_signal(x, config: FeatureConfig, n_threads=1) -> FileFeatures:
     """Analyse one mono signal at ``config.sample_rate``.
+
+    The frames are analysed in chunks of ``_CHUNK_FRAMES``: LPC, residual,
+    LARs and gain, metadata and perceptual features; then the pitch of the
+    whole signal gives the voicing.
 
     Parameters
     ----------
@@ -295,80 +414,27 @@ def analyse_signal(x, config: FeatureConfig, n_threads=1) -> FileFeatures:
     FileFeatures
     """
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    n = x32.shape[0]
     L, hop, p = config.frame_size, config.hop_size, config.lpc_order
-    F = n_frames_for(n, hop)
-    mel_bank, erb_bank, window = _banks(config)
+    F = n_frames_for(x32.shape[0], hop)
+    out = _empty_features(x32.shape[0], F, config)
+    window = _banks(config)[2]
     window_lags = lag_window(p, config.sample_rate)
     freqs = np.fft.rfftfreq(L, 1.0 / config.sample_rate)
-
-    padded = np.concatenate([np.zeros(L, np.float32), x32, np.zeros(L + hop, np.float32)])
-    views = np.lib.stride_tricks.sliding_window_view(padded, L)
-    starts = frame_starts(F, L, hop) + L
-
-    lpc = np.empty((F, p))
-    residual = np.zeros((F, hop), np.float32)
-    observations = np.empty((F, p + 2), np.float32)
-    meta = {key: np.empty(F, np.float32) for key in METADATA_KEYS}
-    perceptual = np.empty((F, config.n_perceptual), np.float16)
-    prev_mag = prev_mel = prev_erb = None
-    history = np.zeros(p)
-
+    views, starts = _analysis_windows(x32, F, L, hop)
+    history, previous = np.zeros(p), (None, None, None)
     for f0 in range(0, F, _CHUNK_FRAMES):
         f1 = min(F, f0 + _CHUNK_FRAMES)
         raw = views[starts[f0:f1]].astype(np.float64)
         frames = raw * window
         a, _, _ = kernels.lpc_analysis(frames, p, lag_window=window_lags, n_threads=n_threads)
         a = _stable_lpc(a)
-        lpc[f0:f1] = a[:, 1:]
-
-        # residual of the hop regions of these frames, history from the real signal
-        s0, s1 = f0 * hop, min(n, f1 * hop)
-        seg = x32[s0:s1].astype(np.float64)
-        e = kernels.lpc_residual(seg, a, hop, zi=history)
-        history = np.concatenate([history, seg])[-p:]
-        flat = residual[f0:f1].reshape(-1)
-        flat[: e.shape[0]] = e
-        seg_len = np.minimum(hop, n - np.arange(f0, f1) * hop)
-        res_rms = np.sqrt(np.einsum("ij,ij->i", residual[f0:f1], residual[f0:f1], dtype=np.float64) / seg_len)
-
-        k = reflection_from_lpc(a)
-        observations[f0:f1, :p] = lar_from_reflection(k)
-        sig = np.zeros((f1 - f0) * hop)
-        sig[: seg.shape[0]] = seg
-        sig_rms = np.sqrt(np.einsum("ij,ij->i", sig.reshape(-1, hop), sig.reshape(-1, hop)) / seg_len)
-        observations[f0:f1, p] = np.log(np.maximum(sig_rms, np.exp(GAIN_FLOOR)))
-
-        energy = np.einsum("ij,ij->i", raw, raw)
-        signs = np.signbit(raw)
-        spec = np.fft.rfft(frames, axis=1)
-        power = spec.real**2 + spec.imag**2
-        mag = np.sqrt(power)
-        total = power.sum(axis=1)
-        safe = np.where(total > 0, total, 1.0)
-        centroid = (power @ freqs) / safe
-        bandwidth = np.sqrt(np.maximum(0.0, (power @ freqs**2) / safe - centroid**2))
-        mel = np.log(power @ mel_bank + _POWER_FLOOR)
-        erb = np.log(power @ erb_bank + _POWER_FLOOR)
-
-        meta["energy"][f0:f1] = energy
-        meta["rms"][f0:f1] = np.sqrt(energy / L)
-        meta["zero_crossings"][f0:f1] = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
-        meta["lpc_norm"][f0:f1] = np.linalg.norm(a[:, 1:], axis=1)
-        meta["residual_rms"][f0:f1] = res_rms
-        meta["spectral_centroid"][f0:f1] = np.where(total > 0, centroid, 0.0)
-        meta["spectral_bandwidth"][f0:f1] = np.where(total > 0, bandwidth, 0.0)
-        meta["dominant_frequency"][f0:f1] = np.where(total > 0, freqs[np.argmax(power, axis=1)], 0.0)
-        meta["spectral_flux"][f0:f1] = _flux(mag, prev_mag)
-        perceptual[f0:f1, : config.n_mel] = mel
-        perceptual[f0:f1, config.n_mel : config.n_mel + config.n_erb] = erb
-        perceptual[f0:f1, -2] = _flux(mel, prev_mel)
-        perceptual[f0:f1, -1] = _flux(erb, prev_erb)
-        prev_mag, prev_mel, prev_erb = mag[-1], mel[-1], erb[-1]
-
-    f0, periodicity = signal_pitch(x32, config, n_threads)
-    observations[:, p + 1] = voicing_logit(periodicity)
-    return FileFeatures(n, lpc, residual, observations, meta, perceptual, f0, periodicity)
+        out.lpc[f0:f1] = a[:, 1:]
+        seg, history = _residual_chunk(out, x32, a, f0, f1, hop, history)
+        _envelope_chunk(out, a, seg, f0, f1, hop)
+        previous = _spectral_chunk(out, raw, frames, a, freqs, config, f0, f1, previous)
+    out.f0, out.periodicity = signal_pitch(x32, config, n_threads)
+    out.observations[:, p + 1] = voicing_logit(out.periodicity)
+    return out
 
 
 VOICING_CLIP = 0.005
@@ -396,15 +462,25 @@ def pitch_range(sample_rate):
 
 
 def signal_pitch(signal, config: FeatureConfig, n_threads=1):
-    """F0 (Hz) and periodicity of each frame of the signal, over a window of
-    ``frame_size`` samples (at least two periods of 60 Hz) centred on each
-    hop region.
+    """F0 (Hz) and periodicity of each frame of the signal (not of its residual).
 
-    The signal, not the residual: synthesis mixes periodic and noisy
-    excitation in one proportion across the spectrum, so the output is as
-    periodic as that proportion; it should be as periodic as the signal was
-    (the residual, whitened, weighs the noisy high band as much as the
-    harmonic low one and reads less periodic than the sound)."""
+    The window is ``frame_size`` samples, at least two periods of the lowest
+    F0 (:func:`pitch_range`), centred on each hop region.
+
+    Parameters
+    ----------
+    signal : array_like, shape (n_samples,)
+    config : FeatureConfig
+    n_threads : int
+        Threads for the pitch kernel.
+
+    Returns
+    -------
+    f0 : ndarray of float32, shape (n_frames,)
+        Hz; 0 for a silent window.
+    periodicity : ndarray of float32, shape (n_frames,)
+        In [0, 1].
+    """
     fmin, fmax = pitch_range(config.sample_rate)
     window = max(config.frame_size, int(np.ceil(2 * config.sample_rate / fmin)) + 2)
     f0, periodicity = kernels.pitch(np.asarray(signal, np.float32), config.hop_size, window,
@@ -413,22 +489,36 @@ def signal_pitch(signal, config: FeatureConfig, n_threads=1):
 
 
 def frame_harmonicity(signal, frame_size, hop, sample_rate, frames=None, chunk=256, workers=1):
-    """How periodic each hop region of ``signal`` sounds: the peak of the
-    normalised autocorrelation of a Hann window of ``frame_size`` samples
-    centred on the region, over the lags of the pitch range
-    (:func:`pitch_range`). Near 1 for a steady pitched sound, about 0.1 for
-    noise. ``frames`` (optional, indices): only those hop regions;
-    ``workers``: threads for the FFTs; ``chunk``: windows per batch of FFTs
-    (256 keeps a batch's arrays in cache: batches of 2048 took twice as
-    long over 30 seconds; the values are the same). Returns float64 [n],
-    NaN where the window holds no power.
+    """How periodic each hop region of ``signal`` sounds.
 
-    The measure whose median the quality benchmark reports as harmonicity
-    (there over windows hop 512 apart). The pitch tracker's periodicity
-    reads otherwise: it takes the cross-correlation at the one period it
-    chose, and on read speech it called the model's audio less periodic than
-    the training's where this measure, and the ears' log-mel features, find
-    it more periodic (see ``SpectralStateGuidedSynthesis._calibrate_voicing``)."""
+    The peak of the normalised autocorrelation of a Hann window of
+    ``frame_size`` samples centred on the region, over the lags of the pitch
+    range (:func:`pitch_range`): near 1 for a steady pitched sound, about 0.1
+    for noise. The autocorrelation is computed by FFT, ``chunk`` windows at a
+    time (the values do not depend on ``chunk``).
+
+    Parameters
+    ----------
+    signal : array_like, shape (n_samples,)
+    frame_size : int
+        Window length in samples.
+    hop : int
+        Samples per hop region.
+    sample_rate : float
+        Hz.
+    frames : array_like of int, optional
+        Only these hop regions (default: all).
+    chunk : int
+        Windows per batch of FFTs.
+    workers : int
+        Threads for the FFTs.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        One value per hop region asked for; NaN where the window holds no
+        power.
+    """
     x = np.asarray(signal, dtype=np.float64)
     n_hops = -(-x.shape[0] // hop)
     index = np.arange(n_hops) if frames is None else np.asarray(frames, dtype=np.int64)
