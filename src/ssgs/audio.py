@@ -133,48 +133,65 @@ def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> Sca
         if not folder.is_dir():
             skipped.append((str(folder), "not a folder"))
             continue
-        found = []
-        stack = [folder]
-        while stack:
-            d = stack.pop()
-            try:
-                st = d.stat()
-            except OSError as exc:
-                skipped.append((str(d), f"cannot read folder: {exc.strerror or exc}"))
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                continue
-            seen_dirs.add(key)
-            try:
-                entries = sorted(os.scandir(d), key=lambda e: e.name)
-            except OSError as exc:
-                skipped.append((str(d), f"cannot read folder: {exc.strerror or exc}"))
-                continue
-            for entry in entries:
-                path = Path(entry.path)
-                try:
-                    if entry.is_dir():
-                        if recursive:
-                            stack.append(path)
-                        continue
-                except OSError:
-                    continue
-                if not entry.name.lower().endswith(exts):
-                    continue
-                try:
-                    fst = path.stat()
-                except OSError as exc:
-                    skipped.append((str(path), f"cannot read file: {exc.strerror or exc}"))
-                    continue
-                fkey = (fst.st_dev, fst.st_ino)
-                if fkey in seen_files:
-                    skipped.append((str(path), f"same file as {seen_files[fkey]}"))
-                    continue
-                seen_files[fkey] = str(path)
-                found.append(str(path))
+        found = _scan_local(folder, exts, recursive, seen_files, seen_dirs, skipped)
         files.extend(sorted(found))
     return ScanResult(files, skipped)
+
+
+def _scan_local(folder, exts, recursive, seen_files, seen_dirs, skipped):
+    """Audio files in a local folder (and its sub-folders if ``recursive``),
+    each real folder and file taken once across calls (``seen_dirs``,
+    ``seen_files``)."""
+    found = []
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        entries = _read_folder(d, seen_dirs, skipped)
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    if recursive:
+                        stack.append(path)
+                    continue
+            except OSError:
+                continue
+            if entry.name.lower().endswith(exts) and _first_sight(path, seen_files, skipped):
+                found.append(str(path))
+    return found
+
+
+def _read_folder(d, seen_dirs, skipped):
+    """The entries of folder ``d`` by name; none if it was seen before or cannot be read."""
+    try:
+        st = d.stat()
+    except OSError as exc:
+        skipped.append((str(d), f"cannot read folder: {exc.strerror or exc}"))
+        return []
+    key = (st.st_dev, st.st_ino)
+    if key in seen_dirs:
+        return []
+    seen_dirs.add(key)
+    try:
+        return sorted(os.scandir(d), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((str(d), f"cannot read folder: {exc.strerror or exc}"))
+        return []
+
+
+def _first_sight(path, seen_files, skipped):
+    """Whether ``path`` is a readable file not met before (under any name)."""
+    try:
+        fst = path.stat()
+    except OSError as exc:
+        skipped.append((str(path), f"cannot read file: {exc.strerror or exc}"))
+        return False
+    fkey = (fst.st_dev, fst.st_ino)
+    if fkey in seen_files:
+        skipped.append((str(path), f"same file as {seen_files[fkey]}"))
+        return False
+    seen_files[fkey] = str(path)
+    return True
 
 
 def file_sha256(path, chunk=1 << 20) -> str:
