@@ -31,10 +31,10 @@ SONG_SECONDS = 60
 def make_song(seed, sr=44100, seconds=SONG_SECONDS):
     """A minute of music-like stereo: plucked melody, pad, drums and a sung line."""
     rng = np.random.default_rng(seed)
-    plucked = demo._plucked(rng, sr, seconds)
-    pad = demo._pad(rng, sr, seconds)
-    drums = demo._drums(rng, sr, seconds)
-    voice = demo._voice(rng, sr, seconds)
+    plucked = demo.plucked(rng, sr, seconds)
+    pad = demo.pad(rng, sr, seconds)
+    drums = demo.drums(rng, sr, seconds)
+    voice = demo.voice(rng, sr, seconds)
     n = min(len(plucked), len(pad), len(drums), len(voice))
     gains = rng.uniform(0.4, 1.0, 4)
     left = gains[0] * plucked[:n] + gains[1] * pad[:n, 0] + gains[2] * drums[:n] + 0.6 * gains[3] * voice[:n]

@@ -28,7 +28,21 @@ def _midi(note):
     return 440.0 * 2 ** ((note - 69) / 12)
 
 
-def _plucked(rng, sr, seconds):
+def plucked(rng, sr, seconds):
+    """A Karplus-Strong string melody.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Every random choice draws from it.
+    sr : int
+        Sample rate in Hz.
+    seconds : float
+
+    Returns
+    -------
+    ndarray, float64 [n]
+    """
     out = np.zeros(int(sr * seconds))
     notes = [57, 60, 64, 67, 69, 67, 64, 60, 62, 65, 69, 72, 71, 67, 64, 59]
     step = len(out) // len(notes)
@@ -46,7 +60,21 @@ def _plucked(rng, sr, seconds):
     return out
 
 
-def _voice(rng, sr, seconds):
+def voice(rng, sr, seconds):
+    """A sung vowel sequence: glottal pulses with vibrato through formant resonators.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Every random choice draws from it.
+    sr : int
+        Sample rate in Hz.
+    seconds : float
+
+    Returns
+    -------
+    ndarray, float64 [n]
+    """
     n = int(sr * seconds)
     t = np.arange(n) / sr
     f0 = _midi(57) * (1 + 0.012 * np.sin(2 * np.pi * 5.5 * t)) * np.interp(
@@ -69,7 +97,21 @@ def _voice(rng, sr, seconds):
     return 0.5 * out / np.abs(out).max()
 
 
-def _drums(rng, sr, seconds):
+def drums(rng, sr, seconds):
+    """Kick, snare and hi-hat patterns of filtered noise and swept sines.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Every random choice draws from it.
+    sr : int
+        Sample rate in Hz.
+    seconds : float
+
+    Returns
+    -------
+    ndarray, float64 [n]
+    """
     n = int(sr * seconds)
     out = np.zeros(n)
     beat = int(sr * 60 / 110 / 2)
@@ -95,7 +137,21 @@ def _drums(rng, sr, seconds):
     return 0.6 * out / np.abs(out).max()
 
 
-def _pad(rng, sr, seconds):
+def pad(rng, sr, seconds):
+    """A slow chord progression of detuned partials.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Every random choice draws from it.
+    sr : int
+        Sample rate in Hz.
+    seconds : float
+
+    Returns
+    -------
+    ndarray, float64 [n, 2] (stereo)
+    """
     n = int(sr * seconds)
     t = np.arange(n) / sr
     chords = [(48, 55, 64, 67), (45, 52, 60, 64), (41, 48, 57, 60), (43, 50, 59, 62)]
@@ -118,13 +174,13 @@ def make_clips(seed=0, seconds=CLIP_SECONDS):
     """The demo clips as (file name, samples, sample rate): float32, mono 1-D
     or stereo [n, 2]. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
-    plucked = _plucked(rng, 44100, seconds)
-    stereo = np.stack([plucked, np.roll(plucked, 441)], axis=1)
+    melody = plucked(rng, 44100, seconds)
+    stereo = np.stack([melody, np.roll(melody, 441)], axis=1)
     return [
         ("plucked.wav", stereo.astype(np.float32), 44100),
-        ("voice.flac", _voice(rng, 22050, seconds).astype(np.float32), 22050),
-        ("drums.mp3", _drums(rng, 44100, seconds).astype(np.float32), 44100),
-        ("pad.wav", _pad(rng, 32000, seconds).astype(np.float32), 32000),
+        ("voice.flac", voice(rng, 22050, seconds).astype(np.float32), 22050),
+        ("drums.mp3", drums(rng, 44100, seconds).astype(np.float32), 44100),
+        ("pad.wav", pad(rng, 32000, seconds).astype(np.float32), 32000),
     ]
 
 
