@@ -7,10 +7,6 @@ current parameters, blends the new statistics into the memory
 (``memory <- memory_blend * memory + new``, then scaled down to the limit),
 maximises, and moves the parameters ``adaptation_rate`` of the way towards
 that maximum; ``stability_bias`` then leans every state towards staying put.
-
-(The reference implementation adapted means only, from the new audio alone;
-blending statistics keeps the old material in the model until the memory
-lets it go, which is what makes adaptation stable.)
 """
 
 from __future__ import annotations
@@ -20,7 +16,8 @@ import numpy as np
 from ssgs import hmm as _hmm
 from ssgs import kernels
 
-__all__ = ["STAT_NAMES", "adapt", "centre_moments", "initial_memory"]
+__all__ = ["STAT_NAMES", "adapt", "at_rate", "centre_moments", "initial_memory", "memory_from_corpus",
+           "memory_variance", "select_states"]
 
 STAT_NAMES = ("occupancy", "start", "xi_sum", "moment1", "moment2", "centre", "frames", "updates")
 
@@ -73,43 +70,86 @@ def _maximise(memory, params, global_var, covariance_floor):
     return _hmm.HMMParams(start, trans, means, covars)
 
 
+def _log_likelihood(params, X, lengths, n_threads):
+    """Log-likelihood per frame of X under ``params``."""
+    return kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
+                         n_threads=n_threads).log_likelihood / X.shape[0]
+
+
+def _blend(memory, new, memory_blend, memory_limit):
+    """``memory_blend * memory + new``, scaled down to at most ``memory_limit`` frames."""
+    blended = {k: memory_blend * memory[k] + new[k] for k in ("occupancy", "start", "xi_sum", "moment1",
+                                                              "moment2", "frames")}
+    if blended["frames"] > memory_limit:
+        scale = memory_limit / float(blended["frames"])
+        blended = {k: v * scale for k, v in blended.items()}
+    blended["centre"] = memory["centre"]
+    blended["updates"] = memory["updates"] + 1
+    return blended
+
+
+def _move_towards(params, target, r, stability_bias, global_var, covariance_floor):
+    """``params`` moved the share ``r`` of the way to ``target``, transitions
+    leaned towards staying put by ``stability_bias``."""
+    trans = (1 - r) * params.transmat + r * target.transmat
+    trans = (1 - stability_bias) * trans + stability_bias * np.eye(trans.shape[0])
+    moved = _hmm.HMMParams(
+        ((1 - r) * params.startprob + r * target.startprob) / 1.0,
+        trans / trans.sum(axis=1, keepdims=True),
+        (1 - r) * params.means + r * target.means,
+        _hmm.floor_covariances((1 - r) * params.covars + r * target.covars, global_var, covariance_floor))
+    moved.startprob = moved.startprob / moved.startprob.sum()
+    return moved
+
+
 def adapt(params, memory, X, lengths, *, adaptation_rate, stability_bias, memory_blend, memory_limit,
           global_var, covariance_floor, n_threads, iterations=1):
     """Run ``iterations`` online-EM steps on new frames X.
 
+    Parameters
+    ----------
+    params : HMMParams
+        The current parameters.
+    memory : dict
+        The statistics so far (keys ``STAT_NAMES``).
+    X : ndarray [T, D]
+        New frames, sequences back to back.
+    lengths : array_like of int
+        Frames per sequence.
+    adaptation_rate : float
+        Share of the way the parameters move towards the memory's maximum.
+    stability_bias : float
+        Weight of the identity mixed into every transition row.
+    memory_blend : float
+        Factor on the old statistics before the new ones are added.
+    memory_limit : float
+        Most frames the memory may be worth.
+    global_var : ndarray [D]
+    covariance_floor : float
+    n_threads : int
+    iterations : int
+
     Returns
     -------
-    params : the adapted parameters
-    memory : the updated statistics
+    params : HMMParams
+        The adapted parameters.
+    memory : dict
+        The updated statistics.
     metrics : dict
+        Frames, log-likelihood per frame before and after, memory frames,
+        updates, RMS mean shift, largest transition change, iterations.
     """
-    before = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
-                           n_threads=n_threads).log_likelihood / X.shape[0]
+    before = _log_likelihood(params, X, lengths, n_threads)
     start_params = params
     for _ in range(iterations):
         stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
                               n_threads=n_threads)
         new = memory_from_estep(stats, params, memory["centre"], len(lengths))
-        blended = {k: memory_blend * memory[k] + new[k] for k in ("occupancy", "start", "xi_sum", "moment1",
-                                                                  "moment2", "frames")}
-        if blended["frames"] > memory_limit:
-            scale = memory_limit / float(blended["frames"])
-            blended = {k: v * scale for k, v in blended.items()}
-        blended["centre"] = memory["centre"]
-        blended["updates"] = memory["updates"] + 1
+        blended = _blend(memory, new, memory_blend, memory_limit)
         target = _maximise(blended, params, global_var, covariance_floor)
-        r = adaptation_rate
-        trans = (1 - r) * params.transmat + r * target.transmat
-        trans = (1 - stability_bias) * trans + stability_bias * np.eye(trans.shape[0])
-        params = _hmm.HMMParams(
-            ((1 - r) * params.startprob + r * target.startprob) / 1.0,
-            trans / trans.sum(axis=1, keepdims=True),
-            (1 - r) * params.means + r * target.means,
-            _hmm.floor_covariances((1 - r) * params.covars + r * target.covars, global_var, covariance_floor))
-        params.startprob = params.startprob / params.startprob.sum()
+        params = _move_towards(params, target, adaptation_rate, stability_bias, global_var, covariance_floor)
         memory = blended
-    after = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
-                          n_threads=n_threads).log_likelihood / X.shape[0]
+    after = _log_likelihood(params, X, lengths, n_threads)
     metrics = {
         "frames": int(X.shape[0]),
         "log_likelihood_before": float(before),
@@ -121,3 +161,48 @@ def adapt(params, memory, X, lengths, *, adaptation_rate, stability_bias, memory
         "iterations": int(iterations),
     }
     return params, memory, metrics
+
+
+def at_rate(items, sample_rate, model_rate):
+    """The arrays among ``items`` resampled (soxr) from ``sample_rate`` to the
+    model's rate; files stay paths (decoded at the model's rate)."""
+    if sample_rate == model_rate:
+        return items
+    import os
+
+    import soxr
+
+    from ssgs.audio import prepare_signal
+
+    return [soxr.resample(prepare_signal(x, f"audio[{i}]"), sample_rate, model_rate, quality="HQ")
+            if not isinstance(x, (str, os.PathLike)) else x for i, x in enumerate(items)]
+
+
+def memory_from_corpus(params, X, lengths, limit, n_threads=0):
+    """The adaptation memory started from the training frames ``X`` (sequences
+    of ``lengths``), scaled to at most ``limit`` frames."""
+    stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means, params.covars,
+                          n_threads=n_threads)
+    memory = memory_from_estep(stats, params, X.mean(axis=0), len(lengths))
+    scale = min(1.0, limit / float(memory["frames"]))
+    return {k: (v * scale if k not in ("centre", "updates") else v) for k, v in memory.items()}
+
+
+def memory_variance(memory):
+    """Per-dimension variance of the frames a memory summarises (at least 1e-12)."""
+    frames = max(float(memory["frames"]), 1.0)
+    return np.maximum(memory["moment2"].sum(0).diagonal() / frames - (memory["moment1"].sum(0) / frames) ** 2,
+                      1e-12)
+
+
+def select_states(statistics, keep, n_states):
+    """Adaptation statistics restricted to the states ``keep`` (of
+    ``n_states``): per-state rows (and columns of state-by-state tables)."""
+    out = dict(statistics or {})
+    for name, arr in out.items():
+        if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == n_states:
+            arr = arr[keep]
+            if arr.ndim >= 2 and arr.shape[1] == n_states:
+                arr = arr[:, keep]
+            out[name] = arr
+    return out

@@ -26,19 +26,17 @@ import pickle
 import numpy as np
 
 from ssgs import kernels
+from ssgs.corpus import analyse_item
 from ssgs.errors import AudioError
 
 __all__ = ["DaskBackend", "connect"]
 
 
-def _analyse(config, item, sample_rate, augment):
-    """Worker task: decode and analyse one file (or URL); an unusable file
-    comes back as its AudioError."""
-    from ssgs.model import SpectralStateGuidedSynthesis
-
-    model = SpectralStateGuidedSynthesis._from_config(config, "worker")
+def _analyse(config, item, augment):
+    """Worker task: decode and analyse one file (or URL) with the analysis
+    settings ``config``; an unusable file comes back as its AudioError."""
     try:
-        return model._analyse_one(item, 0, sample_rate, kernel_threads=1, augment=augment)
+        return analyse_item(item, 0, config, kernel_threads=1, augment=augment)
     except AudioError as exc:
         return exc
 
@@ -84,13 +82,13 @@ class DaskBackend:
         self.sequences = []  # futures, one per file: the file's per-sequence observations
         self.bytes_per_iteration = []
 
-    def extract(self, model, items, sample_rate, augment=False):
-        """Analyse ``items`` on the workers; returns (analysed, skipped) on the
-        client, as the local path does, and keeps the observations there."""
-        config = model.config()
-        config["sample_rate"] = int(sample_rate)
-        futures = [self.client.submit(_analyse, config, item, int(sample_rate), bool(augment), pure=False)
-                   for item in items]
+    def extract(self, config, items, augment=False):
+        """Analyse ``items`` on the workers with the analysis settings
+        ``config`` (a :class:`ssgs.features.FeatureConfig`); returns
+        (analysed, skipped) on the client, as
+        :func:`ssgs.corpus.analyse_items` does, and keeps the observations
+        there."""
+        futures = [self.client.submit(_analyse, config, item, bool(augment), pure=False) for item in items]
         self.sequences = [self.client.submit(_observations, f, pure=False) for f in futures]
         results = self.client.gather(futures)
         analysed, skipped = [], []

@@ -20,10 +20,12 @@ __all__ = [
     "bic",
     "em_iteration",
     "floor_covariances",
+    "graph_structure",
     "initialize",
     "kmeans_plus_plus",
     "m_step",
     "occupancy_entropy",
+    "prune_states",
     "smoothness_penalty",
 ]
 
@@ -315,3 +317,37 @@ def graph_structure(startprob, transmat, min_state_probability):
         drop[np.argmax(occupancy)] = False
     components = [np.flatnonzero(labels == c).tolist() for c in range(n_comp)]
     return components, reachable, occupancy, drop
+
+
+def prune_states(params, min_state_probability):
+    """The parameters without the states :func:`graph_structure` drops
+    (unreachable, or occupied less than ``min_state_probability`` of the
+    time in the long run): the kept rows of the transition matrix and the
+    start probabilities renormalised (a row whose mass all went to removed
+    states stays in place).
+
+    Returns
+    -------
+    params : HMMParams
+        Unchanged when nothing is dropped.
+    keep : ndarray of int
+        The kept states' indices before the change.
+    result : dict
+        components, unreachable, removed, kept, occupancy, n_states_before,
+        n_states_after.
+    """
+    components, reachable, occupancy, drop = graph_structure(params.startprob, params.transmat,
+                                                             min_state_probability)
+    keep = np.flatnonzero(~drop)
+    result = {"components": components, "unreachable": np.flatnonzero(~reachable).tolist(),
+              "removed": np.flatnonzero(drop).tolist(), "kept": keep.tolist(), "occupancy": occupancy.tolist(),
+              "n_states_before": int(drop.size), "n_states_after": int(keep.size)}
+    if not drop.any():
+        return params, keep, result
+    start = params.startprob[keep]
+    trans = params.transmat[np.ix_(keep, keep)]
+    rows = trans.sum(axis=1)
+    trans[rows <= 0, :] = np.eye(keep.size)[rows <= 0]
+    start = start / start.sum() if start.sum() > 0 else np.full(keep.size, 1.0 / keep.size)
+    pruned = HMMParams(start, trans / trans.sum(axis=1, keepdims=True), params.means[keep], params.covars[keep])
+    return pruned, keep, result

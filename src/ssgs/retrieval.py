@@ -50,8 +50,8 @@ def _residual_descriptors(residual, periodicity):
     return out
 
 
-def frame_features(model, feature_space):
-    """The [T, F] feature matrix of a feature space:
+def frame_features(corpus, feature_space):
+    """The [T, F] feature matrix of a :class:`ssgs.corpus.Corpus` in a feature space:
 
     - ``'lpc'``: the LPC coefficients a_1..a_p;
     - ``'extended'``: the HMM observation (log-area ratios, log gain,
@@ -60,15 +60,15 @@ def frame_features(model, feature_space):
       the periodicity.
     """
     if feature_space == "lpc":
-        return np.asarray(model.lpc_coefficients, dtype=np.float64)
+        return np.asarray(corpus.lpc_coefficients, dtype=np.float64)
     if feature_space == "extended":
-        parts = [np.asarray(model.observations, dtype=np.float64)]
-        if model.f0 is not None:
-            parts.append(np.log(np.maximum(model.f0.astype(np.float64), 1.0))[:, None])
-        parts += [np.asarray(model.frame_metadata[k], dtype=np.float64)[:, None] for k in sorted(model.frame_metadata)]
+        parts = [np.asarray(corpus.observations, dtype=np.float64)]
+        if corpus.f0 is not None:
+            parts.append(np.log(np.maximum(corpus.f0.astype(np.float64), 1.0))[:, None])
+        parts += [np.asarray(corpus.frame_metadata[k], dtype=np.float64)[:, None] for k in sorted(corpus.frame_metadata)]
         return np.concatenate(parts, axis=1)
     if feature_space == "residual":
-        return _residual_descriptors(model.residual_signals, model.periodicity)
+        return _residual_descriptors(corpus.residual_signals, corpus.periodicity)
     raise ValueError(f"feature_space must be one of {', '.join(map(repr, FEATURE_SPACES))}; got {feature_space!r}")
 
 

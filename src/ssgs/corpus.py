@@ -1,0 +1,349 @@
+"""The training corpus: per-frame observations and artifacts of every
+training sequence (one per file, array or augmented copy), the analysis of
+files and arrays into it, and the training audio rebuilt from it.
+
+The artifacts (LPC coefficients and residual per hop) rebuild each
+sequence's audio exactly (:func:`ssgs.features.rebuild_signal`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ssgs import audio as _audio
+from ssgs import kernels
+from ssgs.checks import check_int
+from ssgs.errors import AudioError, CheckpointError
+from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
+from ssgs.residual_shapes import frame_spectral_shapes
+
+__all__ = ["Corpus", "analyse_item", "analyse_items", "n_frames_for"]
+
+
+def n_frames_for(samples, hop):
+    """Frames of sequences of ``samples`` samples: ceil(samples / hop)."""
+    return -(-np.asarray(samples, dtype=np.int64) // hop)
+
+
+def _signal_sha(signal):
+    return hashlib.sha256(np.ascontiguousarray(signal, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _load(item, index, sample_rate):
+    """(signal, source entry, name) of one file, URL or array."""
+    if isinstance(item, (str, os.PathLike)) and _audio.is_url(item):
+        url = str(item)
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = _audio.fetch(url, tmp)
+            except Exception as exc:  # the storage's own errors: credentials, network, missing key
+                raise AudioError(f"{url}: cannot fetch ({exc})") from None
+            signal = _audio.load_audio(local, sample_rate)
+            source = {"path": url, "kind": "file", "size": os.path.getsize(local),
+                      "sha256": _audio.file_sha256(local)}
+        return signal, source, url
+    if isinstance(item, (str, os.PathLike)):
+        path = str(item)
+        signal = _audio.load_audio(path, sample_rate)
+        source = {"path": str(Path(path).resolve()), "kind": "file", "size": os.path.getsize(path),
+                  "sha256": _audio.file_sha256(path)}
+        return signal, source, path
+    name = f"audio[{index}]"
+    signal = _audio.prepare_signal(item, name)
+    return signal, {"path": name, "kind": "array", "size": int(signal.nbytes), "sha256": _signal_sha(signal)}, name
+
+
+def analyse_item(item, index, config: FeatureConfig, kernel_threads=1, augment=False):
+    """[(FileFeatures, source entry)] for one file, URL or array (and, with
+    ``augment``, its augmented copies: :mod:`ssgs.augment`).
+
+    Raises
+    ------
+    AudioError
+        If it cannot be used (unreadable, shorter than a frame, silent).
+    """
+    signal, source, name = _load(item, index, config.sample_rate)
+    if signal.shape[0] < config.frame_size:
+        raise AudioError(f"{name}: shorter than one frame ({signal.shape[0]} samples < "
+                         f"frame_size {config.frame_size} at {config.sample_rate} Hz)")
+    if not np.any(signal):
+        raise AudioError(f"{name}: silent (every sample is zero)")
+    versions = [(None, signal)]
+    if augment:
+        from ssgs.augment import augmented_copies
+
+        versions += augmented_copies(signal, config.sample_rate)
+    out = []
+    for augmentation, x in versions:
+        feats = analyse_signal(x, config, n_threads=kernel_threads)
+        entry = dict(source, n_frames=feats.n_frames, n_samples=feats.n_samples)
+        if augmentation is not None:
+            entry["augmentation"] = augmentation
+        out.append((feats, entry))
+    return out
+
+
+def _progress_bar(enabled, total):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="decoding", unit="file", disable=None, leave=False)
+
+
+def analyse_items(items, config: FeatureConfig, workers=0, n_threads=0, skip_bad=True, progress=False,
+                  augment=False):
+    """Analyse files, URLs and arrays in parallel (``workers`` threads, 0:
+    one per core; each analysis gets its share of ``n_threads``), at most
+    2 x workers in flight, results in input order.
+
+    Returns
+    -------
+    analysed : list of (FileFeatures, source entry)
+    skipped : list of (path, reason)
+        Files that could not be used (with ``skip_bad``; otherwise their
+        AudioError is raised, as it always is for arrays).
+    """
+    items = list(items)
+    workers = check_int("workers", workers, 0) or kernels.resolve_threads(n_threads)
+    workers = max(1, min(workers, len(items) or 1))
+    kernel_threads = max(1, kernels.resolve_threads(n_threads) // workers)
+    results, skipped = [None] * len(items), []
+    bar = _progress_bar(progress, len(items))
+
+    def task(i):
+        try:
+            return analyse_item(items[i], i, config, kernel_threads, augment)
+        except AudioError as exc:
+            if not skip_bad or not isinstance(items[i], (str, os.PathLike)):
+                raise
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending, next_i = {}, 0
+        for i in range(len(items)):
+            while next_i < len(items) and len(pending) < 2 * workers:
+                pending[next_i] = pool.submit(task, next_i)
+                next_i += 1
+            out = pending.pop(i).result()
+            if isinstance(out, AudioError):
+                message, prefix = str(out), f"{items[i]}: "
+                skipped.append((str(items[i]), message[len(prefix):] if message.startswith(prefix) else message))
+            else:
+                results[i] = out
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return [entry for r in results if r is not None for entry in r], skipped
+
+
+class Corpus:
+    """The training frames of every sequence, concatenated (T frames in all).
+
+    Attributes
+    ----------
+    config : ssgs.features.FeatureConfig
+    observations : ndarray float32 [T, D]
+    lpc_coefficients : ndarray float64 [T, p]
+    residual_signals : ndarray float32 [T, hop]
+    sequence_lengths, sequence_samples : ndarray int64 [S]
+    frame_metadata : dict of str -> ndarray float32 [T]
+    perceptual_features : ndarray float16 [T, n_mel + n_erb + 2] or None
+    f0, periodicity : ndarray float32 [T] or None
+    """
+
+    TENSORS = {  # attribute -> (checkpoint tensor, dtype)
+        "observations": ("observations", np.float32), "lpc_coefficients": ("lpc_coefficients", np.float64),
+        "residual_signals": ("residual_signals", np.float32), "sequence_offsets": ("sequence_offsets", np.int64),
+        "sequence_samples": ("sequence_samples", np.int64),
+        "perceptual_features": ("perceptual_features", np.float16),
+        "f0": ("f0", np.float32), "periodicity": ("periodicity", np.float32),
+    }
+    REQUIRED = ("observations", "lpc_coefficients", "residual_signals", "sequence_samples")
+
+    def __init__(self, config, observations, lpc_coefficients, residual_signals, sequence_samples,
+                 frame_metadata=None, perceptual_features=None, f0=None, periodicity=None):
+        self.config = config
+        self.observations = observations
+        self.lpc_coefficients = lpc_coefficients
+        self.residual_signals = residual_signals
+        self.sequence_samples = np.asarray(sequence_samples, dtype=np.int64)
+        self.sequence_lengths = n_frames_for(self.sequence_samples, config.hop_size)
+        self.frame_metadata = {} if frame_metadata is None else frame_metadata
+        self.perceptual_features = perceptual_features
+        self.f0 = f0
+        self.periodicity = periodicity
+        self._X = self._global_var = self._shapes = None
+
+    @classmethod
+    def from_analysed(cls, analysed, config):
+        """The corpus of ``analysed`` ([(FileFeatures, source)], emptied as
+        it is gathered, so the corpus is never held twice)."""
+        feats = [f for f, _ in analysed]
+        analysed.clear()
+
+        def gather(attr):
+            out = np.concatenate([getattr(f, attr) for f in feats])
+            for f in feats:
+                setattr(f, attr, None)
+            return out
+
+        residual, lpc, observations = gather("residual"), gather("lpc"), gather("observations")
+        perceptual, f0, periodicity = gather("perceptual"), gather("f0"), gather("periodicity")
+        metadata = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
+        return cls(config, observations, lpc, residual, [f.n_samples for f in feats], metadata, perceptual,
+                   f0, periodicity)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_size(self) -> int:
+        return self.config.hop_size
+
+    @property
+    def frame_size(self) -> int:
+        return self.config.frame_size
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.observations.shape[0])
+
+    @property
+    def sequence_offsets(self):
+        """int64 [S + 1]: where each sequence's frames begin, then T."""
+        return np.concatenate([[0], np.cumsum(self.sequence_lengths)]).astype(np.int64)
+
+    def data(self):
+        """The observations in float64 [T, D] (computed once)."""
+        if self._X is None:
+            self._X = self.observations.astype(np.float64)
+            var = self._X.var(axis=0)
+            self._global_var = np.where(var > 0, var, 1.0)
+        return self._X
+
+    @property
+    def global_var(self):
+        """Per-dimension variance of the observations (1 where there is none)."""
+        self.data()
+        return self._global_var
+
+    def observation_range(self):
+        """[2, D] float64: per-dimension minimum and maximum."""
+        return np.stack([self.observations.min(axis=0), self.observations.max(axis=0)]).astype(np.float64)
+
+    def silent_frames(self, rows=slice(None)):
+        """uint8 per frame (of ``rows``): digital silence (level at the floor)."""
+        p = self.config.lpc_order
+        return (self.data()[rows, p] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
+
+    def frame_shapes(self):
+        """Each hop's residual shape (:func:`ssgs.residual_shapes.frame_spectral_shapes`), computed once."""
+        if self._shapes is None or self._shapes[0] is not self.residual_signals:
+            self._shapes = (self.residual_signals, frame_spectral_shapes(self.residual_signals))
+        return self._shapes[1]
+
+    def rebuild_sequence(self, index) -> np.ndarray:
+        """The training audio of sequence ``index`` (float64), rebuilt exactly."""
+        offsets = self.sequence_offsets
+        f0, f1 = offsets[index], offsets[index + 1]
+        return rebuild_signal(self.lpc_coefficients[f0:f1], self.residual_signals[f0:f1],
+                              int(self.sequence_samples[index]), self.hop_size)
+
+    def training_frames(self):
+        """The training audio frame by frame: float32 [T, hop] (the last frame
+        of each sequence is zero beyond its end)."""
+        out = np.zeros(self.residual_signals.shape, np.float32)
+        offsets = self.sequence_offsets
+        for s in range(len(self.sequence_lengths)):
+            y = self.rebuild_sequence(s)
+            out[offsets[s]:offsets[s + 1]].reshape(-1)[: y.shape[0]] = y
+        return out
+
+    def stretches(self, rows, reach):
+        """The training audio at global frames ``rows`` (sorted), a stretch of
+        consecutive rows at a time: yields (the positions in ``rows`` of the
+        stretch, its audio, the stretch's frames' indices in that audio).
+        Each stretch is rebuilt on its own, with ``reach`` frames around it
+        and a run-in before it for the filter (its transient dies out long
+        before the first frame read), never a whole long sequence."""
+        rows = np.asarray(rows, dtype=np.int64)
+        hop, run_in = self.hop_size, reach + 16
+        offsets = self.sequence_offsets
+        sequence = np.searchsorted(offsets, rows, side="right") - 1
+        cut = np.flatnonzero((np.diff(rows) != 1) | (np.diff(sequence) != 0)) + 1
+        for piece in np.split(np.arange(rows.size), cut):
+            if piece.size == 0:
+                continue
+            i = int(sequence[piece[0]])
+            first, last = int(rows[piece[0]] - offsets[i]), int(rows[piece[-1]] - offsets[i]) + 1
+            lo, hi = max(0, first - run_in), min(int(self.sequence_lengths[i]), last + reach)
+            n = min(int(self.sequence_samples[i]), hi * hop) - lo * hop
+            g0, g1 = offsets[i] + lo, offsets[i] + hi
+            audio = rebuild_signal(self.lpc_coefficients[g0:g1], self.residual_signals[g0:g1], n, hop)
+            yield piece, audio, np.arange(first, last) - lo
+
+    def frame_table(self):
+        """Per-frame metadata: every metadata key, f0, periodicity, gain,
+        sequence and seconds (from the sequence's start), arrays [T]."""
+        table = dict(self.frame_metadata)
+        if self.f0 is not None:
+            table["f0"], table["periodicity"] = self.f0, self.periodicity
+        table["gain"] = self.observations[:, self.config.lpc_order]
+        offsets = self.sequence_offsets
+        frames = np.arange(offsets[-1])
+        sequence = np.searchsorted(offsets, frames, side="right") - 1
+        table["sequence"] = sequence
+        table["seconds"] = (frames - offsets[sequence]) * self.hop_size / float(self.sample_rate)
+        return table
+
+    def tensors(self):
+        """The corpus as named arrays, in their stored dtypes."""
+        out = {name: np.asarray(getattr(self, attr)).astype(dtype) for attr, (name, dtype) in self.TENSORS.items()
+               if getattr(self, attr) is not None}
+        out.update({f"frame_metadata__{k}": v.astype(np.float32) for k, v in self.frame_metadata.items()})
+        return out
+
+    @staticmethod
+    def tensor_shapes(tensors, n_features, lpc_order, hop, name):
+        """The shape each corpus tensor in ``tensors`` must have (None: no
+        corpus there), after checking the sequence boundaries and that the
+        tensors a corpus needs are all there (CheckpointError naming the
+        file ``name`` and the fault)."""
+        if "sequence_offsets" not in tensors:
+            return None
+        offsets = tensors["sequence_offsets"]
+        if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+            raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
+        T, S = int(offsets[-1]), offsets.size - 1
+        shapes = {"observations": (T, n_features), "lpc_coefficients": (T, lpc_order),
+                  "residual_signals": (T, hop), "sequence_samples": (S,), "perceptual_features": (T, None),
+                  "f0": (T,), "periodicity": (T,)}
+        shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
+        for required in Corpus.REQUIRED:
+            if required not in tensors:
+                raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
+        return shapes
+
+    @classmethod
+    def from_tensors(cls, tensors, config, name, copy=True):
+        """The corpus stored in ``tensors`` (checked by :meth:`tensor_shapes`)."""
+        take = (lambda v: np.array(v)) if copy else (lambda v: v)
+        samples = np.asarray(tensors["sequence_samples"], dtype=np.int64)
+        if np.any(n_frames_for(samples, config.hop_size) != np.diff(tensors["sequence_offsets"])):
+            raise CheckpointError(f"{name}: 'sequence_samples' disagrees with 'sequence_offsets'")
+        metadata = {k[len("frame_metadata__"):]: take(v) for k, v in tensors.items()
+                    if k.startswith("frame_metadata__")}
+        optional = {k: take(tensors[k]) if k in tensors else None for k in ("perceptual_features", "f0", "periodicity")}
+        if optional["f0"] is None or optional["periodicity"] is None:
+            optional["f0"] = optional["periodicity"] = None
+        return cls(config, take(tensors["observations"]), take(tensors["lpc_coefficients"]),
+                   take(tensors["residual_signals"]), samples, metadata, **optional)

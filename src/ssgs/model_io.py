@@ -1,0 +1,190 @@
+"""One mapping between a model and named arrays, for both persistence
+formats: safetensors checkpoints (:mod:`ssgs.checkpoint`) and numpy ``.npz``
+exports.
+
+Each owner declares its tensors once: the HMM parameters here
+(:data:`PARAMETERS`), the corpus in :class:`ssgs.corpus.Corpus`
+(``TENSORS``, ``tensor_shapes``), the excitation model in
+:class:`ssgs.excitation_model.ExcitationModel` (``TENSORS``) and
+:func:`ssgs.excitation_model.tensor_shapes`. Arrays are stored, never
+behaviour: loading fits nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ssgs import excitation_model as _excitation
+from ssgs.corpus import Corpus
+from ssgs.errors import CheckpointError
+from ssgs.features import FeatureConfig
+from ssgs.hmm import HMMParams
+
+__all__ = ["PARAMETERS", "check_config", "check_tensors", "model_arrays", "npz_arrays", "restore"]
+
+PARAMETERS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
+_EXCITATION_KEYS = ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")
+
+
+def parameter_arrays(params):
+    """The HMM parameters as named arrays (float64)."""
+    return {"transition_matrix": np.asarray(params.transmat, np.float64),
+            "initial_probabilities": np.asarray(params.startprob, np.float64),
+            "state_means": np.asarray(params.means, np.float64),
+            "state_covariances": np.asarray(params.covars, np.float64)}
+
+
+def metadata_entries(model):
+    """The JSON entries saved beside the arrays: config, training_state, sources."""
+    return {"config": json.dumps(model.config(), sort_keys=True),
+            "training_state": json.dumps(model.training_state(), sort_keys=True),
+            "sources": json.dumps(model.sources, sort_keys=True)}
+
+
+def _adaptive(model, dtype=None):
+    return {f"adaptive__{k}": np.asarray(v, dtype) for k, v in (model.adaptive_statistics or {}).items()}
+
+
+def model_arrays(model, artifacts=True, adaptive=True, excitation=None):
+    """A checkpoint's tensors: parameters, the corpus (with ``artifacts``,
+    when the model has one), the excitation tables ``excitation`` (an
+    ExcitationModel, or None for none), the observation range and (with
+    ``adaptive``) the adaptation statistics."""
+    tensors = parameter_arrays(model.params)
+    if artifacts and model.corpus is not None:
+        tensors.update(model.corpus.tensors())
+    if excitation is not None:
+        tensors.update(excitation.tensors())
+    if model.observation_range is not None:
+        tensors["observation_range"] = np.asarray(model.observation_range, np.float64)
+    if adaptive:
+        tensors.update(_adaptive(model, np.float64))
+    return tensors
+
+
+def _compact(tables, dtype):
+    """The excitation tables at an export's precision: float16 ones stay
+    float16 and an older model's float32 compact ones float32 (a reload
+    keeps them as they were), the rest in ``dtype``."""
+    half = {_excitation.ExcitationModel.TENSORS[f] for f in _excitation.ExcitationModel.HALF}
+    tables = {k: np.asarray(v) for k, v in tables.items()}
+    return {k: v if v.dtype == np.float16 or (k in half and v.dtype == np.float32) else v.astype(dtype)
+            for k, v in tables.items()}
+
+
+def npz_arrays(model, dtype, pack_covariances, artifacts, adaptive, excitation=None):
+    """An npz export's arrays: parameters at ``dtype`` (covariances as upper
+    triangles with ``pack_covariances``), JSON entries as 0-d strings, the
+    excitation tables (:func:`_compact`), the corpus as in memory."""
+    params = parameter_arrays(model.params)
+    if pack_covariances:
+        iu = np.triu_indices(params["state_means"].shape[1])
+        params["state_covariances"] = params["state_covariances"][:, iu[0], iu[1]]
+    arrays = {k: v.astype(dtype) for k, v in params.items()}
+    arrays.update({k: np.array(v) for k, v in metadata_entries(model).items()})
+    arrays["export_format"] = np.array(json.dumps({"packed_covariances": bool(pack_covariances),
+                                                   "precision": dtype.name, "version": 1}))
+    if excitation is not None:
+        arrays.update(_compact(excitation.tensors(), dtype))
+    if model.observation_range is not None:
+        arrays["observation_range"] = np.asarray(model.observation_range).astype(dtype)
+    if artifacts and model.corpus is not None:
+        c = model.corpus
+        arrays.update({"observations": c.observations, "lpc_coefficients": c.lpc_coefficients,
+                       "residual_signals": c.residual_signals, "sequence_offsets": c.sequence_offsets,
+                       "sequence_samples": c.sequence_samples, "perceptual_features": c.perceptual_features})
+        if c.f0 is not None:
+            arrays["f0"], arrays["periodicity"] = c.f0, c.periodicity
+        arrays.update({f"frame_metadata__{k}": v for k, v in c.frame_metadata.items()})
+    if adaptive:
+        arrays.update(_adaptive(model))
+    return arrays
+
+
+def unpack_covariances(packed, n_states, n_features, name):
+    """Full [N, D, D] covariances from their upper triangles [N, D(D+1)/2]."""
+    N, D = n_states, n_features
+    if packed.shape != (N, D * (D + 1) // 2):
+        raise CheckpointError(f"{name}: packed covariances have shape {packed.shape}, "
+                              f"the configuration needs ({N}, {D * (D + 1) // 2})")
+    full = np.zeros((N, D, D))
+    iu = np.triu_indices(D)
+    full[:, iu[0], iu[1]] = packed
+    full[:, iu[1], iu[0]] = packed
+    return full
+
+
+def check_config(config, name, what):
+    """A saved model's configuration (``what``, for the message) is a JSON
+    object with the sizes; fills in ``n_features`` for older files."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{name}: {what} is not a JSON object")
+    for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
+        if key not in config:
+            raise CheckpointError(f"{name}: configuration lacks '{key}'")
+    config.setdefault("n_features", config["lpc_order"] + 2)
+
+
+def _check_shapes(tensors, shapes, name):
+    for tname, shape in shapes.items():
+        if tname not in tensors:
+            continue
+        got = tensors[tname].shape
+        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            raise CheckpointError(f"{name}: tensor '{tname}' has shape {got}, but the configuration "
+                                  f"needs {tuple('*' if s is None else s for s in shape)}")
+
+
+def check_tensors(tensors, config, name):
+    """A saved model's tensors (a checkpoint's or an npz export's) are all
+    there, shaped as the configuration says, finite and consistent
+    (CheckpointError naming the file and the fault). Returns whether a
+    corpus is stored."""
+    N, D = int(config["n_states"]), int(config["n_features"])
+    p, hop = int(config["lpc_order"]), int(config["hop_size"])
+    for tname in PARAMETERS:
+        if tname not in tensors:
+            raise CheckpointError(f"{name}: missing tensor '{tname}'")
+    corpus_shapes = Corpus.tensor_shapes(tensors, D, p, hop, name)
+    shapes = {"transition_matrix": (N, N), "initial_probabilities": (N,), "state_means": (N, D),
+              "state_covariances": (N, D, D), "observation_range": (2, D), **(corpus_shapes or {}),
+              **_excitation.tensor_shapes(N, D, hop)}
+    _check_shapes(tensors, shapes, name)
+    for tname, arr in tensors.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise CheckpointError(f"{name}: tensor '{tname}' contains NaN or inf")
+    _excitation.check_tensors(tensors, name)
+    return corpus_shapes is not None
+
+
+def feature_config(config):
+    """The analysis settings a saved configuration describes."""
+    return FeatureConfig(config.get("sample_rate") or 16000, int(config["frame_size"]), int(config["hop_size"]),
+                         int(config["lpc_order"]))
+
+
+def restore(model, tensors, training_state, sources, name, renormalise=False, copy=True):
+    """Fill a fresh ``model`` (made from the saved configuration) from
+    checked ``tensors``: parameters (``renormalise``: rows of probabilities
+    rounded to a smaller float sum to 1 again), training state, sources,
+    corpus, excitation tables, observation range, adaptation statistics."""
+    start = np.array(tensors["initial_probabilities"], np.float64)
+    trans = np.array(tensors["transition_matrix"], np.float64)
+    if renormalise:
+        start, trans = start / start.sum(), trans / trans.sum(axis=1, keepdims=True)
+    model.params = HMMParams(start, trans, np.array(tensors["state_means"], np.float64),
+                             np.array(tensors["state_covariances"], np.float64))
+    model.restore_training_state(training_state, name)
+    model.sources = sources
+    if "sequence_offsets" in tensors:
+        model.corpus = Corpus.from_tensors(tensors, feature_config(model.config()), name, copy=copy)
+    if all(k in tensors for k in _EXCITATION_KEYS):
+        model.set_excitation_model(_excitation.ExcitationModel.from_tensors(tensors))
+    if "observation_range" in tensors:
+        model.observation_range = np.array(tensors["observation_range"], np.float64)
+    adaptive = {k[len("adaptive__"):]: np.array(v) for k, v in tensors.items() if k.startswith("adaptive__")}
+    if adaptive:
+        model.adaptive_statistics = adaptive
+    return model

@@ -1,0 +1,207 @@
+"""Fidelity: the training audio replayed (fidelity 1) or blended with the
+model's rendering of the same passage (0 < fidelity < 1).
+
+A blend follows the training audio from a start point: a share
+``fidelity`` of the passage's stretches (:func:`passage_stretches`) is its
+own audio, the rest the model's rendering of the passage along its
+decoded states, crossfaded at equal power. The same seed keeps, at a
+higher fidelity, every stretch a lower one kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+from ssgs.checks import check_float
+from ssgs.features import voicing_from_logit, voicing_logit
+from ssgs.residual_shapes import whitened_deviations
+from ssgs.synthesis.excitation import state_shaped_excitation, synthetic_excitation
+from ssgs.synthesis.paths import decoded_path
+from ssgs.synthesis.render import ramp_between_centres, render
+from ssgs.synthesis.trajectory import audible_frames, draw_frames, pluck_onsets
+
+__all__ = [
+    "DecodedPaths",
+    "blend",
+    "blended_gain_scores",
+    "passage_controls",
+    "passage_stretches",
+    "render_passage",
+    "replay",
+    "resolve_start",
+]
+
+STRETCH_SECONDS = (0.25, 1.0)  # a blend switches between the passage and the model after this long (min, max)
+
+
+def passage_stretches(path, rng, min_frames, max_frames=None):
+    """For a blend: one uniform draw per stretch of a passage, repeated over
+    its frames [F]. A stretch ends at the first change of state at least
+    ``min_frames`` after it began (so a switch between the passage's audio
+    and the model's falls where the sound changes anyway), or after
+    ``max_frames`` (default 4 x min_frames) without one. Frames whose draw
+    is below the fidelity are the passage's own audio: the same seed keeps,
+    at a higher fidelity, every stretch a lower one kept."""
+    path = np.asarray(path)
+    F = path.shape[0]
+    max_frames = 4 * min_frames if max_frames is None else max_frames
+    bounds = [0]
+    for c in (np.flatnonzero(np.diff(path)) + 1).tolist() + [F]:
+        while c - bounds[-1] > max_frames:
+            bounds.append(bounds[-1] + max_frames)
+        if c - bounds[-1] >= min_frames or c == F:
+            bounds.append(c)
+    bounds = np.unique(bounds)
+    return np.repeat(rng.random(len(bounds) - 1), np.diff(bounds))
+
+
+def blended_gain_scores(params, exc, path, log_gain, silent, fresh, fidelity):
+    """Gain scores for a blend (see :func:`audible_frames`): the passage's
+    frames' scores mixed with fresh ones, ``f * z_a + sqrt(1 - f^2) * z_b``,
+    so a blended frame goes silent with the passage's silences more often
+    as the fidelity rises, and as often as the state's share at any
+    fidelity. A passage frame's score is its place in its state's
+    distribution of levels: a silent frame in the middle of the state's
+    silent share, a sounding one above it, by its standardised level."""
+    g = params.means.shape[1] - 2
+    share = exc.silence[path].astype(np.float64)
+    z = (log_gain - params.means[path, g]) / np.sqrt(params.covars[path, g, g])
+    u = np.where(silent, 0.5 * share, share + (1.0 - share) * scipy.special.ndtr(z))
+    z_a = scipy.special.ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
+    f = float(fidelity)
+    return f * z_a + np.sqrt(max(0.0, 1.0 - f * f)) * fresh
+
+
+class DecodedPaths:
+    """The decoded state path of each training sequence of ``corpus``
+    (:func:`ssgs.synthesis.paths.decoded_path` under ``voice``), each
+    computed once."""
+
+    def __init__(self, voice, corpus, decoder="sample"):
+        self.voice, self.corpus, self.decoder = voice, corpus, decoder
+        self._paths = {}
+
+    def __call__(self, index):
+        if index not in self._paths:
+            offsets = self.corpus.sequence_offsets
+            X = self.corpus.data()[offsets[index]:offsets[index + 1]]
+            self._paths[index] = decoded_path(self.voice, X, self.decoder)
+        return self._paths[index]
+
+
+def resolve_start(corpus, start, rng):
+    """(sequence index, start sample) from ``start`` ((file_index, seconds))
+    or, when None, drawn by ``rng`` (a sequence by its length, a frame in
+    it). ValueError naming the fault for a start outside the corpus."""
+    lengths = corpus.sequence_samples
+    if start is None:
+        index = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
+        frame = int(rng.integers(corpus.sequence_lengths[index]))
+        return index, min(frame * corpus.hop_size, int(lengths[index]) - 1)
+    try:
+        index, seconds = start
+    except (TypeError, ValueError):
+        raise ValueError(f"start must be (file_index, seconds), got {start!r}") from None
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(lengths):
+        raise ValueError(f"start file index must be in 0..{len(lengths) - 1}, got {index!r}")
+    seconds = check_float("start seconds", seconds, 0.0)
+    sample = int(round(seconds * corpus.sample_rate))
+    if sample >= lengths[index]:
+        raise ValueError(f"start {seconds} s is past the end of file {index} "
+                         f"({lengths[index] / corpus.sample_rate:.2f} s long)")
+    return int(index), sample
+
+
+def frames_from(corpus, index, frame, n_frames):
+    """[(sequence, first frame, last frame)] covering ``n_frames`` from a
+    point, continuing into the next sequences (and round to the first)."""
+    pieces = []
+    while n_frames > 0:
+        take = min(n_frames, int(corpus.sequence_lengths[index]) - frame)
+        pieces.append((index, frame, frame + take))
+        n_frames -= take
+        index = (index + 1) % len(corpus.sequence_lengths)
+        frame = 0
+    return pieces
+
+
+def replay(corpus, paths, index, sample, n):
+    """The training audio from (``index``, ``sample``), ``n`` samples,
+    across files, and its decoded states (``paths``: a :class:`DecodedPaths`)."""
+    out, states = [], []
+    while n > 0:
+        audio = corpus.rebuild_sequence(index)[sample:sample + n]
+        out.append(audio)
+        f0, f1 = sample // corpus.hop_size, -(-(sample + len(audio)) // corpus.hop_size)
+        states.append(paths(index)[f0:f1])
+        n -= len(audio)
+        index, sample = (index + 1) % len(corpus.sequence_lengths), 0
+    return np.concatenate(out), np.concatenate(states)
+
+
+def blend(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
+    """0 < fidelity < 1: ``n`` samples from (``index``, ``sample``): the
+    passage's own audio in a share ``fidelity`` of its stretches, the
+    model's rendering of the passage in the rest (:func:`render_passage`),
+    crossfaded at equal power over one hop. Returns (audio, states)."""
+    hop = corpus.hop_size
+    first, offset = sample // hop, sample % hop
+    n_frames = -(-(n + offset) // hop)
+    pieces = frames_from(corpus, index, first, n_frames)
+    offsets = corpus.sequence_offsets
+    rows = np.concatenate([np.arange(offsets[i] + a, offsets[i] + b) for i, a, b in pieces])
+    path = np.concatenate([paths(i)[a:b] for i, a, b in pieces])
+    # drawn first, from the same seed the same at every fidelity: a higher
+    # fidelity keeps every stretch a lower one kept
+    shortest, longest = (max(1, int(round(t * corpus.sample_rate / hop))) for t in STRETCH_SECONDS)
+    draws = passage_stretches(path, rng, shortest, longest)
+    own = draws < fidelity
+    real, _ = replay(corpus, paths, index, first * hop, n_frames * hop)
+    model = render_passage(voice, corpus, rows, path, fidelity, kind, rng)
+    # equal power across each switch (the two are uncorrelated), over one hop
+    share = ramp_between_centres(own.astype(np.float64), hop)
+    y = np.sin(0.5 * np.pi * share) * real + np.cos(0.5 * np.pi * share) * model
+    return y[offset:offset + n], path
+
+
+def render_passage(voice, corpus, rows, path, fidelity, kind, rng):
+    """The model's rendering of training frames ``rows`` along their decoded
+    states ``path``: frames drawn from the states, deviating from the
+    state's mean as the passage's own frames do in proportion to the
+    fidelity (the rest drawn afresh), silent where the passage's gain
+    scores mixed with fresh ones say so (:func:`blended_gain_scores`),
+    sounded with the passage's own pitch and voicing. [len(rows) * hop]"""
+    hop, p, params, exc = voice.hop, voice.lpc_order, voice.params, voice.excitation
+    obs, gain_score, draws = draw_frames(params, exc, path, rng, bounds=voice.observation_range)
+    X = corpus.data()[rows].astype(np.float64)
+    mean = params.means[path]
+    obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
+    deviations = None  # what the shapes follow, blended as the frames are
+    if exc.shape_regression is not None:
+        # (a passage's frame can lie far from its decoded state's mean: an
+        # outlier predicts no more than a draw four deviations out would)
+        own = np.clip(whitened_deviations(X, params.means, params.covars, path), -4.0, 4.0)
+        deviations = fidelity * own + np.sqrt(1.0 - fidelity**2) * draws
+    if voice.observation_range is not None:
+        obs = np.clip(obs, voice.observation_range[0], voice.observation_range[1])
+    f0, voicing, onset = passage_controls(exc, corpus, rows, path, kind)
+    e = synthetic_excitation(kind, f0, voicing, onset, hop, corpus.sample_rate, int(rng.integers(2**63)))
+    e = state_shaped_excitation(exc, e, path, hop, rng, colour=voice.colour(kind), deviations=deviations)
+    silent = corpus.silent_frames(rows) == 1
+    score = blended_gain_scores(params, exc, path, X[:, p], silent, gain_score, fidelity)
+    y, _ = render(obs[:, :p], obs[:, p], e, hop, audible=audible_frames(exc, path, score))
+    return np.pad(y, (0, len(rows) * hop - len(y)))
+
+
+def passage_controls(exc, corpus, rows, path, kind):
+    """The excitation's controls for training frames ``rows`` (states
+    ``path``): their own F0 (unvoiced frames: the state's most common
+    pitch), their own periodicity as voicing (with the model's offset for
+    ``kind``), and the plucks :func:`ssgs.synthesis.trajectory.pluck_onsets`
+    places along them. Returns (f0, voicing, onset), one per frame."""
+    f0 = corpus.f0[rows].astype(np.float64)
+    most_common = exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)].astype(np.float64)
+    f0 = np.where(f0 > 0, f0, np.exp(most_common))
+    voicing = voicing_from_logit(voicing_logit(corpus.periodicity[rows]) + exc.offset_for(kind))
+    return f0, voicing, pluck_onsets(voicing, f0)

@@ -1,0 +1,116 @@
+"""The voice: what generation reads of a model (HMM parameters, excitation
+statistics, bounds, sizes), what it derives from them with a fixed seed
+(the excitation's colour, the chain's own silences), and the model's own
+rendering along a state path."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ssgs.synthesis.excitation import (COLOUR_HOPS, excitation_colour, state_shaped_excitation,
+                                       synthetic_excitation)
+from ssgs.synthesis.paths import chain_silence_runs, duration_corrected_transitions, model_path
+from ssgs.synthesis.render import render
+from ssgs.synthesis.trajectory import model_trajectory
+
+__all__ = ["DERIVED_SEED", "Voice", "render_model"]
+
+DERIVED_SEED = 0x5C01  # the fixed seed of what generation derives from the model itself
+
+
+class Voice:
+    """What generation needs of a model, and what it derives from it.
+
+    Parameters
+    ----------
+    params : ssgs.hmm.HMMParams
+    excitation : ssgs.excitation_model.ExcitationModel
+    hop : int
+        Samples per frame.
+    sample_rate : int
+        The model's rate.
+    observation_range : ndarray [2, D], optional
+        Per-dimension bounds of the drawn frames.
+    piece_lengths : sequence of int
+        Frames of each training sequence (fidelity 0 walks pieces as long).
+    smoothness_weight : float
+        The smooth decoder's weight of spectral distance.
+    n_threads : int
+        Threads for the kernels (0: all cores).
+
+    Notes
+    -----
+    The derived values (:meth:`colour`, :meth:`chain_runs`) are computed
+    once per voice: a voice is made anew whenever the parameters or the
+    excitation statistics change.
+    """
+
+    def __init__(self, params, excitation, hop, sample_rate, observation_range=None, piece_lengths=(),
+                 smoothness_weight=0.5, n_threads=0):
+        self.params = params
+        self.excitation = excitation
+        self.hop = int(hop)
+        self.sample_rate = int(sample_rate)
+        self.observation_range = observation_range
+        self.piece_lengths = list(piece_lengths)
+        self.smoothness_weight = smoothness_weight
+        self.n_threads = n_threads
+        self._derived = {}
+
+    @property
+    def lpc_order(self) -> int:
+        return self.params.means.shape[1] - 2
+
+    def derived(self, name, compute):
+        """``compute()``, computed once for this voice and kept under ``name``."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
+
+    def transitions(self):
+        """The duration-corrected transition matrix paths are sampled from."""
+        return duration_corrected_transitions(self.params.transmat, self.excitation.mean_run)
+
+    def chain_runs(self):
+        """The sorted lengths of the chain's own silences (see
+        :func:`ssgs.synthesis.paths.chain_silence_runs`), or None for a
+        model without the training's silence lengths."""
+        exc = self.excitation
+        if exc.silence_runs is None:
+            return None
+        return self.derived("silences", lambda: chain_silence_runs(
+            self.transitions(), exc.occupancy / exc.occupancy.sum(), exc, seed=DERIVED_SEED))
+
+    def colour(self, kind):
+        """The colour of the model's own synthetic excitation of ``kind``,
+        measured over COLOUR_HOPS hops drawn from the model with a fixed
+        seed (the caller's random stream is not touched), with the model's
+        equaliser for ``kind`` added."""
+        def measure():
+            rng = np.random.default_rng(DERIVED_SEED)
+            path = model_path(self, COLOUR_HOPS, rng)
+            _, f0, voicing, onset, _ = model_trajectory(self.params, self.excitation, path, rng,
+                                                        bounds=self.observation_range, kind=kind)
+            e = synthetic_excitation(kind, f0, voicing, onset, self.hop, self.sample_rate,
+                                     int(rng.integers(2**63)))
+            return excitation_colour(e, self.hop)
+
+        return self.excitation.equalised(self.derived(f"colour {kind}", measure), kind)
+
+
+def render_model(voice, path, kind, rng, voicing_offset=None):
+    """The model alone along a state path: frames drawn from the states, the
+    synthetic excitation of ``kind`` (its colour taken out) given each
+    state's residual shape, frames of silent states silent. With a trial
+    ``voicing_offset`` (a calibration's) the colour is measured on the
+    excitation itself (plus the model's equaliser, if any). Returns
+    (audio [len(path) * hop at most], F0 per frame)."""
+    hop, p, exc = voice.hop, voice.lpc_order, voice.excitation
+    obs, f0, voicing, onset, audible, draws = model_trajectory(
+        voice.params, exc, path, rng, bounds=voice.observation_range, kind=kind, voicing_offset=voicing_offset,
+        return_draws=True)
+    e = synthetic_excitation(kind, f0, voicing, onset, hop, voice.sample_rate, int(rng.integers(2**63)))
+    colour = voice.colour(kind) if voicing_offset is None else exc.equalised(excitation_colour(e, hop), kind)
+    e = state_shaped_excitation(exc, e, path, hop, rng, colour=colour, deviations=draws)
+    y, _ = render(obs[:, :p], obs[:, p], e, hop, audible=audible)
+    return y, f0
