@@ -3,10 +3,10 @@
 import numpy as np
 from numpy.testing import assert_array_equal
 
-from ssgs import kernels
+from ssgs import SpectralStateGuidedSynthesis, kernels
 
 import reference
-from signals import switching_ar_audio, windowed_frames
+from signals import music_like, switching_ar_audio, windowed_frames
 
 
 def audio_features(rng, n_files=4):
@@ -63,3 +63,16 @@ def test_em_run_is_identical_for_one_and_two_threads(rng):
         runs.append((startprob, transmat, means, covars))
     for a, b in zip(*runs):
         assert_array_equal(a, b)
+
+
+def test_states_that_keep_emptying_go_dormant_and_training_converges():
+    rng = np.random.default_rng(0)
+    m = SpectralStateGuidedSynthesis(n_states=12, seed=2, lpc_order=2, frame_size=64, hop_size=32, tol=1e-3)
+    m.extract_features([music_like(rng, 0.5)], 16000)
+    m.initialize_hmm_parameters()
+    m.state_means[5] = 1e3
+    m.iterative_refinement(40)
+    reseeds = [j for r in m.training_history for j in r["reseeded"]]
+    assert reseeds.count(5) <= 2
+    assert m.converged
+    assert np.isfinite(m.state_means).all() and np.isfinite(m.state_covariances).all()
