@@ -7,6 +7,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from ssgs import CheckpointError, CheckpointNotFoundError, SpectralStateGuidedSynthesis
 from ssgs import checkpoint as ckpt
+from ssgs.excitation_model import KINDS
+from ssgs.runs import RUN_QUANTILES
 
 from excitation import excitation_tables
 from signals import music_like
@@ -40,7 +42,8 @@ def test_round_trip_with_and_without_artifacts(trained, tmp_path):
     full = trained.save_checkpoint(tmp_path / "full.safetensors")
     back = SpectralStateGuidedSynthesis.load_checkpoint(full)
     assert_same_model(trained, back)
-    assert back._rng.bit_generator.state == trained._rng.bit_generator.state
+    assert trained.training_state()["rng_state"] is not None
+    assert back.training_state()["rng_state"] == trained.training_state()["rng_state"]
     for s in range(2):
         assert_array_equal(back.rebuild_sequence(s), trained.rebuild_sequence(s))
     small = trained.save_checkpoint(tmp_path / "small.safetensors", include_training_artifacts=False)
@@ -187,11 +190,11 @@ def test_every_flipped_byte_is_caught(saved, tmp_path):
 
 def test_missing_tensor_is_named(saved, tmp_path):
     _, tensors, metadata = saved
+    tensors2 = dict(tensors)  # a copy whole: only residual_signals goes from it below
     del tensors["state_means"]
     write_raw(tmp_path / "m.safetensors", tensors, metadata)
     with pytest.raises(CheckpointError, match="missing tensor 'state_means'"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "m.safetensors")
-    _, tensors2, _ = saved
     del tensors2["residual_signals"]
     write_raw(tmp_path / "r.safetensors", tensors2, metadata)
     with pytest.raises(CheckpointError, match="missing tensor 'residual_signals'"):
@@ -385,10 +388,8 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
     generates the same bytes); an older checkpoint without them loads with
     none (every state geometric); a row that is neither zeros nor increasing
     run lengths, or a table of the wrong shape, is refused by name."""
-    from ssgs import synthesis as S
-
-    q = np.zeros((trained.n_states, S.RUN_QUANTILES), np.float32)
-    q[2] = np.linspace(1, 15, S.RUN_QUANTILES)
+    q = np.zeros((trained.n_states, RUN_QUANTILES), np.float32)
+    q[2] = np.linspace(1, 15, RUN_QUANTILES)
     with excitation_tables(trained, run_quantiles=q):
         path, back = saved_and_loaded(trained, tmp_path)
         assert_array_equal(back.excitation_model.run_quantiles, q)
@@ -400,7 +401,7 @@ def test_run_quantiles_saved_and_checked(trained, tmp_path):
         write_raw(tmp_path / "shape.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
         with pytest.raises(CheckpointError, match="state_run_quantiles"):
             SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "shape.safetensors")
-    for row in (np.linspace(0.5, 15, S.RUN_QUANTILES), np.linspace(15, 1, S.RUN_QUANTILES)):
+    for row in (np.linspace(0.5, 15, RUN_QUANTILES), np.linspace(15, 1, RUN_QUANTILES)):
         bad = q.copy()
         bad[4] = row
         write_raw(tmp_path / "bad.safetensors", dict(tensors, state_run_quantiles=bad), metadata)
@@ -437,8 +438,11 @@ def test_shape_regression_saved_and_checked(trained, tmp_path):
 def test_equaliser_saved_and_checked(trained, tmp_path):
     """The excitation kinds' equaliser is a checkpoint tensor (float16; a
     reload generates the same bytes); an older checkpoint without it loads
-    with none, and generates without the correction; a table of the wrong
-    shape is refused by name."""
+    with none, and generates without the correction. A table with fewer
+    rows than kinds (a model older than a kind) loads, and the kinds it has
+    no row for generate without the correction, the others with theirs; a
+    table with more rows than kinds, or of the wrong width, is refused by
+    name."""
     eq = trained.excitation_model.equaliser
     assert eq is not None and eq.shape == (3, trained.hop_size // 2 + 1) and eq.dtype == np.float16
     path, back = saved_and_loaded(trained, tmp_path)
@@ -453,7 +457,18 @@ def test_equaliser_saved_and_checked(trained, tmp_path):
         plain = trained.generate(2.0, seed=3, excitation_type="Wavelet")
     assert_array_equal(older.generate(2.0, seed=3, excitation_type="Wavelet"), plain)
     assert not np.array_equal(plain, with_eq)
-    for bad in (eq[:2], eq[:, :-1]):
+    assert KINDS[2] == "noise"
+    write_raw(tmp_path / "fewer.safetensors", dict(tensors, excitation_equaliser=eq[:2]), metadata)
+    fewer = SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "fewer.safetensors")
+    assert_array_equal(fewer.excitation_model.equaliser, eq[:2])
+    assert_array_equal(fewer.generate(2.0, seed=3, excitation_type="Wavelet"), with_eq)  # its row kept
+    with excitation_tables(trained, equaliser=None):
+        plain_noise = trained.generate(2.0, seed=3, excitation_type="Noise")
+    with_eq_noise = trained.generate(2.0, seed=3, excitation_type="Noise")
+    assert not np.array_equal(plain_noise, with_eq_noise)
+    assert_array_equal(fewer.generate(2.0, seed=3, excitation_type="Noise"), plain_noise)  # no row: no correction
+    for bad, message in ((np.concatenate([eq, eq[:1]]), "'excitation_equaliser' has 4 rows, but ssgs knows 3"),
+                         (eq[:, :-1], "'excitation_equaliser' has shape")):
         write_raw(tmp_path / "bad.safetensors", dict(tensors, excitation_equaliser=bad), metadata)
-        with pytest.raises(CheckpointError, match="'excitation_equaliser' has shape"):
+        with pytest.raises(CheckpointError, match=message):
             SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "bad.safetensors")

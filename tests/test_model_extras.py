@@ -9,9 +9,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from ssgs import SpectralStateGuidedSynthesis, SSGSError, kernels
 from ssgs import hmm as H
-from ssgs import synthesis as S
 from ssgs.augment import pitch_shift, time_stretch
 from ssgs.retrieval import FrameQueryResult
+from ssgs.synthesis.paths import smooth_path
 
 from signals import ar_process, music_like, switching_ar_audio, tone
 
@@ -114,13 +114,13 @@ def test_smooth_decoder_trades_transitions_for_small_jumps():
                          np.stack([np.eye(3)] * 6))
 
     def crossings(weight):
-        path = S.smooth_path(params, 4000, np.random.default_rng(2), weight)
+        path = smooth_path(params, 4000, np.random.default_rng(2), weight)
         return np.mean((path[1:] >= 3) != (path[:-1] >= 3))
 
     rates = [crossings(w) for w in (0.0, 0.5, 0.9)]
     assert rates[0] > rates[1] > rates[2] and rates[2] < 0.35 * rates[0]
-    same = S.smooth_path(params, 100, np.random.default_rng(3), 0.5)
-    assert_array_equal(same, S.smooth_path(params, 100, np.random.default_rng(3), 0.5))
+    same = smooth_path(params, 100, np.random.default_rng(3), 0.5)
+    assert_array_equal(same, smooth_path(params, 100, np.random.default_rng(3), 0.5))
 
 
 def test_generate_with_the_smooth_decoder(model):
