@@ -10,7 +10,6 @@ names are those of the reference implementation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -49,10 +48,6 @@ def _json_entry(arrays, key, name, default):
         return json.loads(str(arrays[key]))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{name}: '{key}' is not valid JSON ({exc})") from None
-
-
-def _digest(arrays):
-    return hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays), digest_size=16).digest()
 
 
 class SpectralStateGuidedSynthesis:
@@ -143,7 +138,7 @@ class SpectralStateGuidedSynthesis:
         self.backend = None
         self._rng, self._reseeds = None, None
         self._excitation, self._excitation_iteration, self._voice = None, None, None
-        self._feature_index = None
+        self._stored_derived, self._feature_index = {}, None
 
     # ------------------------------------------------------------ the corpus
     def _corpus_field(self, name, default=None):
@@ -467,10 +462,13 @@ class SpectralStateGuidedSynthesis:
         self.set_excitation_model(exc)
         return exc
 
-    def set_excitation_model(self, exc):
+    def set_excitation_model(self, exc, derived=None):
         """Use ``exc`` (an :class:`ssgs.excitation_model.ExcitationModel`) as
-        the excitation model of the current parameters."""
+        the excitation model of the current parameters; ``derived``: what a
+        voice derived from them (:meth:`ssgs.synthesis.voice.Voice.derived_tensors`),
+        if it was saved."""
         self._excitation, self._excitation_iteration, self._voice = exc, self.iteration, None
+        self._stored_derived = dict(derived or {})
 
     def _new_voice(self, exc):
         return Voice(self.params, exc, self.hop_size, self.sample_rate or 16000, self.observation_range,
@@ -479,14 +477,15 @@ class SpectralStateGuidedSynthesis:
 
     def voice(self) -> Voice:
         """What generation reads of the model (:class:`ssgs.synthesis.voice.Voice`),
-        made anew when the parameters or the excitation statistics change."""
-        exc, p = self.excitation_model, self.params
-        key = _digest([p.startprob, p.transmat, p.means, p.covars, *exc.tensors().values()])
-        if self._voice is None or self._voice[0] is not exc or self._voice[1] != key:
-            self._voice = (exc, key, self._new_voice(exc))
-        voice = self._voice[2]
-        voice.n_threads, voice.observation_range = self.n_threads, self.observation_range
-        return voice
+        made anew when what it reads changes; its derived values are taken
+        from the checkpoint the model was loaded from when they belong to it."""
+        candidate = self._new_voice(self.excitation_model)
+        key = candidate.key
+        if self._voice is None or self._voice.key != key:
+            candidate.preload(self._stored_derived)
+            self._voice = candidate
+        self._voice.n_threads = self.n_threads
+        return self._voice
 
     # ------------------------------------------------------------ adaptation
     def adapt_to_audio(self, audio, sample_rate=16000, adaptation_rate=0.25, stability_bias=0.05,
@@ -807,8 +806,10 @@ class SpectralStateGuidedSynthesis:
         """
         self._require_model()
         with_artifacts = include_training_artifacts and self.corpus is not None
-        tensors = model_io.model_arrays(self, with_artifacts, include_adaptive_statistics,
-                                        self._saved_excitation(with_artifacts))
+        exc = self._saved_excitation(with_artifacts)
+        tensors = model_io.model_arrays(self, with_artifacts, include_adaptive_statistics, exc)
+        if exc is not None:  # what generation derives from it: a loaded model derives nothing
+            tensors.update(self.voice().derived_tensors())
         return _ckpt.write_checkpoint(path, tensors, model_io.metadata_entries(self))
 
     @classmethod

@@ -6,7 +6,8 @@ Each owner declares its tensors once: the HMM parameters here
 (:data:`PARAMETERS`), the corpus in :class:`ssgs.corpus.Corpus`
 (``TENSORS``, ``tensor_shapes``), the excitation model in
 :class:`ssgs.excitation_model.ExcitationModel` (``TENSORS``) and
-:func:`ssgs.excitation_model.tensor_shapes`. Arrays are stored, never
+:func:`ssgs.excitation_model.tensor_shapes`, what a voice derives from them
+in :mod:`ssgs.synthesis.voice`. Arrays are stored, never
 behaviour: loading fits nothing.
 """
 
@@ -21,6 +22,7 @@ from ssgs.corpus import Corpus
 from ssgs.errors import CheckpointError
 from ssgs.features import FeatureConfig
 from ssgs.hmm import HMMParams
+from ssgs.synthesis import voice as _voice
 
 __all__ = ["PARAMETERS", "check_config", "check_tensors", "model_arrays", "npz_arrays", "restore"]
 
@@ -150,7 +152,7 @@ def check_tensors(tensors, config, name):
     corpus_shapes = Corpus.tensor_shapes(tensors, D, p, hop, name)
     shapes = {"transition_matrix": (N, N), "initial_probabilities": (N,), "state_means": (N, D),
               "state_covariances": (N, D, D), "observation_range": (2, D), **(corpus_shapes or {}),
-              **_excitation.tensor_shapes(N, D, hop)}
+              **_excitation.tensor_shapes(N, D, hop), **_voice.tensor_shapes(hop)}
     _check_shapes(tensors, shapes, name)
     for tname, arr in tensors.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -181,7 +183,8 @@ def restore(model, tensors, training_state, sources, name, renormalise=False, co
     if "sequence_offsets" in tensors:
         model.corpus = Corpus.from_tensors(tensors, feature_config(model.config()), name, copy=copy)
     if all(k in tensors for k in _EXCITATION_KEYS):
-        model.set_excitation_model(_excitation.ExcitationModel.from_tensors(tensors))
+        derived = {k: np.array(v) for k, v in tensors.items() if k in _voice.tensor_shapes(1)}
+        model.set_excitation_model(_excitation.ExcitationModel.from_tensors(tensors), derived)
     if "observation_range" in tensors:
         model.observation_range = np.array(tensors["observation_range"], np.float64)
     adaptive = {k[len("adaptive__"):]: np.array(v) for k, v in tensors.items() if k.startswith("adaptive__")}

@@ -377,7 +377,8 @@ def _after_iteration(args, tracking, bar, save):
 
 
 def _run_em(model, args, tracking, save, timings):
-    """EM up to ``--n-iterations`` in all, counting a resumed checkpoint's."""
+    """EM up to ``--n-iterations`` in all, counting a resumed checkpoint's,
+    then the excitation model fitted to the result."""
     remaining = max(0, args.n_iterations - model.iteration)
     bar = _progress_bar(args, remaining)
     t0 = time.perf_counter()
@@ -385,6 +386,9 @@ def _run_em(model, args, tracking, save, timings):
     if bar is not None:
         bar.close()
     timings["em"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.fit_excitation_model()  # stored in the final checkpoint: loading and generating fit nothing
+    timings["excitation"] = time.perf_counter() - t0
 
 
 def _write_npz(model, args, written):

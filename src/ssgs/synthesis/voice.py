@@ -5,7 +5,11 @@ rendering along a state path."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
+
+from ssgs.excitation_model import KINDS
 
 from ssgs.synthesis.excitation import (COLOUR_HOPS, excitation_colour, state_shaped_excitation,
                                        synthetic_excitation)
@@ -13,7 +17,7 @@ from ssgs.synthesis.paths import chain_silence_runs, duration_corrected_transiti
 from ssgs.synthesis.render import render
 from ssgs.synthesis.trajectory import model_trajectory
 
-__all__ = ["DERIVED_SEED", "Voice", "render_model"]
+__all__ = ["DERIVED_SEED", "Voice", "render_model", "tensor_shapes"]
 
 DERIVED_SEED = 0x5C01  # the fixed seed of what generation derives from the model itself
 
@@ -41,8 +45,10 @@ class Voice:
     Notes
     -----
     The derived values (:meth:`colour`, :meth:`chain_runs`) are computed
-    once per voice: a voice is made anew whenever the parameters or the
-    excitation statistics change.
+    once per voice: a voice is made anew whenever what it reads changes
+    (:attr:`key`). They can be saved (:meth:`derived_tensors`) and taken
+    back by a voice of the same key (:meth:`preload`), so a loaded model
+    derives nothing before it sounds.
     """
 
     def __init__(self, params, excitation, hop, sample_rate, observation_range=None, piece_lengths=(),
@@ -56,6 +62,39 @@ class Voice:
         self.smoothness_weight = smoothness_weight
         self.n_threads = n_threads
         self._derived = {}
+
+    @property
+    def key(self) -> bytes:
+        """A digest of everything the derived values depend on."""
+        p, exc = self.params, self.excitation
+        arrays = [p.startprob, p.transmat, p.means, p.covars, *exc.tensors().values(),
+                  np.asarray(self.piece_lengths, np.int64), np.array([self.hop, self.sample_rate], np.int64)]
+        if self.observation_range is not None:
+            arrays.append(np.asarray(self.observation_range, np.float64))
+        return hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays), digest_size=16).digest()
+
+    def derived_tensors(self):
+        """Every derived value (each kind's colour, the chain's silences) as
+        named arrays, with the :attr:`key` they belong to."""
+        for kind in KINDS:
+            self.colour(kind)
+        out = {"voice_key": np.frombuffer(self.key, np.uint8).copy(),
+               "voice_colour": np.concatenate([self._derived[f"colour {kind}"] for kind in KINDS])}
+        runs = self.chain_runs()
+        if runs is not None:
+            out["voice_silence_runs"] = np.asarray(runs, np.int64)
+        return out
+
+    def preload(self, tensors):
+        """Take back :meth:`derived_tensors` saved by a voice of the same key
+        (anything else is left to be derived)."""
+        if "voice_key" not in tensors or bytes(np.asarray(tensors["voice_key"], np.uint8)) != self.key:
+            return
+        colours = np.asarray(tensors["voice_colour"], np.float64)
+        for i, kind in enumerate(KINDS[: colours.shape[0]]):
+            self._derived[f"colour {kind}"] = colours[i : i + 1]
+        if "voice_silence_runs" in tensors and self.excitation.silence_runs is not None:
+            self._derived["silences"] = np.asarray(tensors["voice_silence_runs"], np.int64)
 
     @property
     def lpc_order(self) -> int:
@@ -114,3 +153,8 @@ def render_model(voice, path, kind, rng, voicing_offset=None):
     e = state_shaped_excitation(exc, e, path, hop, rng, colour=colour, deviations=draws)
     y, _ = render(obs[:, :p], obs[:, p], e, hop, audible=audible)
     return y, f0
+
+
+def tensor_shapes(hop):
+    """The shape of each derived-value tensor a checkpoint may hold."""
+    return {"voice_key": (16,), "voice_colour": (None, hop // 2 + 1), "voice_silence_runs": (None,)}
