@@ -10,6 +10,8 @@ from ssgs import kernels
 from reference import autocorrelation, lfilter_frames, lpc_toeplitz, reflection_from_lpc
 from signals import ar_process, stable_lpc, windowed_frames
 
+SR, HOP = 16000, 256
+
 
 def ar_frames(rng, n_frames=40, frame_len=512, order=10):
     x = ar_process(rng, stable_lpc(rng, order, radius=0.9)[1:], n_frames * frame_len // 2 + frame_len)
@@ -173,3 +175,22 @@ def test_unstable_filter_is_reported_with_its_frame(rng):
     a[:3] = [1.0, -0.5, 0.1]
     with pytest.raises(FloatingPointError, match=r"frame \d+.*unstable"):
         kernels.lpc_synthesis(rng.standard_normal(8 * 1000), a, 1000)
+
+
+@pytest.mark.parametrize("f0", [65.0, 110.0, 220.0, 440.0, 880.0])
+def test_pitch_of_harmonic_tones(f0):
+    t = np.arange(SR) / SR
+    x = sum(np.sin(2 * np.pi * f0 * h * t + h) / h for h in range(1, 8) if f0 * h < SR / 2)
+    est, per = kernels.pitch(x.astype(np.float32), HOP, 1024, SR)
+    mid = slice(4, -4)
+    assert_allclose(np.median(est[mid]), f0, rtol=0.005)
+    assert np.median(per[mid]) > 0.95
+
+
+def test_pitch_of_noise_and_silence():
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    _, per = kernels.pitch(noise, HOP, 1024, SR)
+    assert np.median(per) < 0.3
+    f0, per = kernels.pitch(np.zeros(SR, np.float32), HOP, 1024, SR)
+    assert_array_equal(f0, 0.0)
+    assert_array_equal(per, 0.0)
