@@ -2,8 +2,9 @@
 the first sound.
 
 A model is trained on a few minutes of music at each rate asked; its final
-checkpoint (which stores the fitted excitation model) is timed side by side
-with the same checkpoint without the excitation tables (what checkpoints
+checkpoint (which stores the fitted excitation model and what generation
+derives from it) is timed side by side with the same checkpoint without
+them (what checkpoints
 saved before the end of training hold, and what the previous release's
 final checkpoints held: generating from them fits the excitation model
 first). Each figure is the median of ``--repeats`` runs of
@@ -27,12 +28,14 @@ import numpy as np
 from ssgs import SpectralStateGuidedSynthesis
 from ssgs.checkpoint import read_checkpoint, write_checkpoint
 from ssgs.excitation_model import ExcitationModel
+from ssgs.synthesis.voice import tensor_shapes as voice_tensor_shapes
 
 
 def without_excitation(path, out):
-    """A copy of the checkpoint ``path`` without its excitation tables."""
+    """A copy of the checkpoint ``path`` without its excitation tables and
+    what generation derives from them."""
     tensors, metadata = read_checkpoint(path)
-    names = set(ExcitationModel.TENSORS.values())
+    names = set(ExcitationModel.TENSORS.values()) | set(voice_tensor_shapes(1))
     write_checkpoint(out, {k: v for k, v in tensors.items() if k not in names}, metadata)
     return out
 

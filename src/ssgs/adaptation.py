@@ -17,7 +17,7 @@ from ssgs import hmm as _hmm
 from ssgs import kernels
 
 __all__ = ["STAT_NAMES", "adapt", "at_rate", "centre_moments", "initial_memory", "memory_from_corpus",
-           "memory_variance", "select_states"]
+           "memory_variance", "select_states", "starting_memory"]
 
 STAT_NAMES = ("occupancy", "start", "xi_sum", "moment1", "moment2", "centre", "frames", "updates")
 
@@ -206,3 +206,16 @@ def select_states(statistics, keep, n_states):
                 arr = arr[:, keep]
             out[name] = arr
     return out
+
+
+def starting_memory(stored, params, corpus, limit, n_threads, occupancy):
+    """The memory an adaptation starts from: the ``stored`` statistics when
+    they are whole and of these states; else started from the training
+    ``corpus`` (:func:`memory_from_corpus`); else from the model itself,
+    its states weighted by ``occupancy()``, scaled to ``limit`` frames."""
+    if stored and all(k in stored for k in STAT_NAMES) and stored["occupancy"].shape[0] == params.n_states:
+        return {k: np.asarray(v, dtype=np.float64) for k, v in stored.items()}
+    if corpus is not None:
+        return memory_from_corpus(params, corpus.data(), corpus.sequence_lengths, limit, n_threads)
+    share = occupancy()
+    return initial_memory(params, share @ params.means, float(limit), share / share.sum())

@@ -51,7 +51,7 @@ def checkpoint_info(path) -> dict:
             groups["adaptive statistics"] += nbytes
         elif tname in checkpoint.REQUIRED_TENSORS:
             groups["parameters"] += nbytes
-        elif tname.startswith(("state_", "observation_", "excitation_")):  # synthesis statistics
+        elif tname.startswith(("state_", "observation_", "excitation_", "voice_")):  # synthesis statistics
             groups["excitation model"] += nbytes
         else:
             groups["training artifacts"] += nbytes

@@ -10,7 +10,6 @@ names are those of the reference implementation.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -38,16 +37,6 @@ def _items(audio):
     if not items:
         raise ValueError("audio must hold at least one signal or file")
     return items
-
-
-def _json_entry(arrays, key, name, default):
-    """An npz export's JSON entry ``key`` (``default`` when absent)."""
-    if key not in arrays:
-        return default
-    try:
-        return json.loads(str(arrays[key]))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{name}: '{key}' is not valid JSON ({exc})") from None
 
 
 class SpectralStateGuidedSynthesis:
@@ -138,30 +127,23 @@ class SpectralStateGuidedSynthesis:
         self.backend = None
         self._rng, self._reseeds = None, None
         self._excitation, self._excitation_iteration, self._voice = None, None, None
-        self._stored_derived, self._feature_index = {}, None
+        self._stored_derived, self._frame_search = {}, None
 
     # ------------------------------------------------------------ the corpus
     def _corpus_field(self, name, default=None):
         return default if self.corpus is None else getattr(self.corpus, name)
 
-    observations = property(lambda self: self._corpus_field("observations"),
-                            doc="ndarray float32 [T, D]: the HMM's training observations.")
-    lpc_coefficients = property(lambda self: self._corpus_field("lpc_coefficients"),
-                                doc="ndarray float64 [T, p]: a[1:] of each frame's A(z).")
-    residual_signals = property(lambda self: self._corpus_field("residual_signals"),
-                                doc="ndarray float32 [T, hop]: each frame's prediction residual.")
-    frame_metadata = property(lambda self: self._corpus_field("frame_metadata", {}),
-                              doc="dict of str -> ndarray float32 [T].")
-    perceptual_features = property(lambda self: self._corpus_field("perceptual_features"),
-                                   doc="ndarray float16 [T, n_mel + n_erb + 2].")
-    f0 = property(lambda self: self._corpus_field("f0"), doc="ndarray float32 [T]: F0 (Hz, 0 in silence).")
-    periodicity = property(lambda self: self._corpus_field("periodicity"), doc="ndarray float32 [T], 0..1.")
-    sequence_lengths = property(lambda self: self._corpus_field("sequence_lengths"),
-                                doc="ndarray int64 [S]: frames of each training sequence.")
-    sequence_samples = property(lambda self: self._corpus_field("sequence_samples"),
-                                doc="ndarray int64 [S]: samples of each training sequence.")
-    sequence_offsets = property(lambda self: self._corpus_field("sequence_offsets"),
-                                doc="ndarray int64 [S + 1]: where each sequence's frames begin, then T.")
+    # the corpus's arrays, read-only (None without training artifacts)
+    observations = property(lambda self: self._corpus_field("observations"))
+    lpc_coefficients = property(lambda self: self._corpus_field("lpc_coefficients"))
+    residual_signals = property(lambda self: self._corpus_field("residual_signals"))
+    frame_metadata = property(lambda self: self._corpus_field("frame_metadata", {}))
+    perceptual_features = property(lambda self: self._corpus_field("perceptual_features"))
+    f0 = property(lambda self: self._corpus_field("f0"))
+    periodicity = property(lambda self: self._corpus_field("periodicity"))
+    sequence_lengths = property(lambda self: self._corpus_field("sequence_lengths"))
+    sequence_samples = property(lambda self: self._corpus_field("sequence_samples"))
+    sequence_offsets = property(lambda self: self._corpus_field("sequence_offsets"))
 
     @property
     def has_training_artifacts(self) -> bool:
@@ -222,7 +204,6 @@ class SpectralStateGuidedSynthesis:
         self.sample_rate = int(sample_rate)
         self.corpus = Corpus.from_analysed(analysed, self.feature_config)
         self.observation_range = self.corpus.observation_range()
-        self._feature_index = None
 
     def _analyse(self, items, sample_rate, **kwargs):
         config = FeatureConfig(check_int("sample_rate", sample_rate, 1000), self.frame_size, self.hop_size,
@@ -527,7 +508,8 @@ class SpectralStateGuidedSynthesis:
             raise AudioError("no usable audio to adapt to: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
         X = np.concatenate([f.observations for f, _ in analysed]).astype(np.float64)
         lengths = np.array([f.n_frames for f, _ in analysed], dtype=np.int64)
-        memory = self._adaptive_memory(limit)
+        memory = _adapt.starting_memory(self.adaptive_statistics, self.params, self.corpus, limit, self.n_threads,
+                                        lambda: self.excitation_model.occupancy)
         global_var = self.corpus.global_var if self.corpus is not None else _adapt.memory_variance(memory)
         params, memory, metrics = _adapt.adapt(
             self.params, memory, X, lengths, adaptation_rate=rate, stability_bias=bias, memory_blend=blend,
@@ -543,104 +525,47 @@ class SpectralStateGuidedSynthesis:
         self.training_history.append({"iteration": self.iteration, "adaptation": metrics})
         return metrics
 
-    def _adaptive_memory(self, limit):
-        from ssgs import adaptation as _adapt
-
-        memory = self.adaptive_statistics
-        if memory and all(k in memory for k in _adapt.STAT_NAMES) and memory["occupancy"].shape[0] == self.n_states:
-            return {k: np.asarray(v, dtype=np.float64) for k, v in memory.items()}
-        if self.corpus is not None:
-            return _adapt.memory_from_corpus(self.params, self.corpus.data(), self.sequence_lengths, limit,
-                                             self.n_threads)
-        share = self.excitation_model.occupancy
-        return _adapt.initial_memory(self.params, share @ self.params.means, float(limit), share / share.sum())
-
     # -------------------------------------------------------- frame retrieval
+    def _search(self, what):
+        from ssgs.retrieval import FrameSearch
+
+        self._require_data(what)
+        if self._frame_search is None or self._frame_search.corpus is not self.corpus:
+            self._frame_search = FrameSearch(self.corpus)
+        return self._frame_search
+
     def build_feature_index(self, feature_space="lpc", normalize=True):
-        """Index the training frames for nearest-neighbour queries.
-
-        Parameters
-        ----------
-        feature_space : {'lpc', 'extended', 'residual'}
-            'lpc': LPC coefficients; 'extended': the HMM observation, log F0
-            and the frame metadata; 'residual': the residual's band
-            energies, level and periodicity.
-        normalize : bool
-            Scale every dimension to unit variance.
-
-        Returns
-        -------
-        ssgs.retrieval.FrameIndex
-        """
-        from ssgs.retrieval import FrameIndex, frame_features
-
-        self._require_data("build_feature_index")
-        self._feature_index = FrameIndex(frame_features(self.corpus, feature_space), feature_space, normalize)
-        return self._feature_index
-
-    def _index_for(self, feature_space):
-        index = self._feature_index
-        if index is None or (feature_space is not None and index.feature_space != feature_space):
-            index = self.build_feature_index(feature_space or "lpc")
-        return index
-
-    def _frame_result(self, indices, distances, feature_space):
-        from ssgs.retrieval import FrameQueryResult
-
-        return FrameQueryResult(np.asarray(indices, np.int64), np.asarray(distances, np.float64),
-                                self.get_frame_metadata(indices=indices), feature_space)
+        """Index the training frames for nearest-neighbour queries
+        (:class:`ssgs.retrieval.FrameIndex`) in ``feature_space``: 'lpc' (LPC
+        coefficients), 'extended' (the HMM observation, log F0 and the frame
+        metadata) or 'residual' (the residual's band energies, level and
+        periodicity); ``normalize`` scales every dimension to unit variance."""
+        return self._search("build_feature_index").build(feature_space, normalize)
 
     def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True):
         """The k training frames nearest to training frame ``frame_idx``
         (a :class:`ssgs.retrieval.FrameQueryResult`)."""
-        from ssgs.retrieval import frame_features
-
-        self._require_data("query_similar_frames")
-        T = self.corpus.n_frames
-        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < T:
-            raise ValueError(f"frame_idx must be an integer in 0..{T - 1}, got {frame_idx!r}")
-        k = check_int("k", k)
-        index = self._index_for(feature_space)
-        vector = frame_features(self.corpus, index.feature_space)[frame_idx]
-        idx, dist = index.query(vector, k, exclude=int(frame_idx) if exclude_self else None)
-        return self._frame_result(idx, dist, index.feature_space)
+        return self._search("query_similar_frames").similar(frame_idx, check_int("k", k), feature_space,
+                                                            exclude_self)
 
     def query_frames_by_features(self, vector, k=5, feature_space=None):
         """The k training frames nearest to a feature vector (in the units of
         the feature space, before normalisation)."""
-        self._require_data("query_frames_by_features")
-        k = check_int("k", k)
-        index = self._index_for(feature_space)
-        vector = np.asarray(vector, dtype=np.float64)
-        if vector.shape != (index.n_dims,):
-            raise ValueError(f"vector must have {index.n_dims} values for feature space "
-                             f"'{index.feature_space}', got shape {vector.shape}")
-        if not np.isfinite(vector).all():
-            raise ValueError("vector contains NaN or inf")
-        idx, dist = index.query(vector, k)
-        return self._frame_result(idx, dist, index.feature_space)
+        return self._search("query_frames_by_features").nearest(vector, check_int("k", k), feature_space)
 
     def get_frame_metadata(self, key=None, indices=None):
         """Per-frame metadata: a dict of arrays (every key, plus f0,
         periodicity, gain, sequence and seconds), or one array for ``key``;
         for all frames or the given ``indices``."""
+        from ssgs.retrieval import frame_metadata
+
         self._require_data("get_frame_metadata")
-        table, T = self.corpus.frame_table(), self.corpus.n_frames
-        if key is not None and key not in table:
-            raise ValueError(f"unknown metadata key {key!r}; known: {', '.join(sorted(table))}")
-        if indices is not None:
-            indices = np.asarray(indices, dtype=np.int64)
-            if indices.size and (indices.min() < 0 or indices.max() >= T):
-                raise ValueError(f"indices must lie in 0..{T - 1}")
-        pick = (lambda v: v) if indices is None else (lambda v: np.asarray(v)[indices])
-        return pick(table[key]) if key is not None else {k: pick(v) for k, v in table.items()}
+        return frame_metadata(self.corpus, key, indices)
 
     def top_frames(self, metric, k=10, descending=True):
         """The k frames with the largest (or smallest) value of a metadata
         metric; ``distances`` holds the values."""
-        values = np.asarray(self.get_frame_metadata(metric), dtype=np.float64)
-        order = np.argsort(-values if descending else values, kind="stable")[:check_int("k", k)]
-        return self._frame_result(order, values[order], None)
+        return self._search("top_frames").top(metric, check_int("k", k), descending)
 
     # ------------------------------------------------------------- generation
     def render_preview(self, n_frames=32, sample_rate=None, state_sequence=None, seed=None):
@@ -882,24 +807,7 @@ class SpectralStateGuidedSynthesis:
         """Load a model written by :meth:`export_model` (parameters back in
         float64; artifacts and adaptive statistics when the file has them)."""
         name = str(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise CheckpointError(f"{name}: not a readable .npz model ({exc})") from None
-        for key in ("config", *model_io.PARAMETERS):
-            if key not in arrays:
-                raise CheckpointError(f"{name}: missing '{key}'")
-        config, fmt, state, sources = (_json_entry(arrays, key, name, default)
-                                       for key, default in (("config", None), ("export_format", {}),
-                                                            ("training_state", {}), ("sources", [])))
-        model_io.check_config(config, name, "'config'")
-        N, D = int(config["n_states"]), int(config["n_features"])
-        covars = arrays["state_covariances"].astype(np.float64)
-        if fmt.get("packed_covariances"):
-            covars = model_io.unpack_covariances(covars, N, D, name)
-        arrays["state_covariances"] = covars
-        model_io.check_tensors(arrays, config, name)
+        arrays, config, state, sources = model_io.read_npz(path)
         model = cls._from_config(config, name)
         return model_io.restore(model, arrays, state, sources, name,
                                 renormalise=arrays["transition_matrix"].dtype != np.float64, copy=False)

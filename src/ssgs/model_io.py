@@ -24,7 +24,7 @@ from ssgs.features import FeatureConfig
 from ssgs.hmm import HMMParams
 from ssgs.synthesis import voice as _voice
 
-__all__ = ["PARAMETERS", "check_config", "check_tensors", "model_arrays", "npz_arrays", "restore"]
+__all__ = ["PARAMETERS", "check_config", "check_tensors", "model_arrays", "npz_arrays", "read_npz", "restore"]
 
 PARAMETERS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 _EXCITATION_KEYS = ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")
@@ -94,9 +94,10 @@ def npz_arrays(model, dtype, pack_covariances, artifacts, adaptive, excitation=N
         arrays["observation_range"] = np.asarray(model.observation_range).astype(dtype)
     if artifacts and model.corpus is not None:
         c = model.corpus
-        arrays.update({"observations": c.observations, "lpc_coefficients": c.lpc_coefficients,
-                       "residual_signals": c.residual_signals, "sequence_offsets": c.sequence_offsets,
-                       "sequence_samples": c.sequence_samples, "perceptual_features": c.perceptual_features})
+        arrays.update({k: v for k, v in (("observations", c.observations), ("lpc_coefficients", c.lpc_coefficients),
+                       ("residual_signals", c.residual_signals), ("sequence_offsets", c.sequence_offsets),
+                       ("sequence_samples", c.sequence_samples), ("perceptual_features", c.perceptual_features))
+                       if v is not None})
         if c.f0 is not None:
             arrays["f0"], arrays["periodicity"] = c.f0, c.periodicity
         arrays.update({f"frame_metadata__{k}": v for k, v in c.frame_metadata.items()})
@@ -191,3 +192,43 @@ def restore(model, tensors, training_state, sources, name, renormalise=False, co
     if adaptive:
         model.adaptive_statistics = adaptive
     return model
+
+
+def _json_entry(arrays, key, name, default):
+    """An npz export's JSON entry ``key`` (``default`` when absent)."""
+    if key not in arrays:
+        return default
+    try:
+        return json.loads(str(arrays[key]))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{name}: '{key}' is not valid JSON ({exc})") from None
+
+
+def read_npz(path):
+    """An npz export's arrays (covariances unpacked, checked as a
+    checkpoint's), configuration, training state and sources.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the fault.
+    """
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{name}: not a readable .npz model ({exc})") from None
+    for key in ("config", *PARAMETERS):
+        if key not in arrays:
+            raise CheckpointError(f"{name}: missing '{key}'")
+    config, fmt, state, sources = (_json_entry(arrays, key, name, default) for key, default in
+                                   (("config", None), ("export_format", {}), ("training_state", {}),
+                                    ("sources", [])))
+    check_config(config, name, "'config'")
+    covars = arrays["state_covariances"].astype(np.float64)
+    if fmt.get("packed_covariances"):
+        covars = unpack_covariances(covars, int(config["n_states"]), int(config["n_features"]), name)
+    arrays["state_covariances"] = covars
+    check_tensors(arrays, config, name)
+    return arrays, config, state, sources

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["FEATURE_SPACES", "FrameIndex", "FrameQueryResult", "frame_features"]
+__all__ = ["FEATURE_SPACES", "FrameIndex", "FrameQueryResult", "FrameSearch", "frame_features", "frame_metadata"]
 
 FEATURE_SPACES = ("lpc", "extended", "residual")
 _RESIDUAL_BANDS = 8
@@ -93,3 +93,71 @@ class FrameIndex:
             keep = idx != exclude
             dist, idx = dist[keep], idx[keep]
         return idx[:k].astype(np.int64), dist[:k]
+
+
+def frame_metadata(corpus, key=None, indices=None):
+    """Per-frame metadata of a corpus (:meth:`ssgs.corpus.Corpus.frame_table`):
+    a dict of arrays, or one array for ``key``; for all frames or the given
+    ``indices``. ValueError naming an unknown key or an index out of range."""
+    table, T = corpus.frame_table(), corpus.n_frames
+    if key is not None and key not in table:
+        raise ValueError(f"unknown metadata key {key!r}; known: {', '.join(sorted(table))}")
+    if indices is not None:
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= T):
+            raise ValueError(f"indices must lie in 0..{T - 1}")
+    pick = (lambda v: v) if indices is None else (lambda v: np.asarray(v)[indices])
+    return pick(table[key]) if key is not None else {k: pick(v) for k, v in table.items()}
+
+
+class FrameSearch:
+    """Queries over a corpus's frames: nearest neighbours in a feature space
+    (one :class:`FrameIndex` kept, rebuilt for another space) and the
+    frames with the largest or smallest value of a metadata metric."""
+
+    def __init__(self, corpus):
+        self.corpus = corpus
+        self.index = None
+
+    def build(self, feature_space="lpc", normalize=True):
+        """Index the frames in ``feature_space``; returns the :class:`FrameIndex`."""
+        self.index = FrameIndex(frame_features(self.corpus, feature_space), feature_space, normalize)
+        return self.index
+
+    def _index_for(self, feature_space):
+        if self.index is None or (feature_space is not None and self.index.feature_space != feature_space):
+            self.build(feature_space or "lpc")
+        return self.index
+
+    def result(self, indices, distances, feature_space):
+        """A :class:`FrameQueryResult` with the frames' metadata."""
+        return FrameQueryResult(np.asarray(indices, np.int64), np.asarray(distances, np.float64),
+                                frame_metadata(self.corpus, indices=indices), feature_space)
+
+    def similar(self, frame_idx, k, feature_space=None, exclude_self=True):
+        """The ``k`` frames nearest to frame ``frame_idx``."""
+        T = self.corpus.n_frames
+        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < T:
+            raise ValueError(f"frame_idx must be an integer in 0..{T - 1}, got {frame_idx!r}")
+        index = self._index_for(feature_space)
+        vector = frame_features(self.corpus, index.feature_space)[frame_idx]
+        idx, dist = index.query(vector, k, exclude=int(frame_idx) if exclude_self else None)
+        return self.result(idx, dist, index.feature_space)
+
+    def nearest(self, vector, k, feature_space=None):
+        """The ``k`` frames nearest to a feature vector (in the feature space's units)."""
+        index = self._index_for(feature_space)
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (index.n_dims,):
+            raise ValueError(f"vector must have {index.n_dims} values for feature space "
+                             f"'{index.feature_space}', got shape {vector.shape}")
+        if not np.isfinite(vector).all():
+            raise ValueError("vector contains NaN or inf")
+        idx, dist = index.query(vector, k)
+        return self.result(idx, dist, index.feature_space)
+
+    def top(self, metric, k, descending=True):
+        """The ``k`` frames with the largest (or smallest) value of ``metric``."""
+        values = np.asarray(frame_metadata(self.corpus, metric), dtype=np.float64)
+        order = np.argsort(-values if descending else values, kind="stable")[:k]
+        return self.result(order, values[order], None)
