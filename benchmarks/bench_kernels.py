@@ -208,7 +208,8 @@ def bench_generation(args, rng):
     """The synthesis loop (excitation, interpolation, filtering: C) and the
     whole of generate() at fidelity 0, for 60 s at 16 kHz on one thread."""
     import ssgs
-    from ssgs import synthesis as S
+    from ssgs.features import reflection_from_lar
+    from ssgs.synthesis.excitation import synthetic_excitation
 
     sr, hop, seconds = 16000, 256, 60.0
     F = int(seconds * sr) // hop
@@ -218,11 +219,11 @@ def bench_generation(args, rng):
     onset[::40] = True
     lar = rng.normal(0, 1, (F, 12))
     gain = rng.normal(-3, 1, F)
-    k = S.reflection_from_lar(lar)
+    k = reflection_from_lar(lar)
     print(f"\nsynthesis: {seconds:g} s at {sr} Hz, order 12, one thread (target: 1000x real time)")
     for kind in ("karplus-strong", "wavelet", "noise"):
         sec = best_time(lambda: kernels.lpc_synthesis_smooth(
-            S.synthetic_excitation(kind, f0, voicing, onset, hop, sr, 1), k, gain, hop), args.repeat)
+            synthetic_excitation(kind, f0, voicing, onset, hop, sr, 1), k, gain, hop), args.repeat)
         print(f"  {'C loop, ' + kind:<52s} {seconds / sec:9.0f}x real time")
     rng2 = np.random.default_rng(1)
     audio = [np.cumsum(rng2.normal(0, 0.01, 8 * sr)) * 0 + np.sin(np.arange(8 * sr) * 2 * np.pi * 220 / sr) * 0.3

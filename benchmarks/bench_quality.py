@@ -183,21 +183,25 @@ def copy_synthesis(model, kind="karplus-strong"):
     voicing, residual shapes and silences rendered the way fidelity 0
     renders the model's frames (a synthetic excitation): what the model
     would score if it drew exactly the training frames."""
-    from ssgs import synthesis as S
+    from ssgs.synthesis.excitation import shape_excitation, synthetic_excitation
+    from ssgs.synthesis.fidelity import DecodedPaths, passage_controls
+    from ssgs.synthesis.render import render
 
-    exc, hop, p = model.excitation_model, model.hop_size, model.lpc_order
-    X, bounds = model._data(), np.concatenate([[0], np.cumsum(model.sequence_lengths)])
+    exc, hop, p, corpus = model.excitation_model, model.hop_size, model.lpc_order, model.corpus
+    X, bounds = corpus.data(), corpus.sequence_offsets
+    voice = model.voice()
+    paths = DecodedPaths(voice, corpus)
     out = []
     for i in range(len(model.sequence_lengths)):
         rows = slice(bounds[i], bounds[i + 1])
-        path = model._decoded_path(i, {})
-        f0, voicing, onset = model._passage_controls(rows, path, kind)  # as blends sound a passage
-        e = S.synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5)
+        path = paths(i)
+        f0, voicing, onset = passage_controls(exc, corpus, rows, path, kind)  # as blends sound a passage
+        e = synthetic_excitation(kind, f0, voicing, onset, hop, SR, 5)
         if exc.residual_shape is not None:  # each frame's own residual shape (its state's where silent)
-            own = model._frame_shapes()[rows].astype(np.float64)
+            own = corpus.frame_shapes()[rows].astype(np.float64)
             own = np.where(np.isnan(own), exc.residual_shape[path], own)
-            e = S.shape_excitation(e, own, hop, colour=model._excitation_colour(kind))
-        y, _ = S.render(X[rows, :p], X[rows, p], e, hop, audible=model._silent_frames(rows) == 0)
+            e = shape_excitation(e, own, hop, colour=voice.colour(kind))
+        y, _ = render(X[rows, :p], X[rows, p], e, hop, audible=corpus.silent_frames(rows) == 0)
         out.append(y[: model.sequence_samples[i]])
     return out
 
