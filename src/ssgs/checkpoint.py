@@ -330,8 +330,8 @@ def read_checkpoint(path, verify=True):
     """Read a checkpoint's tensors and metadata.
 
     With ``verify`` the file must be an ssgs checkpoint whose digests match;
-    the format version and model-specific checks are the caller's (see
-    :func:`check_model_tensors`).
+    the checks of what a model needs are the caller's
+    (:func:`ssgs.model_io.check_tensors`).
 
     Returns
     -------
@@ -363,34 +363,3 @@ def json_field(metadata, key, name, default=None):
         return json.loads(metadata[key])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{name}: metadata entry '{key}' is not valid JSON ({exc})") from None
-
-
-def check_model_tensors(tensors, config, name, artifact_shapes=None):
-    """The model's tensors are present, shaped as the configuration says and finite.
-
-    Parameters
-    ----------
-    tensors : dict
-    config : dict with n_states and n_features
-    artifact_shapes : dict name -> expected shape (None entries are free), optional
-    """
-    N, D = int(config["n_states"]), int(config["n_features"])
-    expected = {
-        "transition_matrix": (N, N),
-        "initial_probabilities": (N,),
-        "state_means": (N, D),
-        "state_covariances": (N, D, D),
-    }
-    for tname in REQUIRED_TENSORS:
-        if tname not in tensors:
-            raise CheckpointError(f"{name}: missing tensor '{tname}'")
-    for tname, shape in {**expected, **(artifact_shapes or {})}.items():
-        if tname not in tensors:
-            continue
-        got = tensors[tname].shape
-        if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
-            raise CheckpointError(f"{name}: tensor '{tname}' has shape {got}, but the configuration "
-                                  f"needs {tuple('*' if s is None else s for s in shape)}")
-    for tname, arr in tensors.items():
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise CheckpointError(f"{name}: tensor '{tname}' contains NaN or inf")
