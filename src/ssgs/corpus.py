@@ -20,15 +20,10 @@ from ssgs import audio as _audio
 from ssgs import kernels
 from ssgs.checks import check_int
 from ssgs.errors import AudioError, CheckpointError
-from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, rebuild_signal
+from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, n_frames_for, rebuild_signal
 from ssgs.residual_shapes import frame_spectral_shapes
 
-__all__ = ["Corpus", "analyse_item", "analyse_items", "n_frames_for"]
-
-
-def n_frames_for(samples, hop):
-    """Frames of sequences of ``samples`` samples: ceil(samples / hop)."""
-    return -(-np.asarray(samples, dtype=np.int64) // hop)
+__all__ = ["Corpus", "analyse_item", "analyse_items"]
 
 
 def _signal_sha(signal):
@@ -307,9 +302,9 @@ class Corpus:
 
     def tensors(self):
         """The corpus as named arrays, in their stored dtypes."""
-        out = {name: np.asarray(getattr(self, attr)).astype(dtype) for attr, (name, dtype) in self.TENSORS.items()
-               if getattr(self, attr) is not None}
-        out.update({f"frame_metadata__{k}": v.astype(np.float32) for k, v in self.frame_metadata.items()})
+        out = {name: np.asarray(getattr(self, attr)).astype(dtype, copy=False)
+               for attr, (name, dtype) in self.TENSORS.items() if getattr(self, attr) is not None}
+        out.update({f"frame_metadata__{k}": v.astype(np.float32, copy=False) for k, v in self.frame_metadata.items()})
         return out
 
     @staticmethod

@@ -9,6 +9,11 @@ rates and channel counts that exercise the decoding path:
 - ``drums.mp3``: kick, snare and hi-hat patterns of filtered noise and
   swept sines, 44.1 kHz mono;
 - ``pad.wav``: a slow chord progression of detuned partials, 32 kHz stereo.
+
+Each clip maker (:func:`plucked`, :func:`voice`, :func:`drums`, :func:`pad`)
+takes ``(rng, sr, seconds)``: a numpy Generator every random choice draws
+from, the sample rate in Hz and the length in seconds, and returns float64
+[n] (:func:`pad`: [n, 2], stereo).
 """
 
 from __future__ import annotations
@@ -29,20 +34,7 @@ def _midi(note):
 
 
 def plucked(rng, sr, seconds):
-    """A Karplus-Strong string melody.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Every random choice draws from it.
-    sr : int
-        Sample rate in Hz.
-    seconds : float
-
-    Returns
-    -------
-    ndarray, float64 [n]
-    """
+    """A Karplus-Strong string melody."""
     out = np.zeros(int(sr * seconds))
     notes = [57, 60, 64, 67, 69, 67, 64, 60, 62, 65, 69, 72, 71, 67, 64, 59]
     step = len(out) // len(notes)
@@ -61,20 +53,7 @@ def plucked(rng, sr, seconds):
 
 
 def voice(rng, sr, seconds):
-    """A sung vowel sequence: glottal pulses with vibrato through formant resonators.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Every random choice draws from it.
-    sr : int
-        Sample rate in Hz.
-    seconds : float
-
-    Returns
-    -------
-    ndarray, float64 [n]
-    """
+    """A sung vowel sequence: glottal pulses with vibrato through formant resonators."""
     n = int(sr * seconds)
     t = np.arange(n) / sr
     f0 = _midi(57) * (1 + 0.012 * np.sin(2 * np.pi * 5.5 * t)) * np.interp(
@@ -98,20 +77,7 @@ def voice(rng, sr, seconds):
 
 
 def drums(rng, sr, seconds):
-    """Kick, snare and hi-hat patterns of filtered noise and swept sines.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Every random choice draws from it.
-    sr : int
-        Sample rate in Hz.
-    seconds : float
-
-    Returns
-    -------
-    ndarray, float64 [n]
-    """
+    """Kick, snare and hi-hat patterns of filtered noise and swept sines."""
     n = int(sr * seconds)
     out = np.zeros(n)
     beat = int(sr * 60 / 110 / 2)
@@ -138,20 +104,7 @@ def drums(rng, sr, seconds):
 
 
 def pad(rng, sr, seconds):
-    """A slow chord progression of detuned partials.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Every random choice draws from it.
-    sr : int
-        Sample rate in Hz.
-    seconds : float
-
-    Returns
-    -------
-    ndarray, float64 [n, 2] (stereo)
-    """
+    """A slow chord progression of detuned partials, stereo: float64 [n, 2]."""
     n = int(sr * seconds)
     t = np.arange(n) / sr
     chords = [(48, 55, 64, 67), (45, 52, 60, 64), (41, 48, 57, 60), (43, 50, 59, 62)]

@@ -15,8 +15,7 @@ import numpy as np
 
 from ssgs import kernels
 from ssgs.errors import CheckpointError
-from ssgs.residual_shapes import (SHAPE_BINS, fit_shape_variation, frame_spectral_shapes, lag1_correlation,
-                                  state_spectral_shape)
+from ssgs.residual_shapes import SHAPE_BINS, fit_shape_variation, lag1_correlation, state_spectral_shape
 from ssgs.runs import (RUN_QUANTILES, mean_run_lengths, silence_run_lengths, state_run_quantiles,
                        within_sequences)
 

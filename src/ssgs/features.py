@@ -177,7 +177,11 @@ class FileFeatures:
         return self.lpc.shape[0]
 
 
-def n_frames_for(n_samples, hop) -> int:
+def n_frames_for(n_samples, hop):
+    """Frames of a signal of ``n_samples`` samples (an int, or an int64 array
+    of them): ceil(n_samples / hop)."""
+    if np.ndim(n_samples):
+        return -(-np.asarray(n_samples, dtype=np.int64) // int(hop))
     return -(-int(n_samples) // int(hop))
 
 

@@ -10,8 +10,6 @@ names are those of the reference implementation.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ssgs import checkpoint as _ckpt
@@ -167,7 +165,7 @@ class SpectralStateGuidedSynthesis:
 
     @property
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(self.sample_rate or 16000, self.frame_size, self.hop_size, self.lpc_order)
+        return self._analysis_config(self.sample_rate or 16000)
 
     @property
     def n_features(self) -> int:
@@ -206,9 +204,12 @@ class SpectralStateGuidedSynthesis:
         self.observation_range = self.corpus.observation_range()
 
     def _analyse(self, items, sample_rate, **kwargs):
-        config = FeatureConfig(check_int("sample_rate", sample_rate, 1000), self.frame_size, self.hop_size,
-                               self.lpc_order)
-        return analyse_items(items, config, n_threads=self.n_threads, **kwargs)
+        return analyse_items(items, self._analysis_config(sample_rate), n_threads=self.n_threads, **kwargs)
+
+    def _analysis_config(self, sample_rate):
+        """The analysis settings at ``sample_rate`` (checked)."""
+        return FeatureConfig(check_int("sample_rate", sample_rate, 1000), self.frame_size, self.hop_size,
+                             self.lpc_order)
 
     def extract_features(self, audio, sample_rate=16000):
         """Analyse one signal (or a list of signals and/or file paths, each
@@ -248,8 +249,7 @@ class SpectralStateGuidedSynthesis:
             raise AudioError("no audio files given")
         sample_rate = check_int("sample_rate", sample_rate, 1000)
         if backend is not None:
-            config = FeatureConfig(sample_rate, self.frame_size, self.hop_size, self.lpc_order)
-            analysed, skipped = backend.extract(config, paths, augment)
+            analysed, skipped = backend.extract(self._analysis_config(sample_rate), paths, augment)
             self.backend = backend
         else:
             analysed, skipped = self._analyse(paths, sample_rate, workers=workers, progress=progress,

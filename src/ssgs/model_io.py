@@ -79,7 +79,7 @@ def _compact(tables, dtype):
 def npz_arrays(model, dtype, pack_covariances, artifacts, adaptive, excitation=None):
     """An npz export's arrays: parameters at ``dtype`` (covariances as upper
     triangles with ``pack_covariances``), JSON entries as 0-d strings, the
-    excitation tables (:func:`_compact`), the corpus as in memory."""
+    excitation tables (:func:`_compact`), the corpus as in a checkpoint."""
     params = parameter_arrays(model.params)
     if pack_covariances:
         iu = np.triu_indices(params["state_means"].shape[1])
@@ -93,14 +93,7 @@ def npz_arrays(model, dtype, pack_covariances, artifacts, adaptive, excitation=N
     if model.observation_range is not None:
         arrays["observation_range"] = np.asarray(model.observation_range).astype(dtype)
     if artifacts and model.corpus is not None:
-        c = model.corpus
-        arrays.update({k: v for k, v in (("observations", c.observations), ("lpc_coefficients", c.lpc_coefficients),
-                       ("residual_signals", c.residual_signals), ("sequence_offsets", c.sequence_offsets),
-                       ("sequence_samples", c.sequence_samples), ("perceptual_features", c.perceptual_features))
-                       if v is not None})
-        if c.f0 is not None:
-            arrays["f0"], arrays["periodicity"] = c.f0, c.periodicity
-        arrays.update({f"frame_metadata__{k}": v for k, v in c.frame_metadata.items()})
+        arrays.update(model.corpus.tensors())
     if adaptive:
         arrays.update(_adaptive(model))
     return arrays

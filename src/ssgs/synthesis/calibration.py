@@ -17,7 +17,7 @@ from ssgs.features import frame_harmonicity, mel_band_edges, pitch_range, triang
 from ssgs.residual_shapes import SHAPE_FLOOR
 from ssgs.runs import within_sequences
 from ssgs.synthesis.trajectory import observation_trajectory, sound_boundaries, zero_phase_smooth
-from ssgs.synthesis.voice import Voice, render_model
+from ssgs.synthesis.voice import render_model
 
 __all__ = [
     "EQUALISER_BOUND",

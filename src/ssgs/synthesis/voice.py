@@ -5,6 +5,7 @@ rendering along a state path."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -63,9 +64,10 @@ class Voice:
         self.n_threads = n_threads
         self._derived = {}
 
-    @property
+    @functools.cached_property
     def key(self) -> bytes:
-        """A digest of everything the derived values depend on."""
+        """A digest of everything the derived values depend on (what the
+        voice reads is fixed when it is made)."""
         p, exc = self.params, self.excitation
         arrays = [p.startprob, p.transmat, p.means, p.covars, *exc.tensors().values(),
                   np.asarray(self.piece_lengths, np.int64), np.array([self.hop, self.sample_rate], np.int64)]
