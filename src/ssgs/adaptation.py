@@ -15,8 +15,11 @@ import numpy as np
 
 from ssgs import hmm as _hmm
 from ssgs import kernels
+from ssgs.checks import audio_items, check_float, check_int
+from ssgs.corpus import analyse_items
+from ssgs.errors import AudioError
 
-__all__ = ["STAT_NAMES", "adapt", "at_rate", "centre_moments", "initial_memory", "memory_from_corpus",
+__all__ = ["STAT_NAMES", "Adaptation", "adapt", "at_rate", "centre_moments", "initial_memory", "memory_from_corpus",
            "memory_variance", "select_states", "starting_memory"]
 
 STAT_NAMES = ("occupancy", "start", "xi_sum", "moment1", "moment2", "centre", "frames", "updates")
@@ -219,3 +222,63 @@ def starting_memory(stored, params, corpus, limit, n_threads, occupancy):
         return memory_from_corpus(params, corpus.data(), corpus.sequence_lengths, limit, n_threads)
     share = occupancy()
     return initial_memory(params, share @ params.means, float(limit), share / share.sum())
+
+
+class Adaptation:
+    """The model's online adaptation, mixed into
+    :class:`ssgs.SpectralStateGuidedSynthesis`. The class provides
+    ``params`` (settable), ``corpus``, ``feature_config``,
+    ``excitation_model``, the adaptation settings and ``_require_model``;
+    its excitation model follows the new parameters by itself."""
+
+    def adapt_to_audio(self, audio, sample_rate=16000, adaptation_rate=0.25, stability_bias=0.05,
+                       memory_blend=0.7, memory_limit=None, n_adaptation_iterations=1):
+        """Adapt the model to new audio by online EM (see :mod:`ssgs.adaptation`).
+
+        Parameters
+        ----------
+        audio : array, path, or list of them
+            New material, each its own sequence; arrays at ``sample_rate``
+            (resampled to the model's rate if different), files decoded at
+            the model's rate.
+        adaptation_rate, stability_bias, memory_blend : float in [0, 1]
+            How far the parameters move per iteration, the weight moved onto
+            each self-transition afterwards, and how much of the remembered
+            statistics survives each update.
+        memory_limit : int, optional
+            Frames the memory holds at most (default ``adaptive_memory_limit``).
+        n_adaptation_iterations : int
+
+        Returns
+        -------
+        dict
+            frames, log_likelihood_before / _after, memory_frames, updates,
+            mean_shift, transition_change, iterations.
+        """
+        self._require_model()
+        rate = check_float("adaptation_rate", adaptation_rate, 0.0, 1.0)
+        bias = check_float("stability_bias", stability_bias, 0.0, 1.0)
+        blend = check_float("memory_blend", memory_blend, 0.0, 1.0)
+        limit = self.adaptive_memory_limit if memory_limit is None else check_int("memory_limit", memory_limit)
+        iterations = check_int("n_adaptation_iterations", n_adaptation_iterations)
+        model_rate = int(self.sample_rate or 16000)
+        items = at_rate(audio_items(audio), check_int("sample_rate", sample_rate, 1000), model_rate)
+        analysed, skipped = analyse_items(items, self.feature_config, n_threads=self.n_threads)
+        if not analysed:
+            raise AudioError("no usable audio to adapt to: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
+        X = np.concatenate([f.observations for f, _ in analysed]).astype(np.float64)
+        lengths = np.array([f.n_frames for f, _ in analysed], dtype=np.int64)
+        memory = starting_memory(self.adaptive_statistics, self.params, self.corpus, limit, self.n_threads,
+                                        lambda: self.excitation_model.occupancy)
+        global_var = self.corpus.global_var if self.corpus is not None else memory_variance(memory)
+        params, memory, metrics = adapt(
+            self.params, memory, X, lengths, adaptation_rate=rate, stability_bias=bias, memory_blend=blend,
+            memory_limit=limit, global_var=global_var, covariance_floor=self.covariance_floor,
+            n_threads=self.n_threads, iterations=iterations)
+        self.params = params
+        self.adaptive_statistics = memory
+        if self.observation_range is not None:
+            self.observation_range = np.stack([np.minimum(self.observation_range[0], X.min(axis=0)),
+                                               np.maximum(self.observation_range[1], X.max(axis=0))])
+        self.training_history.append({"iteration": self.iteration, "adaptation": metrics})
+        return metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_float", "check_int"]
+__all__ = ["audio_items", "check_float", "check_int"]
 
 
 def check_int(name, value, minimum=1) -> int:
@@ -27,3 +27,12 @@ def check_float(name, value, low=None, high=None, low_open=False) -> float:
         bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
         raise ValueError(f"{name} must be in {bounds}, got {value!r}")
     return v
+
+
+def audio_items(audio) -> list:
+    """The signals and/or paths an ``audio`` argument holds (one, or a list
+    or tuple of them); ValueError when it holds none."""
+    items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+    if not items:
+        raise ValueError("audio must hold at least one signal or file")
+    return items

@@ -10,18 +10,21 @@ names are those of the reference implementation.
 
 from __future__ import annotations
 
+import hashlib as _hashlib
+
 import numpy as np
 
-from ssgs import checkpoint as _ckpt
 from ssgs import excitation_model as _excitation
 from ssgs import hmm as _hmm
 from ssgs import kernels
 from ssgs import model_io
 from ssgs import synthesis
-from ssgs.checks import check_float, check_int
+from ssgs.adaptation import Adaptation
+from ssgs.checks import audio_items, check_float, check_int
 from ssgs.corpus import Corpus, analyse_items
 from ssgs.errors import AudioError, CheckpointError, SSGSError
 from ssgs.features import FeatureConfig
+from ssgs.retrieval import FrameQueries
 from ssgs.synthesis.calibration import calibrate
 from ssgs.synthesis.voice import Voice
 
@@ -30,14 +33,7 @@ __all__ = ["SpectralStateGuidedSynthesis"]
 _AUTO_CANDIDATES = (8, 16, 24, 32)
 
 
-def _items(audio):
-    items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
-    if not items:
-        raise ValueError("audio must hold at least one signal or file")
-    return items
-
-
-class SpectralStateGuidedSynthesis:
+class SpectralStateGuidedSynthesis(model_io.Persistence, FrameQueries, Adaptation):
     """A Gaussian HMM over per-frame LPC descriptions of audio, and audio made from it.
 
     Parameters
@@ -124,7 +120,7 @@ class SpectralStateGuidedSynthesis:
         self.last_generation, self.preview_snapshots = None, []
         self.backend = None
         self._rng, self._reseeds = None, None
-        self._excitation, self._excitation_iteration, self._voice = None, None, None
+        self._excitation, self._excitation_key, self._voice = None, None, None
         self._stored_derived, self._frame_search = {}, None
 
     # ------------------------------------------------------------ the corpus
@@ -220,7 +216,7 @@ class SpectralStateGuidedSynthesis:
         lpc_coefficients : ndarray [T, lpc_order]
         residual_signals : ndarray float32 [T, hop_size]
         """
-        analysed, skipped = self._analyse(_items(audio), sample_rate)
+        analysed, skipped = self._analyse(audio_items(audio), sample_rate)
         self._set_corpus(analysed, skipped, sample_rate)
         return self.lpc_coefficients, self.residual_signals
 
@@ -364,7 +360,7 @@ class SpectralStateGuidedSynthesis:
         from ssgs.previews import preview_hook
 
         n_em_iterations = check_int("n_em_iterations", n_em_iterations, 0)
-        analysed, skipped = self._analyse(_items(audio), sample_rate, augment=bool(augment))
+        analysed, skipped = self._analyse(audio_items(audio), sample_rate, augment=bool(augment))
         self._set_corpus(analysed, skipped, sample_rate)
         selection = self.select_n_states() if self.auto_n_states else None
         self.initialize_hmm_parameters()
@@ -413,8 +409,14 @@ class SpectralStateGuidedSynthesis:
         return result
 
     # ----------------------------------------------------- excitation model
+    def _parameters_key(self):
+        p = self.params
+        return _hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in
+                                         (p.startprob, p.transmat, p.means, p.covars)), digest_size=16).digest()
+
     def _excitation_fresh(self):
-        return (self._excitation is not None and self._excitation_iteration == self.iteration
+        """Whether the excitation model was fitted for (or saved with) the current parameters."""
+        return (self._excitation is not None and self._excitation_key == self._parameters_key()
                 and self._excitation.periodicity.shape[0] == self.n_states)
 
     @property
@@ -448,7 +450,7 @@ class SpectralStateGuidedSynthesis:
         the excitation model of the current parameters; ``derived``: what a
         voice derived from them (:meth:`ssgs.synthesis.voice.Voice.derived_tensors`),
         if it was saved."""
-        self._excitation, self._excitation_iteration, self._voice = exc, self.iteration, None
+        self._excitation, self._excitation_key, self._voice = exc, self._parameters_key(), None
         self._stored_derived = dict(derived or {})
 
     def _new_voice(self, exc):
@@ -467,105 +469,6 @@ class SpectralStateGuidedSynthesis:
             self._voice = candidate
         self._voice.n_threads = self.n_threads
         return self._voice
-
-    # ------------------------------------------------------------ adaptation
-    def adapt_to_audio(self, audio, sample_rate=16000, adaptation_rate=0.25, stability_bias=0.05,
-                       memory_blend=0.7, memory_limit=None, n_adaptation_iterations=1):
-        """Adapt the model to new audio by online EM (see :mod:`ssgs.adaptation`).
-
-        Parameters
-        ----------
-        audio : array, path, or list of them
-            New material, each its own sequence; arrays at ``sample_rate``
-            (resampled to the model's rate if different), files decoded at
-            the model's rate.
-        adaptation_rate, stability_bias, memory_blend : float in [0, 1]
-            How far the parameters move per iteration, the weight moved onto
-            each self-transition afterwards, and how much of the remembered
-            statistics survives each update.
-        memory_limit : int, optional
-            Frames the memory holds at most (default ``adaptive_memory_limit``).
-        n_adaptation_iterations : int
-
-        Returns
-        -------
-        dict
-            frames, log_likelihood_before / _after, memory_frames, updates,
-            mean_shift, transition_change, iterations.
-        """
-        from ssgs import adaptation as _adapt
-
-        self._require_model()
-        rate = check_float("adaptation_rate", adaptation_rate, 0.0, 1.0)
-        bias = check_float("stability_bias", stability_bias, 0.0, 1.0)
-        blend = check_float("memory_blend", memory_blend, 0.0, 1.0)
-        limit = self.adaptive_memory_limit if memory_limit is None else check_int("memory_limit", memory_limit)
-        iterations = check_int("n_adaptation_iterations", n_adaptation_iterations)
-        model_rate = int(self.sample_rate or 16000)
-        items = _adapt.at_rate(_items(audio), check_int("sample_rate", sample_rate, 1000), model_rate)
-        analysed, skipped = self._analyse(items, model_rate)
-        if not analysed:
-            raise AudioError("no usable audio to adapt to: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
-        X = np.concatenate([f.observations for f, _ in analysed]).astype(np.float64)
-        lengths = np.array([f.n_frames for f, _ in analysed], dtype=np.int64)
-        memory = _adapt.starting_memory(self.adaptive_statistics, self.params, self.corpus, limit, self.n_threads,
-                                        lambda: self.excitation_model.occupancy)
-        global_var = self.corpus.global_var if self.corpus is not None else _adapt.memory_variance(memory)
-        params, memory, metrics = _adapt.adapt(
-            self.params, memory, X, lengths, adaptation_rate=rate, stability_bias=bias, memory_blend=blend,
-            memory_limit=limit, global_var=global_var, covariance_floor=self.covariance_floor,
-            n_threads=self.n_threads, iterations=iterations)
-        self.params = params
-        self.adaptive_statistics = memory
-        if self.observation_range is not None:
-            self.observation_range = np.stack([np.minimum(self.observation_range[0], X.min(axis=0)),
-                                               np.maximum(self.observation_range[1], X.max(axis=0))])
-        if self.corpus is not None:
-            self._excitation_iteration = None  # refit from the training frames under the new parameters
-        self.training_history.append({"iteration": self.iteration, "adaptation": metrics})
-        return metrics
-
-    # -------------------------------------------------------- frame retrieval
-    def _search(self, what):
-        from ssgs.retrieval import FrameSearch
-
-        self._require_data(what)
-        if self._frame_search is None or self._frame_search.corpus is not self.corpus:
-            self._frame_search = FrameSearch(self.corpus)
-        return self._frame_search
-
-    def build_feature_index(self, feature_space="lpc", normalize=True):
-        """Index the training frames for nearest-neighbour queries
-        (:class:`ssgs.retrieval.FrameIndex`) in ``feature_space``: 'lpc' (LPC
-        coefficients), 'extended' (the HMM observation, log F0 and the frame
-        metadata) or 'residual' (the residual's band energies, level and
-        periodicity); ``normalize`` scales every dimension to unit variance."""
-        return self._search("build_feature_index").build(feature_space, normalize)
-
-    def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True):
-        """The k training frames nearest to training frame ``frame_idx``
-        (a :class:`ssgs.retrieval.FrameQueryResult`)."""
-        return self._search("query_similar_frames").similar(frame_idx, check_int("k", k), feature_space,
-                                                            exclude_self)
-
-    def query_frames_by_features(self, vector, k=5, feature_space=None):
-        """The k training frames nearest to a feature vector (in the units of
-        the feature space, before normalisation)."""
-        return self._search("query_frames_by_features").nearest(vector, check_int("k", k), feature_space)
-
-    def get_frame_metadata(self, key=None, indices=None):
-        """Per-frame metadata: a dict of arrays (every key, plus f0,
-        periodicity, gain, sequence and seconds), or one array for ``key``;
-        for all frames or the given ``indices``."""
-        from ssgs.retrieval import frame_metadata
-
-        self._require_data("get_frame_metadata")
-        return frame_metadata(self.corpus, key, indices)
-
-    def top_frames(self, metric, k=10, descending=True):
-        """The k frames with the largest (or smallest) value of a metadata
-        metric; ``distances`` holds the values."""
-        return self._search("top_frames").top(metric, check_int("k", k), descending)
 
     # ------------------------------------------------------------- generation
     def render_preview(self, n_frames=32, sample_rate=None, state_sequence=None, seed=None):
@@ -706,39 +609,20 @@ class SpectralStateGuidedSynthesis:
             except (TypeError, ValueError, KeyError):
                 raise CheckpointError(f"{name}: unreadable random-generator state") from None
 
-    def _saved_excitation(self, with_artifacts):
-        """The excitation model a saved file carries: the fitted one if it is
-        fresh; without artifacts it must be there (fitted now if need be)."""
+    def stored_excitation(self, with_artifacts):
+        """The excitation model a saved file carries (None for none): the
+        fitted one if it belongs to the current parameters; a file without
+        the training corpus must carry one (fitted now if need be)."""
         if self._excitation_fresh():
             return self._excitation
         if not with_artifacts and (self.f0 is not None or self._excitation is not None):
             return self.excitation_model
         return None
 
-    def save_checkpoint(self, path, include_training_artifacts=True, include_adaptive_statistics=True):
-        """Write a verified safetensors checkpoint (atomically; path may be an
-        fsspec URL). Returns the path.
-
-        Parameters
-        ----------
-        path : str or Path
-        include_training_artifacts : bool
-            Also store the training corpus (observations, LPC coefficients,
-            residual, boundaries, frame tables): what fidelity > 0 and
-            resuming without the audio need.
-        include_adaptive_statistics : bool
-            Also store online-adaptation statistics, when there are any.
-        """
-        self._require_model()
-        with_artifacts = include_training_artifacts and self.corpus is not None
-        exc = self._saved_excitation(with_artifacts)
-        tensors = model_io.model_arrays(self, with_artifacts, include_adaptive_statistics, exc)
-        if exc is not None:  # what generation derives from it: a loaded model derives nothing
-            tensors.update(self.voice().derived_tensors())
-        return _ckpt.write_checkpoint(path, tensors, model_io.metadata_entries(self))
-
     @classmethod
-    def _from_config(cls, config, name):
+    def from_config(cls, config, name="configuration"):
+        """A new, unfitted model with a saved configuration (CheckpointError
+        naming ``name`` for an invalid one)."""
         try:
             model = cls(n_states=config["n_states"], lpc_order=config["lpc_order"],
                         frame_size=config["frame_size"], hop_size=config["hop_size"],
@@ -752,65 +636,6 @@ class SpectralStateGuidedSynthesis:
             raise CheckpointError(f"{name}: invalid configuration ({exc})") from None
         model.sample_rate = config.get("sample_rate")
         return model
-
-    @classmethod
-    def load_checkpoint(cls, path, verify=True):
-        """Load a checkpoint written by :meth:`save_checkpoint`.
-
-        Raises
-        ------
-        CheckpointError
-            Naming the file and the fault: truncated, corrupt (a digest does
-            not match), a missing tensor, a shape that disagrees with the
-            configuration, NaN or inf, or a format newer than this ssgs.
-        """
-        name = str(path)
-        tensors, metadata = _ckpt.read_checkpoint(path, verify=verify)
-        config = _ckpt.json_field(metadata, "config", name)
-        model_io.check_config(config, name, "metadata entry 'config'")
-        model_io.check_tensors(tensors, config, name)
-        model = cls._from_config(config, name)
-        return model_io.restore(model, tensors, _ckpt.json_field(metadata, "training_state", name, default={}),
-                                _ckpt.json_field(metadata, "sources", name, default=[]), name)
-
-    def export_model(self, path, use_compression=True, precision=np.float32, pack_covariances=True,
-                     include_training_artifacts=False, include_adaptive_statistics=True):
-        """Write the model to a numpy ``.npz`` file (readable with
-        ``allow_pickle=False``; :meth:`load_model` reads it back).
-
-        Parameters
-        ----------
-        path : str, Path or file object
-        use_compression : bool
-            ``np.savez_compressed`` rather than ``np.savez``.
-        precision : numpy float dtype
-            dtype of the parameters and statistics (float64 keeps them exact).
-        pack_covariances : bool
-            Store each covariance's upper triangle only ([N, D(D+1)/2]).
-        include_training_artifacts : bool
-            Also store the training corpus.
-        include_adaptive_statistics : bool
-            Also store online-adaptation statistics, when there are any.
-        """
-        self._require_model()
-        dtype = np.dtype(precision)
-        if dtype.kind != "f":
-            raise ValueError(f"precision must be a floating-point dtype, got {dtype}")
-        exc = self.excitation_model if (self._excitation is not None or self.f0 is not None) else None
-        arrays = model_io.npz_arrays(self, dtype, pack_covariances, include_training_artifacts,
-                                     include_adaptive_statistics, exc)
-        (np.savez_compressed if use_compression else np.savez)(path, **arrays)
-        return str(path) if not hasattr(path, "write") else path
-
-    @classmethod
-    def load_model(cls, path):
-        """Load a model written by :meth:`export_model` (parameters back in
-        float64; artifacts and adaptive statistics when the file has them)."""
-        name = str(path)
-        arrays, config, state, sources = model_io.read_npz(path)
-        model = cls._from_config(config, name)
-        return model_io.restore(model, arrays, state, sources, name,
-                                renormalise=arrays["transition_matrix"].dtype != np.float64, copy=False)
 
     def __repr__(self):
         fitted = "fitted" if self.state_means is not None else "not fitted"

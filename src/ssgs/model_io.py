@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 
+from ssgs import checkpoint
 from ssgs import excitation_model as _excitation
 from ssgs.corpus import Corpus
 from ssgs.errors import CheckpointError
@@ -24,7 +25,7 @@ from ssgs.features import FeatureConfig
 from ssgs.hmm import HMMParams
 from ssgs.synthesis import voice as _voice
 
-__all__ = ["PARAMETERS", "check_config", "check_tensors", "model_arrays", "npz_arrays", "read_npz", "restore"]
+__all__ = ["PARAMETERS", "Persistence", "check_config", "check_tensors", "model_arrays", "npz_arrays", "read_npz", "restore"]
 
 PARAMETERS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 _EXCITATION_KEYS = ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")
@@ -225,3 +226,93 @@ def read_npz(path):
     arrays["state_covariances"] = covars
     check_tensors(arrays, config, name)
     return arrays, config, state, sources
+
+
+class Persistence:
+    """The model's save and load methods, mixed into
+    :class:`ssgs.SpectralStateGuidedSynthesis`: safetensors checkpoints
+    (:mod:`ssgs.checkpoint`) and npz exports, both through the mapping
+    above. The class provides ``params``, ``corpus``, ``voice()``,
+    ``stored_excitation(with_artifacts)``, ``from_config`` and
+    ``_require_model``."""
+
+    def save_checkpoint(self, path, include_training_artifacts=True, include_adaptive_statistics=True):
+        """Write a verified safetensors checkpoint (atomically; path may be an
+        fsspec URL). Returns the path.
+
+        Parameters
+        ----------
+        path : str or Path
+        include_training_artifacts : bool
+            Also store the training corpus (observations, LPC coefficients,
+            residual, boundaries, frame tables): what fidelity > 0 and
+            resuming without the audio need.
+        include_adaptive_statistics : bool
+            Also store online-adaptation statistics, when there are any.
+        """
+        self._require_model()
+        with_artifacts = include_training_artifacts and self.corpus is not None
+        exc = self.stored_excitation(with_artifacts)
+        tensors = model_arrays(self, with_artifacts, include_adaptive_statistics, exc)
+        if exc is not None:  # what generation derives from it: a loaded model derives nothing
+            tensors.update(self.voice().derived_tensors())
+        return checkpoint.write_checkpoint(path, tensors, metadata_entries(self))
+
+    @classmethod
+    def load_checkpoint(cls, path, verify=True):
+        """Load a checkpoint written by :meth:`save_checkpoint`.
+
+        Raises
+        ------
+        CheckpointError
+            Naming the file and the fault: truncated, corrupt (a digest does
+            not match), a missing tensor, a shape that disagrees with the
+            configuration, NaN or inf, or a format newer than this ssgs.
+        """
+        name = str(path)
+        tensors, metadata = checkpoint.read_checkpoint(path, verify=verify)
+        config = checkpoint.json_field(metadata, "config", name)
+        check_config(config, name, "metadata entry 'config'")
+        check_tensors(tensors, config, name)
+        model = cls.from_config(config, name)
+        return restore(model, tensors, checkpoint.json_field(metadata, "training_state", name, default={}),
+                                checkpoint.json_field(metadata, "sources", name, default=[]), name)
+
+    def export_model(self, path, use_compression=True, precision=np.float32, pack_covariances=True,
+                     include_training_artifacts=False, include_adaptive_statistics=True):
+        """Write the model to a numpy ``.npz`` file (readable with
+        ``allow_pickle=False``; :meth:`load_model` reads it back).
+
+        Parameters
+        ----------
+        path : str, Path or file object
+        use_compression : bool
+            ``np.savez_compressed`` rather than ``np.savez``.
+        precision : numpy float dtype
+            dtype of the parameters and statistics (float64 keeps them exact).
+        pack_covariances : bool
+            Store each covariance's upper triangle only ([N, D(D+1)/2]).
+        include_training_artifacts : bool
+            Also store the training corpus.
+        include_adaptive_statistics : bool
+            Also store online-adaptation statistics, when there are any.
+        """
+        self._require_model()
+        dtype = np.dtype(precision)
+        if dtype.kind != "f":
+            raise ValueError(f"precision must be a floating-point dtype, got {dtype}")
+        exc = self.stored_excitation(False)
+        arrays = npz_arrays(self, dtype, pack_covariances, include_training_artifacts,
+                                     include_adaptive_statistics, exc)
+        (np.savez_compressed if use_compression else np.savez)(path, **arrays)
+        return str(path) if not hasattr(path, "write") else path
+
+    @classmethod
+    def load_model(cls, path):
+        """Load a model written by :meth:`export_model` (parameters back in
+        float64; artifacts and adaptive statistics when the file has them)."""
+        name = str(path)
+        arrays, config, state, sources = read_npz(path)
+        model = cls.from_config(config, name)
+        return restore(model, arrays, state, sources, name,
+                                renormalise=arrays["transition_matrix"].dtype != np.float64, copy=False)

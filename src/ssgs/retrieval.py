@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["FEATURE_SPACES", "FrameIndex", "FrameQueryResult", "FrameSearch", "frame_features", "frame_metadata"]
+from ssgs.checks import check_int
+
+__all__ = ["FEATURE_SPACES", "FrameIndex", "FrameQueries", "FrameQueryResult", "FrameSearch", "frame_features", "frame_metadata"]
 
 FEATURE_SPACES = ("lpc", "extended", "residual")
 _RESIDUAL_BANDS = 8
@@ -161,3 +163,47 @@ class FrameSearch:
         values = np.asarray(frame_metadata(self.corpus, metric), dtype=np.float64)
         order = np.argsort(-values if descending else values, kind="stable")[:k]
         return self.result(order, values[order], None)
+
+
+class FrameQueries:
+    """The model's frame-retrieval methods, mixed into
+    :class:`ssgs.SpectralStateGuidedSynthesis`: queries over its corpus
+    through one :class:`FrameSearch` (``_frame_search``, None at first). The
+    class provides ``corpus`` and ``_require_data``."""
+
+    def _search(self, what):
+        self._require_data(what)
+        if self._frame_search is None or self._frame_search.corpus is not self.corpus:
+            self._frame_search = FrameSearch(self.corpus)
+        return self._frame_search
+
+    def build_feature_index(self, feature_space="lpc", normalize=True):
+        """Index the training frames for nearest-neighbour queries
+        (:class:`ssgs.retrieval.FrameIndex`) in ``feature_space``: 'lpc' (LPC
+        coefficients), 'extended' (the HMM observation, log F0 and the frame
+        metadata) or 'residual' (the residual's band energies, level and
+        periodicity); ``normalize`` scales every dimension to unit variance."""
+        return self._search("build_feature_index").build(feature_space, normalize)
+
+    def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True):
+        """The k training frames nearest to training frame ``frame_idx``
+        (a :class:`ssgs.retrieval.FrameQueryResult`)."""
+        return self._search("query_similar_frames").similar(frame_idx, check_int("k", k), feature_space,
+                                                            exclude_self)
+
+    def query_frames_by_features(self, vector, k=5, feature_space=None):
+        """The k training frames nearest to a feature vector (in the units of
+        the feature space, before normalisation)."""
+        return self._search("query_frames_by_features").nearest(vector, check_int("k", k), feature_space)
+
+    def get_frame_metadata(self, key=None, indices=None):
+        """Per-frame metadata: a dict of arrays (every key, plus f0,
+        periodicity, gain, sequence and seconds), or one array for ``key``;
+        for all frames or the given ``indices``."""
+        self._require_data("get_frame_metadata")
+        return frame_metadata(self.corpus, key, indices)
+
+    def top_frames(self, metric, k=10, descending=True):
+        """The k frames with the largest (or smallest) value of a metadata
+        metric; ``distances`` holds the values."""
+        return self._search("top_frames").top(metric, check_int("k", k), descending)
