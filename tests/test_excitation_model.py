@@ -33,3 +33,17 @@ def test_leap_intervals_worked_example():
     far = leap_intervals(np.array([60.0, 1000.0]), np.ones(2))
     assert_allclose(far[-2:], [0.25, 0.75]) and far.sum() == pytest.approx(1.0)
     assert leap_intervals(np.full(5, 100.0), np.ones(5)) is None  # no leap
+
+
+def test_the_excitation_model_belongs_to_the_parameters_it_was_fitted_for():
+    import golden
+    from ssgs.hmm import HMMParams
+
+    model = golden.trained("music")
+    exc = model.excitation_model
+    assert model.excitation_model is exc  # fitted at the end of training, for these parameters
+    p = model.params
+    model.params = HMMParams(p.startprob, p.transmat, p.means + 0.01, p.covars)
+    assert model.excitation_model is not exc  # other parameters: fitted again
+    model.params = p
+    assert model.excitation_model is not exc and model.excitation_model is model.excitation_model

@@ -20,7 +20,7 @@ from ssgs.corpus import analyse_items
 from ssgs.errors import AudioError
 
 __all__ = ["STAT_NAMES", "Adaptation", "adapt", "at_rate", "centre_moments", "initial_memory", "memory_from_corpus",
-           "memory_variance", "select_states", "starting_memory"]
+           "memory_variance", "starting_memory"]
 
 STAT_NAMES = ("occupancy", "start", "xi_sum", "moment1", "moment2", "centre", "frames", "updates")
 
@@ -197,18 +197,6 @@ def memory_variance(memory):
     return np.maximum(memory["moment2"].sum(0).diagonal() / frames - (memory["moment1"].sum(0) / frames) ** 2,
                       1e-12)
 
-
-def select_states(statistics, keep, n_states):
-    """Adaptation statistics restricted to the states ``keep`` (of
-    ``n_states``): per-state rows (and columns of state-by-state tables)."""
-    out = dict(statistics or {})
-    for name, arr in out.items():
-        if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == n_states:
-            arr = arr[keep]
-            if arr.ndim >= 2 and arr.shape[1] == n_states:
-                arr = arr[:, keep]
-            out[name] = arr
-    return out
 
 
 def starting_memory(stored, params, corpus, limit, n_threads, occupancy):

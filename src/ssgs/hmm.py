@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssgs import kernels
+from ssgs.checks import check_float
+from ssgs.errors import SSGSError
 
 __all__ = [
     "HMMParams",
+    "StateSelection",
     "bic",
     "em_iteration",
     "floor_covariances",
@@ -26,6 +29,7 @@ __all__ = [
     "m_step",
     "occupancy_entropy",
     "prune_states",
+    "select_state_rows",
     "smoothness_penalty",
 ]
 
@@ -351,3 +355,80 @@ def prune_states(params, min_state_probability):
     start = start / start.sum() if start.sum() > 0 else np.full(keep.size, 1.0 / keep.size)
     pruned = HMMParams(start, trans / trans.sum(axis=1, keepdims=True), params.means[keep], params.covars[keep])
     return pruned, keep, result
+
+
+def select_state_rows(statistics, keep, n_states):
+    """Per-state arrays (a dict, e.g. adaptation statistics) restricted to
+    the states ``keep`` (of ``n_states``): per-state rows, and the columns
+    of state-by-state tables; other entries as they are."""
+    out = dict(statistics or {})
+    for name, arr in out.items():
+        if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == n_states:
+            arr = arr[keep]
+            if arr.ndim >= 2 and arr.shape[1] == n_states:
+                arr = arr[:, keep]
+            out[name] = arr
+    return out
+
+
+class StateSelection:
+    """The model's choice of states, mixed into
+    :class:`ssgs.SpectralStateGuidedSynthesis`: how many (BIC over
+    candidates) and which to keep (graph pruning). The class provides
+    ``corpus``, ``params`` (settable), the EM steps, ``stored_excitation``,
+    ``set_excitation_model``, ``adaptive_statistics``, ``training_history``,
+    ``_reseeds`` and the ``_require_*`` checks."""
+
+    def select_n_states(self, n_iterations=5):
+        """Choose ``n_states`` by BIC among ``auto_n_states_candidates``, each
+        candidate trained for ``n_iterations`` from its own seeded start.
+        Returns the candidates' scores (n_states, log_likelihood, bic)."""
+        self._require_data()
+        X, scores = self.corpus.data(), []
+        for n in self.auto_n_states_candidates:
+            if n > X.shape[0]:
+                continue
+            self.n_states = n
+            self.initialize_hmm_parameters()
+            for _ in range(n_iterations):
+                self.run_em_iteration()
+            p = self.params
+            stats = kernels.estep(X, self.sequence_lengths, p.startprob, p.transmat, p.means, p.covars,
+                                  n_threads=self.n_threads)
+            scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / X.shape[0],
+                           "bic": bic(stats.log_likelihood, n, X.shape[1], X.shape[0])})
+        if not scores:
+            raise SSGSError(f"{X.shape[0]} frames are too few for any candidate state count")
+        self.n_states = min(scores, key=lambda s: s["bic"])["n_states"]
+        return scores
+
+    def identify_graph_constraints(self, min_state_probability=1e-4):
+        """Remove the states the model can never or almost never reach
+        (unreachable from a start state, or occupied less than
+        ``min_state_probability`` of the time in the long run) from every
+        per-state array, renormalising what is left
+        (:func:`ssgs.hmm.prune_states`).
+
+        Returns
+        -------
+        dict
+            ``components``, ``unreachable``, ``removed``, ``kept`` (state
+            indices before the change), ``occupancy`` (long-run, before),
+            ``n_states_before``, ``n_states_after``.
+        """
+        self._require_model()
+        p = check_float("min_state_probability", min_state_probability, 0.0, 1.0)
+        if p >= 1.0:
+            raise ValueError("min_state_probability must be below 1")
+        exc = self.stored_excitation(False)
+        params, keep, result = prune_states(self.params, p)
+        if keep.size < result["n_states_before"]:
+            self.params = params
+            if exc is not None:
+                self.set_excitation_model(exc.select(keep))
+            if self._reseeds is not None and len(self._reseeds) == result["n_states_before"]:
+                self._reseeds = self._reseeds[keep]
+            self.adaptive_statistics = select_state_rows(self.adaptive_statistics, keep, result["n_states_before"])
+        self.training_history.append({"iteration": self.iteration, "graph_constraints": {
+            k: result[k] for k in ("removed", "n_states_before", "n_states_after")}})
+        return result

@@ -33,7 +33,7 @@ __all__ = ["SpectralStateGuidedSynthesis"]
 _AUTO_CANDIDATES = (8, 16, 24, 32)
 
 
-class SpectralStateGuidedSynthesis(model_io.Persistence, FrameQueries, Adaptation):
+class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, FrameQueries, Adaptation):
     """A Gaussian HMM over per-frame LPC descriptions of audio, and audio made from it.
 
     Parameters
@@ -307,29 +307,6 @@ class SpectralStateGuidedSynthesis(model_io.Persistence, FrameQueries, Adaptatio
                 callback(self, self.training_history[-1])
         return self.training_history
 
-    def select_n_states(self, n_iterations=5):
-        """Choose ``n_states`` by BIC among ``auto_n_states_candidates``, each
-        candidate trained for ``n_iterations`` from its own seeded start.
-        Returns the candidates' scores (n_states, log_likelihood, bic)."""
-        self._require_data()
-        X, scores = self.corpus.data(), []
-        for n in self.auto_n_states_candidates:
-            if n > X.shape[0]:
-                continue
-            self.n_states = n
-            self.initialize_hmm_parameters()
-            for _ in range(n_iterations):
-                self.run_em_iteration()
-            p = self.params
-            stats = kernels.estep(X, self.sequence_lengths, p.startprob, p.transmat, p.means, p.covars,
-                                  n_threads=self.n_threads)
-            scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / X.shape[0],
-                           "bic": _hmm.bic(stats.log_likelihood, n, X.shape[1], X.shape[0])})
-        if not scores:
-            raise SSGSError(f"{X.shape[0]} frames are too few for any candidate state count")
-        self.n_states = min(scores, key=lambda s: s["bic"])["n_states"]
-        return scores
-
     def train(self, audio, sample_rate=16000, n_em_iterations=10, callback=None, *, preview_every=None,
               preview_duration_frames=32, preview_callback=None, augment=False):
         """Extract features, initialise, run EM, then fit the excitation model.
@@ -374,39 +351,6 @@ class SpectralStateGuidedSynthesis(model_io.Persistence, FrameQueries, Adaptatio
         self.iterative_refinement(n_em_iterations, (lambda m, r: [h(m, r) for h in hooks]) if hooks else None)
         self.fit_excitation_model()
         return self
-
-    def identify_graph_constraints(self, min_state_probability=1e-4):
-        """Remove the states the model can never or almost never reach
-        (unreachable from a start state, or occupied less than
-        ``min_state_probability`` of the time in the long run) from every
-        per-state array, renormalising what is left
-        (:func:`ssgs.hmm.prune_states`).
-
-        Returns
-        -------
-        dict
-            ``components``, ``unreachable``, ``removed``, ``kept`` (state
-            indices before the change), ``occupancy`` (long-run, before),
-            ``n_states_before``, ``n_states_after``.
-        """
-        self._require_model()
-        p = check_float("min_state_probability", min_state_probability, 0.0, 1.0)
-        if p >= 1.0:
-            raise ValueError("min_state_probability must be below 1")
-        exc = self.excitation_model if (self._excitation is not None or self.f0 is not None) else None
-        params, keep, result = _hmm.prune_states(self.params, p)
-        if keep.size < result["n_states_before"]:
-            self.params = params
-            if exc is not None:
-                self.set_excitation_model(exc.select(keep))
-            if self._reseeds is not None and len(self._reseeds) == result["n_states_before"]:
-                self._reseeds = self._reseeds[keep]
-            from ssgs.adaptation import select_states
-
-            self.adaptive_statistics = select_states(self.adaptive_statistics, keep, result["n_states_before"])
-        self.training_history.append({"iteration": self.iteration, "graph_constraints": {
-            k: result[k] for k in ("removed", "n_states_before", "n_states_after")}})
-        return result
 
     # ----------------------------------------------------- excitation model
     def _parameters_key(self):
