@@ -119,8 +119,11 @@ class DaskBackend:
     def estep(self, params):
         """The E-step over every sequence, reduced in sequence order."""
         p = (params.startprob, params.transmat, params.means, params.covars)
-        shipped = self.client.scatter(p, broadcast=True)
-        futures = [self.client.submit(_estep, seqs, shipped, pure=False) for seqs in self.sequences]
+        # the parameters travel inside each task (as large as one sequence's
+        # statistics back): a task whose worker dies is rerun elsewhere as it
+        # is, where a broadcast to every worker waited for ever on a worker
+        # killed while it received
+        futures = [self.client.submit(_estep, seqs, p, pure=False) for seqs in self.sequences]
         per_file = self.client.gather(futures)
         results = [r for file in per_file for r in file]
         N, D = params.means.shape
@@ -133,6 +136,5 @@ class DaskBackend:
             m1 += a
             m2 += b
         seq_ll = np.array([r[0] for r in results])
-        n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        self.bytes_per_iteration.append(len(pickle.dumps(p)) * n_workers + len(pickle.dumps(results)))
+        self.bytes_per_iteration.append(len(pickle.dumps(p)) * len(futures) + len(pickle.dumps(results)))
         return kernels.EStepResult(float(np.sum(seq_ll)), seq_ll, occ, start, xi, m1, m2, None)
