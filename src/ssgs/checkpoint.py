@@ -21,10 +21,13 @@ anywhere in the file (header or data) a :class:`ssgs.CheckpointError`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
+import stat
 import struct
 import tempfile
 
@@ -34,19 +37,24 @@ from ssgs.errors import CheckpointError, CheckpointNotFoundError, SSGSError
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_HEADER_BYTES",
     "REQUIRED_TENSORS",
     "atomic_write",
+    "file_size",
     "filesystem",
     "is_remote",
+    "json_field",
     "local_path",
     "read_checkpoint",
     "read_header",
+    "tensor_nbytes",
     "tensors_sha256",
     "write_checkpoint",
 ]
 
 FORMAT_NAME = "safetensors"
 FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 REQUIRED_TENSORS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 _DIGEST_KEYS = ("tensors_sha256", "metadata_sha256")
 _UMASK = os.umask(0)
@@ -231,87 +239,176 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
     return str(path)
 
 
-def _read_bytes(path, limit=None) -> bytes:
+def file_size(path) -> int:
+    """The size in bytes of the file at ``path`` (local path or fsspec URL)."""
+    with _opened(path) as (_, size):
+        return size
+
+
+def _open_local(path, name):
+    """A local regular file open for reading, and its size. Anything else
+    (a device such as /dev/zero, a named pipe) is refused from what the
+    path is, before opening it: reading one has no end, or waits for ever."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{name}: not a regular file")
+    f = open(path, "rb")
+    return f, os.fstat(f.fileno()).st_size
+
+
+def _open_remote(path, name):
+    fs, rpath = filesystem(path)
+    size = fs.size(rpath)
+    if size is None:
+        raise CheckpointError(f"{name}: the filesystem does not tell the file's size")
+    return fs.open(rpath, "rb"), int(size)
+
+
+@contextlib.contextmanager
+def _opened(path):
+    """(file open for reading, its size) for a local path or fsspec URL; the
+    faults of opening and reading it as CheckpointErrors naming it."""
+    name = str(path)
     try:
-        if is_remote(path):
-            fs, rpath = filesystem(path)
-            if limit is None:
-                return fs.cat_file(rpath)
-            with fs.open(rpath, "rb") as f:
-                return f.read(limit)
-        with open(local_path(path), "rb") as f:
-            return f.read() if limit is None else f.read(limit)
+        f, size = _open_remote(path, name) if is_remote(path) else _open_local(local_path(path), name)
+        with f:
+            yield f, size
     except FileNotFoundError:
-        raise CheckpointNotFoundError(f"{path}: no such checkpoint") from None
+        raise CheckpointNotFoundError(f"{name}: no such checkpoint") from None
     except IsADirectoryError:
-        raise CheckpointNotFoundError(f"{path}: is a folder, not a checkpoint file") from None
+        raise CheckpointNotFoundError(f"{name}: is a folder, not a checkpoint file") from None
     except PermissionError:
-        raise CheckpointError(f"{path}: permission denied") from None
+        raise CheckpointError(f"{name}: permission denied") from None
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc})") from None
+        raise CheckpointError(f"{name}: cannot read ({exc})") from None
 
 
-def _parse_header(data: bytes, name: str, total_size: int | None = None):
-    if len(data) < 8:
-        raise CheckpointError(f"{name}: truncated or not a safetensors file ({len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > 100_000_000:
-        raise CheckpointError(f"{name}: not a safetensors file (header length {n})")
-    if len(data) < 8 + n:
-        raise CheckpointError(f"{name}: truncated inside the header")
+def _read_exactly(f, start, length, name) -> bytes:
+    """``length`` bytes of ``f`` from ``start``; fewer means the file
+    shrank since its size was taken."""
+    f.seek(start)
+    data = f.read(length)
+    if len(data) != length:
+        raise CheckpointError(f"{name}: truncated while being read ({len(data)} of {length} bytes "
+                              f"from byte {start}): was the file being written?")
+    return data
+
+
+def _cut(text, limit=60) -> str:
+    """``text`` cut to ``limit`` characters: a crafted header's names and
+    values in a message stay one short line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _brief(value, limit=60) -> str:
+    return _cut(repr(value), limit)
+
+
+def _header_json(raw: bytes, name: str):
+    """A safetensors header's tensor entries and metadata (strings to strings)."""
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{name}: corrupt header ({exc})") from None
+        header = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit number, deep nesting
+        raise CheckpointError(f"{name}: corrupt header ({_cut(str(exc), 200)})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{name}: corrupt header (not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    metadata = {} if metadata is None else metadata
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(f"{name}: corrupt header (metadata must map strings to strings)")
-    return n, header, metadata
+    return header, metadata
+
+
+def _nbytes(shape, itemsize, limit) -> int:
+    """itemsize * prod(shape), exactly, stopping once past ``limit`` (so a
+    crafted shape costs no more than its length)."""
+    if 0 in shape:
+        return 0
+    total = itemsize
+    for dim in shape:
+        total *= dim
+        if total > limit:
+            break
+    return total
+
+
+def _entry(tname, info, name):
+    """(dtype code, shape, begin, end) of a header entry, checked with exact
+    integers: a known dtype, a list of non-negative dimensions, two
+    increasing offsets exactly the shape's size apart."""
+    where = f"{name}: corrupt header: tensor '{_cut(tname)}'"
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{where} is described by {_brief(info)}, not an object")
+    code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(code, str) or code not in _DTYPES:
+        raise CheckpointError(f"{where} has unknown dtype {_brief(code)}")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise CheckpointError(f"{where} has shape {_brief(shape)}, not a list of non-negative integers")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(v) is int for v in offsets)
+            or not 0 <= offsets[0] <= offsets[1]):
+        raise CheckpointError(f"{where} has data_offsets {_brief(offsets)}, not two increasing byte offsets")
+    begin, end = offsets
+    if _nbytes(shape, np.dtype(_DTYPES[code]).itemsize, end - begin) != end - begin:
+        raise CheckpointError(f"{where} has {end - begin} bytes for shape {_brief(shape)} of {code}")
+    return code, tuple(shape), begin, end
+
+
+def _check_coverage(layout, data_length, name):
+    """The tensors' byte ranges follow one another from the start of the
+    data to its end: no overlap, no gap, nothing after, nothing missing."""
+    at = 0
+    for tname, (_, _, begin, end) in sorted(layout.items(), key=lambda item: item[1][2:]):
+        if begin != at:
+            fault = "overlaps the tensor before it" if begin < at else f"follows a gap of {begin - at} bytes"
+            raise CheckpointError(f"{name}: corrupt header: tensor '{_cut(tname)}' {fault} "
+                                  f"(bytes {begin} to {end} of the data)")
+        at = end
+    if at > data_length:
+        raise CheckpointError(f"{name}: truncated: the tensors end at byte {at} of the data "
+                              f"but only {data_length} bytes are present")
+    if at < data_length:
+        raise CheckpointError(f"{name}: {data_length - at} unexpected bytes after the tensors")
+
+
+def _read_layout(f, size, name):
+    """Read and check a safetensors header from ``f`` (``size`` bytes),
+    reading no more than the header (at most MAX_HEADER_BYTES): where the
+    data starts, {name: (dtype code, shape, begin, end)} and the metadata."""
+    if size < 8:
+        raise CheckpointError(f"{name}: truncated or not a safetensors file ({size} bytes)")
+    (n,) = struct.unpack("<Q", _read_exactly(f, 0, 8, name))
+    if n > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{name}: not a safetensors file (header length {n})")
+    if 8 + n > size:
+        raise CheckpointError(f"{name}: truncated inside the header (it says {n} bytes, {size - 8} follow)")
+    entries, metadata = _header_json(_read_exactly(f, 8, n, name), name)
+    layout = {tname: _entry(tname, info, name) for tname, info in entries.items()}
+    _check_coverage(layout, size - 8 - n, name)
+    return 8 + n, layout, metadata
 
 
 def read_header(path):
-    """Metadata and tensor descriptions (dtype, shape) without reading the
-    tensor data: for ``ssgs info`` and similar. No integrity check."""
+    """Metadata and tensor descriptions (dtype code, shape) read from the
+    header alone, after the same checks of its layout as
+    :func:`read_checkpoint`: for ``ssgs info`` and similar. No digest is
+    checked (that needs the data).
+
+    Returns
+    -------
+    metadata : dict of str -> str
+    tensors : dict of str -> {"dtype": str, "shape": list of int}
+    """
     name = str(path)
-    head = _read_bytes(path, limit=8)
-    if len(head) < 8:
-        raise CheckpointError(f"{name}: truncated or not a safetensors file ({len(head)} bytes)")
-    (n,) = struct.unpack("<Q", head)
-    if n > 100_000_000:
-        raise CheckpointError(f"{name}: not a safetensors file (header length {n})")
-    data = _read_bytes(path, limit=8 + n)
-    _, header, metadata = _parse_header(data, name)
-    return metadata, {k: {"dtype": v.get("dtype"), "shape": v.get("shape")} for k, v in header.items()}
+    with _opened(path) as (f, size):
+        _, layout, metadata = _read_layout(f, size, name)
+    return metadata, {t: {"dtype": code, "shape": list(shape)} for t, (code, shape, _, _) in layout.items()}
 
 
-def _parse(data: bytes, name: str, verify: bool):
-    n, header, metadata = _parse_header(data, name)
-    body = memoryview(data)[8 + n :]
-    tensors = {}
-    end_max = 0
-    for tname, info in header.items():
-        try:
-            dtype = np.dtype(_DTYPES[info["dtype"]])
-            shape = tuple(int(s) for s in info["shape"])
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{name}: corrupt header entry for tensor '{tname}'") from None
-        if end > len(body):
-            raise CheckpointError(f"{name}: truncated: tensor '{tname}' ends at byte {end} of the data "
-                                  f"but only {len(body)} bytes are present")
-        count = int(np.prod(shape, dtype=np.int64))
-        if begin < 0 or end - begin != count * dtype.itemsize:
-            raise CheckpointError(f"{name}: corrupt header: tensor '{tname}' has {end - begin} bytes "
-                                  f"for shape {shape} of {dtype}")
-        tensors[tname] = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape)
-        end_max = max(end_max, end)
-    if end_max != len(body):
-        raise CheckpointError(f"{name}: {len(body) - end_max} unexpected bytes after the tensors")
-    if verify:
-        _verify(tensors, metadata, name)
-    return tensors, metadata
+def tensor_nbytes(info) -> int:
+    """The bytes of a tensor :func:`read_header` describes."""
+    return np.dtype(_DTYPES[info["dtype"]]).itemsize * math.prod(info["shape"])
 
 
 def _verify(tensors, metadata, name):
@@ -326,8 +423,22 @@ def _verify(tensors, metadata, name):
         raise CheckpointError(f"{name}: tensor data does not match its SHA-256 (the file is corrupt)")
 
 
+def _check_version(metadata, name):
+    version = metadata.get("ssgs_format_version")
+    if version is None:
+        return
+    try:
+        v = int(version)
+    except ValueError:
+        raise CheckpointError(f"{name}: unreadable ssgs_format_version {_brief(version)}") from None
+    if v > FORMAT_VERSION:
+        raise CheckpointError(f"{name}: written in checkpoint format {v} by a newer ssgs; "
+                              f"this ssgs reads up to format {FORMAT_VERSION}: upgrade ssgs")
+
+
 def read_checkpoint(path, verify=True):
-    """Read a checkpoint's tensors and metadata.
+    """Read a checkpoint's tensors and metadata: the header is read and its
+    layout checked first (:func:`read_header`), then the data in one read.
 
     With ``verify`` the file must be an ssgs checkpoint whose digests match;
     the checks of what a model needs are the caller's
@@ -337,19 +448,21 @@ def read_checkpoint(path, verify=True):
     -------
     tensors : dict of str -> ndarray (read-only views)
     metadata : dict of str -> str
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the fault (CheckpointNotFoundError for no file).
     """
     name = str(path)
-    data = _read_bytes(path)
-    tensors, metadata = _parse(data, name, verify)
-    version = metadata.get("ssgs_format_version")
-    if version is not None:
-        try:
-            v = int(version)
-        except ValueError:
-            raise CheckpointError(f"{name}: unreadable ssgs_format_version {version!r}") from None
-        if v > FORMAT_VERSION:
-            raise CheckpointError(f"{name}: written in checkpoint format {v} by a newer ssgs; "
-                                  f"this ssgs reads up to format {FORMAT_VERSION}: upgrade ssgs")
+    with _opened(path) as (f, size):
+        start, layout, metadata = _read_layout(f, size, name)
+        body = memoryview(_read_exactly(f, start, size - start, name))
+    tensors = {tname: np.frombuffer(body[begin:end], dtype=_DTYPES[code]).reshape(shape)
+               for tname, (code, shape, begin, end) in layout.items()}
+    if verify:
+        _verify(tensors, metadata, name)
+    _check_version(metadata, name)
     return tensors, metadata
 
 

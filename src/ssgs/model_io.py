@@ -23,9 +23,11 @@ from ssgs.corpus import Corpus
 from ssgs.errors import CheckpointError
 from ssgs.features import FeatureConfig
 from ssgs.hmm import HMMParams
+from ssgs.kernels import MIN_F0
 from ssgs.synthesis import voice as _voice
 
-__all__ = ["PARAMETERS", "Persistence", "check_config", "check_tensors", "model_arrays", "npz_arrays", "read_npz", "restore"]
+__all__ = ["PARAMETERS", "Persistence", "check_config", "check_entries", "check_tensors", "model_arrays",
+           "npz_arrays", "read_npz", "restore"]
 
 PARAMETERS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 _EXCITATION_KEYS = ("state_pitch_histogram", "state_pitch_log_f0", "state_periodicity")
@@ -113,15 +115,64 @@ def unpack_covariances(packed, n_states, n_features, name):
     return full
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_config(config, name, what):
     """A saved model's configuration (``what``, for the message) is a JSON
-    object with the sizes; fills in ``n_features`` for older files."""
+    object with the sizes as positive integers and a sample rate generation
+    can use (or none); fills in ``n_features`` for older files."""
     if not isinstance(config, dict):
         raise CheckpointError(f"{name}: {what} is not a JSON object")
     for key in ("n_states", "lpc_order", "frame_size", "hop_size"):
         if key not in config:
             raise CheckpointError(f"{name}: configuration lacks '{key}'")
+        if not _integer(config[key]) or config[key] < 1:
+            raise CheckpointError(f"{name}: configuration's '{key}' is {config[key]!r:.60}, not a positive integer")
     config.setdefault("n_features", config["lpc_order"] + 2)
+    if not _integer(config["n_features"]) or config["n_features"] < 1:
+        raise CheckpointError(f"{name}: configuration's 'n_features' is {config['n_features']!r:.60}, "
+                              f"not a positive integer")
+    rate = config.get("sample_rate")
+    if rate is not None and not (_integer(rate) and 2 * MIN_F0 < rate < 2**31):  # 2**31: a C int
+        raise CheckpointError(f"{name}: configuration's 'sample_rate' is {rate!r:.60}, "
+                              f"not an integer above {2 * MIN_F0:g} Hz (and below 2**31)")
+
+
+_NUMBER = (int, float)
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", _NUMBER: "a number"}
+
+
+def _check_fields(item, kinds, what, name):
+    """The JSON object ``item`` (``what``, for the message) has the entries
+    ``kinds`` names (key -> type) of that type, when they are present."""
+    if not isinstance(item, dict):
+        raise CheckpointError(f"{name}: {what} is not a JSON object")
+    for key, kind in kinds.items():
+        value = item.get(key)
+        if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+            raise CheckpointError(f"{name}: {what}['{key}'] is {value!r:.60}, not {_KIND_NAMES[kind]}")
+
+
+def _check_list(items, kinds, what, name):
+    if not isinstance(items, list):
+        raise CheckpointError(f"{name}: {what} is not a JSON list")
+    for i, item in enumerate(items):
+        _check_fields(item, kinds, f"{what}[{i}]", name)
+
+
+def check_entries(training_state, sources, name):
+    """A saved model's training state (a JSON object: iteration, converged,
+    a history of objects, reseeds) and sources (a list of objects: path,
+    n_frames, n_samples) have the types a model takes back."""
+    _check_fields(training_state, {"iteration": int, "converged": bool, "history": list, "reseeds": list},
+                  "training_state", name)
+    if not all(_integer(r) for r in training_state.get("reseeds") or []):
+        raise CheckpointError(f"{name}: training_state['reseeds'] is not a list of integers")
+    _check_list(training_state.get("history") or [], {"log_likelihood": _NUMBER, "seconds": _NUMBER},
+                "training_state['history']", name)
+    _check_list(sources, {"path": str, "n_frames": int, "n_samples": int}, "sources", name)
 
 
 def _check_shapes(tensors, shapes, name):
@@ -134,10 +185,70 @@ def _check_shapes(tensors, shapes, name):
                                   f"needs {tuple('*' if s is None else s for s in shape)}")
 
 
+def _check_probabilities(stored, tname, name):
+    """``stored`` holds probabilities (a vector, or a matrix whose row i is
+    state i's): none negative, each row summing to 1 within what rounding
+    to the stored float type can move it (float16 exports are renormalised
+    by :func:`restore`)."""
+    p = np.asarray(stored, np.float64)
+    tol = max(1e-6, 2 * float(np.finfo(stored.dtype).eps))
+    if p.ndim == 1:
+        if (p < 0).any():
+            raise CheckpointError(f"{name}: {tname}[{int(np.argmin(p))}] is negative ({p.min():.6g})")
+        if abs(p.sum() - 1) > tol:
+            raise CheckpointError(f"{name}: {tname} sums to {p.sum():.6g}, not 1")
+        return
+    negative, off = (p < 0).any(axis=1), np.abs(p.sum(axis=1) - 1) > tol
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise CheckpointError(f"{name}: {tname}[{i}] has a negative probability "
+                              f"({p[i].min():.6g}, to state {int(np.argmin(p[i]))})")
+    if off.any():
+        i = int(np.argmax(off))
+        raise CheckpointError(f"{name}: {tname}[{i}] sums to {p[i].sum():.6g}, not 1")
+
+
+def _check_covariances(covars, name):
+    """Every state's covariance is symmetric and positive definite (a
+    Cholesky factorisation exists): what its Gaussian's density needs."""
+    c = np.asarray(covars, np.float64)
+    scale = np.abs(c).max(axis=(1, 2), initial=0.0)
+    asymmetric = np.abs(c - c.transpose(0, 2, 1)).max(axis=(1, 2), initial=0.0) > 1e-6 * scale
+    if asymmetric.any():
+        raise CheckpointError(f"{name}: state_covariances[{int(np.argmax(asymmetric))}] is not symmetric")
+    try:
+        np.linalg.cholesky(c)
+        return
+    except np.linalg.LinAlgError:
+        pass
+    for i, one in enumerate(c):  # which state: the stacked factorisation does not say
+        try:
+            np.linalg.cholesky(one)
+        except np.linalg.LinAlgError:
+            raise CheckpointError(f"{name}: state_covariances[{i}] is not positive definite") from None
+
+
+def _check_floating(tensors, name):
+    for tname in PARAMETERS:
+        if tensors[tname].dtype.kind != "f":
+            raise CheckpointError(f"{name}: tensor '{tname}' is {tensors[tname].dtype}, not floating point")
+
+
+def _check_parameters(tensors, name):
+    """The HMM parameters (finite, shaped as the configuration says) are
+    ones a model can generate from: floating point, probabilities, and
+    covariances."""
+    _check_floating(tensors, name)
+    _check_probabilities(tensors["initial_probabilities"], "initial_probabilities", name)
+    _check_probabilities(tensors["transition_matrix"], "transition_matrix", name)
+    _check_covariances(tensors["state_covariances"], name)
+
+
 def check_tensors(tensors, config, name):
     """A saved model's tensors (a checkpoint's or an npz export's) are all
-    there, shaped as the configuration says, finite and consistent
-    (CheckpointError naming the file and the fault). Returns whether a
+    there, shaped as the configuration says, finite and consistent, with
+    probabilities that sum to 1 and positive definite covariances
+    (CheckpointError naming the file, the tensor and the state). Returns whether a
     corpus is stored."""
     N, D = int(config["n_states"]), int(config["n_features"])
     p, hop = int(config["lpc_order"]), int(config["hop_size"])
@@ -152,6 +263,7 @@ def check_tensors(tensors, config, name):
     for tname, arr in tensors.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise CheckpointError(f"{name}: tensor '{tname}' contains NaN or inf")
+    _check_parameters(tensors, name)
     _excitation.check_tensors(tensors, name)
     return corpus_shapes is not None
 
@@ -220,6 +332,10 @@ def read_npz(path):
                                    (("config", None), ("export_format", {}), ("training_state", {}),
                                     ("sources", [])))
     check_config(config, name, "'config'")
+    check_entries(state, sources, name)
+    if not isinstance(fmt, dict):
+        raise CheckpointError(f"{name}: 'export_format' is not a JSON object")
+    _check_floating(arrays, name)
     covars = arrays["state_covariances"].astype(np.float64)
     if fmt.get("packed_covariances"):
         covars = unpack_covariances(covars, int(config["n_states"]), int(config["n_features"]), name)
@@ -273,10 +389,11 @@ class Persistence:
         tensors, metadata = checkpoint.read_checkpoint(path, verify=verify)
         config = checkpoint.json_field(metadata, "config", name)
         check_config(config, name, "metadata entry 'config'")
+        state = checkpoint.json_field(metadata, "training_state", name, default={})
+        sources = checkpoint.json_field(metadata, "sources", name, default=[])
+        check_entries(state, sources, name)
         check_tensors(tensors, config, name)
-        model = cls.from_config(config, name)
-        return restore(model, tensors, checkpoint.json_field(metadata, "training_state", name, default={}),
-                                checkpoint.json_field(metadata, "sources", name, default=[]), name)
+        return restore(cls.from_config(config, name), tensors, state, sources, name)
 
     def export_model(self, path, use_compression=True, precision=np.float32, pack_covariances=True,
                      include_training_artifacts=False, include_adaptive_statistics=True):
