@@ -52,7 +52,7 @@ def test_generate_cli(model, audio, tmp_path):
     ("start", 2, "expected FILE_INDEX:SECONDS"),
     ("no_artifacts", 2, "training artifacts"),
     ("corrupt", 1, "does not match its SHA-256"),
-    ("output", 2, "cannot write"),
+    ("output", 2, "output folder"),
 ])
 def test_generate_cli_errors(model, tmp_path, case, code, message):
     ckpt = tmp_path / "m.safetensors"

@@ -3,19 +3,42 @@
     python -m ssgs.generate models/checkpoint_final.safetensors -o out.wav \\
         --duration 5 --fidelity 0.0 --excitation karplus-strong --seed 1 [--start 0:12.5]
 
+The output's ending picks its container and, unless ``--subtype`` says
+otherwise, its sample format: 24-bit PCM for .wav and .flac, Vorbis for .ogg
+and .oga, Opus for .opus, MPEG layer III for .mp3 (the last two when the
+installed libsndfile writes them). The file is written whole or not at all:
+an existing file of that name is replaced only once the new one is complete.
+
 Exit codes: 0 success; 2 bad input (an option out of range, a missing
-checkpoint, fidelity > 0 on a checkpoint without training artifacts); 1 a
-checkpoint that fails verification or an unexpected error (traceback with -v).
+checkpoint or output folder, an ending or subtype that cannot be written,
+fidelity > 0 on a checkpoint without training artifacts, a duration that
+does not fit in memory); 1 a checkpoint that fails verification or an
+unexpected error (traceback with -v); 141 standard output closed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["main"]
 
 PROG = "python -m ssgs.generate"
+
+# ending -> (soundfile format, default subtype); those the installed
+# libsndfile cannot write are left out by _containers
+CONTAINERS = {".wav": ("WAV", "PCM_24"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS"),
+              ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III")}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+def _containers():
+    """The endings this libsndfile can write, with their (format, default subtype)."""
+    import soundfile as sf
+
+    return {ext: (fmt, subtype) for ext, (fmt, subtype) in CONTAINERS.items()
+            if fmt in sf.available_formats() and subtype in sf.available_subtypes(fmt)}
 
 
 def _start(text):
@@ -26,10 +49,11 @@ def _start(text):
         raise argparse.ArgumentTypeError(f"expected FILE_INDEX:SECONDS such as 0:12.5, got {text!r}") from None
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog=PROG, description="Generate audio from a trained ssgs checkpoint.")
+def build_parser(prog=None):
+    p = argparse.ArgumentParser(prog=prog or PROG, description="Generate audio from a trained ssgs checkpoint.")
     p.add_argument("checkpoint", help="checkpoint path or fsspec URL")
-    p.add_argument("-o", "--output", required=True, help="output audio file (.wav, .flac, .ogg)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output audio file: " + " ".join(_containers()) + " (the ending picks the format)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of audio (default: 5)")
     p.add_argument("--fidelity", type=float, default=0.0,
                    help="1 replays the training audio, 0 is fully synthetic; in between, that share "
@@ -42,29 +66,77 @@ def build_parser():
     p.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the model's)")
     p.add_argument("--decoder", default="sample", choices=("sample", "smooth"),
                    help="state paths sampled from the HMM, or smoothed (default: sample)")
-    p.add_argument("--subtype", default="PCM_24", help="soundfile subtype (default: PCM_24)")
+    p.add_argument("--subtype", default=None,
+                   help="soundfile subtype such as PCM_16 or FLOAT (default: the container's: PCM_24 for "
+                        ".wav and .flac, VORBIS for .ogg and .oga, OPUS for .opus)")
     p.add_argument("--no-verify", action="store_true", help="skip the checkpoint's integrity check")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks for unexpected errors")
     return p
 
 
-def run(args):
+def _output_format(output, subtype=None):
+    """(soundfile format, subtype) for writing ``output``, from its ending;
+    ValueError naming the ending or subtype that cannot be written."""
     import soundfile as sf
 
+    ext = os.path.splitext(str(output))[1].lower()
+    containers = _containers()
+    if ext not in containers:
+        raise ValueError(f"cannot write {output}: {ext or 'no ending'} is not an audio format ssgs writes "
+                         f"(supported endings: {' '.join(containers)})")
+    fmt, default = containers[ext]
+    subtype = (subtype or default).upper()
+    if not sf.check_format(fmt, subtype):
+        raise ValueError(f"cannot write {output}: subtype {subtype} cannot be written to {ext} "
+                         f"(it takes {' '.join(sf.available_subtypes(fmt))})")
+    return fmt, subtype
+
+
+def _check_output_folder(output):
+    """ValueError unless the folder ``output`` goes into exists."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        state = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise ValueError(f"output folder {folder} {state}")
+
+
+def _check_rate(output, subtype, rate):
+    if subtype == "OPUS" and rate not in OPUS_RATES:
+        raise ValueError(f"cannot write {output}: .opus needs a sample rate of "
+                         f"{', '.join(map(str, OPUS_RATES))} Hz, not {rate} (use --sample-rate)")
+
+
+def _write(output, audio, rate, fmt, subtype):
+    """Write the file whole, then rename it into place (an existing file of that
+    name is replaced only by a complete one)."""
+    import soundfile as sf
+
+    from ssgs.checkpoint import atomic_write
+
+    try:
+        atomic_write(output, writer=lambda f: sf.write(f, audio, rate, format=fmt, subtype=subtype))
+    except (sf.LibsndfileError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot write {output}: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def run(args):
     from ssgs.model import SpectralStateGuidedSynthesis
 
+    fmt, subtype = _output_format(args.output, args.subtype)
+    _check_output_folder(args.output)
+    if args.start is not None and args.fidelity == 0 and not args.quiet:
+        print("warning: --start is unused at fidelity 0 (it says where in the training audio "
+              "a fidelity > 0 generation starts)", file=sys.stderr)
     model = SpectralStateGuidedSynthesis.load_checkpoint(args.checkpoint, verify=not args.no_verify)
     rate = args.sample_rate or model.sample_rate or 16000
+    _check_rate(args.output, subtype, rate)
     audio, details = model.generate(args.duration, sample_rate=rate, fidelity=args.fidelity,
                                     excitation_type=args.excitation, seed=args.seed, start=args.start,
                                     decoder=args.decoder, return_details=True)
-    try:
-        sf.write(args.output, audio, rate, subtype=args.subtype)
-    except (sf.LibsndfileError, ValueError, TypeError) as exc:
-        raise ValueError(f"cannot write {args.output}: {exc}") from None
-    except OSError as exc:
-        raise ValueError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    _write(args.output, audio, rate, fmt, subtype)
     if not args.quiet:
         where = ""
         if details.source_path is not None:
@@ -74,11 +146,14 @@ def run(args):
     return 0
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog=None):
+    """Run the command on ``argv`` (default: the command line); ``prog`` is its
+    name in messages, as the user typed it (default: python -m ssgs.generate)."""
+    prog = prog or PROG
+    args = build_parser(prog).parse_args(argv)
     from ssgs._cli import run_reporting_errors
 
-    return run_reporting_errors(PROG, lambda: run(args), verbose=args.verbose)
+    return run_reporting_errors(prog, lambda: run(args), verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from ssgs import kernels
 from ssgs import model_io
 from ssgs import synthesis
 from ssgs.adaptation import Adaptation
-from ssgs.checks import audio_items, check_float, check_int
+from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
 from ssgs.corpus import Corpus, analyse_items
 from ssgs.errors import AudioError, CheckpointError, SSGSError
 from ssgs.features import FeatureConfig
@@ -483,15 +483,21 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         Raises
         ------
         ValueError
-            A bad argument (the message names it).
+            A bad argument (the message names it), or a duration whose
+            synthesis would need more memory than is available.
         SSGSError
             fidelity > 0 on a model without training artifacts.
         """
         self._require_model()
-        duration = check_float("duration_seconds", duration_seconds, 0.0, low_open=True)
+        duration = check_duration("duration_seconds", duration_seconds)
         fidelity = check_float("fidelity", fidelity, 0.0, 1.0)
         kind = _excitation.parse_excitation(excitation_type)
         sample_rate = check_int("sample_rate", sample_rate, 1000)
+        # refused before allocating: synthesis peaks below 96 bytes per sample
+        # at the model's rate (fidelity 0.5, measured) plus the output's float32
+        # samples and their resampling at the output rate
+        check_memory(f"duration_seconds {duration:g} s",
+                     duration * (96 * (self.sample_rate or sample_rate) + 16 * sample_rate))
         if decoder not in ("sample", "smooth"):
             raise ValueError(f"decoder must be 'sample' or 'smooth', got {decoder!r}")
         if seed is None:
