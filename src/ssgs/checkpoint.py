@@ -357,7 +357,8 @@ def _entry(tname, info, name):
 
 def _check_coverage(layout, data_length, name):
     """The tensors' byte ranges follow one another from the start of the
-    data to its end: no overlap, no gap, nothing after, nothing missing."""
+    data to its end: no overlap, no gap, nothing after, nothing missing
+    (those two unchecked when ``data_length`` is None)."""
     at = 0
     for tname, (_, _, begin, end) in sorted(layout.items(), key=lambda item: item[1][2:]):
         if begin != at:
@@ -365,6 +366,8 @@ def _check_coverage(layout, data_length, name):
             raise CheckpointError(f"{name}: corrupt header: tensor '{_cut(tname)}' {fault} "
                                   f"(bytes {begin} to {end} of the data)")
         at = end
+    if data_length is None:
+        return
     if at > data_length:
         raise CheckpointError(f"{name}: truncated: the tensors end at byte {at} of the data "
                               f"but only {data_length} bytes are present")
@@ -372,10 +375,11 @@ def _check_coverage(layout, data_length, name):
         raise CheckpointError(f"{name}: {data_length - at} unexpected bytes after the tensors")
 
 
-def _read_layout(f, size, name):
+def _read_layout(f, size, name, whole=True):
     """Read and check a safetensors header from ``f`` (``size`` bytes),
     reading no more than the header (at most MAX_HEADER_BYTES): where the
-    data starts, {name: (dtype code, shape, begin, end)} and the metadata."""
+    data starts, {name: (dtype code, shape, begin, end)} and the metadata.
+    With ``whole`` the tensors must fill the rest of the file exactly."""
     if size < 8:
         raise CheckpointError(f"{name}: truncated or not a safetensors file ({size} bytes)")
     (n,) = struct.unpack("<Q", _read_exactly(f, 0, 8, name))
@@ -385,15 +389,16 @@ def _read_layout(f, size, name):
         raise CheckpointError(f"{name}: truncated inside the header (it says {n} bytes, {size - 8} follow)")
     entries, metadata = _header_json(_read_exactly(f, 8, n, name), name)
     layout = {tname: _entry(tname, info, name) for tname, info in entries.items()}
-    _check_coverage(layout, size - 8 - n, name)
+    _check_coverage(layout, size - 8 - n if whole else None, name)
     return 8 + n, layout, metadata
 
 
-def read_header(path):
+def read_header(path, whole=True):
     """Metadata and tensor descriptions (dtype code, shape) read from the
     header alone, after the same checks of its layout as
     :func:`read_checkpoint`: for ``ssgs info`` and similar. No digest is
-    checked (that needs the data).
+    checked (that needs the data). ``whole=False`` reads the header of a
+    file cut short or with bytes after its tensors too (``info --force``).
 
     Returns
     -------
@@ -402,7 +407,7 @@ def read_header(path):
     """
     name = str(path)
     with _opened(path) as (f, size):
-        _, layout, metadata = _read_layout(f, size, name)
+        _, layout, metadata = _read_layout(f, size, name, whole)
     return metadata, {t: {"dtype": code, "shape": list(shape)} for t, (code, shape, _, _) in layout.items()}
 
 

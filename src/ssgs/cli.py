@@ -2,7 +2,7 @@
 
     ssgs train --folders music/ --n-states 34        (= python -m ssgs.train)
     ssgs generate CKPT -o out.wav --duration 5       (= python -m ssgs.generate)
-    ssgs info CKPT [--json]
+    ssgs info CKPT [--json] [--force]
     ssgs verify CKPT [CKPT ...]
     ssgs report CKPT -o report.png                   (needs ssgs[plot]: matplotlib)
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 __all__ = ["main"]
@@ -22,44 +21,52 @@ __all__ = ["main"]
 PROG = "ssgs"
 
 
-def _size(path):
+def _entry(metadata, key, default):
+    """A JSON metadata entry, or ``default`` when it is missing, unreadable
+    or not of ``default``'s type (``info --force`` shows what it can)."""
+    try:
+        value = json.loads(metadata.get(key, "null"))
+    except ValueError:
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _tensor_bytes(tensors):
+    """Bytes of the tensors by group: parameters, training artifacts,
+    excitation model, adaptive statistics."""
     from ssgs import checkpoint
 
-    if checkpoint.is_remote(path):
-        fs, rpath = checkpoint.filesystem(path)
-        return int(fs.size(rpath))
-    return os.path.getsize(checkpoint.local_path(path))
-
-
-def checkpoint_info(path) -> dict:
-    """What a checkpoint holds, read from its header only (no tensor data)."""
-    from ssgs import checkpoint
-
-    metadata, tensors = checkpoint.read_header(path)
-    name = str(path)
-    config = checkpoint.json_field(metadata, "config", name, default={})
-    state = checkpoint.json_field(metadata, "training_state", name, default={})
-    sources = checkpoint.json_field(metadata, "sources", name, default=[])
-    history = [r for r in state.get("history", []) if "log_likelihood" in r]
     groups = {"parameters": 0, "training artifacts": 0, "excitation model": 0, "adaptive statistics": 0}
-    itemsize = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}
     for tname, info in tensors.items():
-        nbytes = itemsize.get(info["dtype"], 8)
-        for dim in info["shape"]:
-            nbytes *= dim
         if tname.startswith("adaptive__"):
-            groups["adaptive statistics"] += nbytes
+            group = "adaptive statistics"
         elif tname in checkpoint.REQUIRED_TENSORS:
-            groups["parameters"] += nbytes
+            group = "parameters"
         elif tname.startswith(("state_", "observation_", "excitation_", "voice_")):  # synthesis statistics
-            groups["excitation model"] += nbytes
+            group = "excitation model"
         else:
-            groups["training artifacts"] += nbytes
-    sample_rate = config.get("sample_rate") or 16000
-    seconds = sum(s.get("n_samples", 0) for s in sources) / sample_rate
+            group = "training artifacts"
+        groups[group] += checkpoint.tensor_nbytes(info)
+    return groups
+
+
+def checkpoint_info(path, whole=True) -> dict:
+    """What a checkpoint holds, read from its header only (no tensor data);
+    ``whole=False`` reads the header of a file cut short or extended too."""
+    from ssgs import checkpoint
+
+    metadata, tensors = checkpoint.read_header(path, whole=whole)
+    config, state = _entry(metadata, "config", {}), _entry(metadata, "training_state", {})
+    sources = [s for s in _entry(metadata, "sources", []) if isinstance(s, dict)]
+    history = [r for r in state.get("history", []) if isinstance(r, dict) and "log_likelihood" in r]
+    sample_rate = _number(config.get("sample_rate")) or 16000
     return {
-        "path": name,
-        "file_bytes": _size(path),
+        "path": str(path),
+        "file_bytes": checkpoint.file_size(path),
         "format": metadata.get("format"),
         "ssgs_format_version": metadata.get("ssgs_format_version"),
         "ssgs_version": metadata.get("ssgs_version"),
@@ -68,13 +75,14 @@ def checkpoint_info(path) -> dict:
         "training": {
             "iteration": state.get("iteration"),
             "converged": state.get("converged"),
-            "log_likelihood_per_frame": [r["log_likelihood"] for r in history],
-            "seconds": sum(r.get("seconds", 0.0) for r in history),
+            "log_likelihood_per_frame": [_number(r["log_likelihood"]) for r in history],
+            "seconds": sum(_number(r.get("seconds")) for r in history),
         },
-        "sources": {"count": len(sources), "seconds_of_audio": seconds, "files": sources},
+        "sources": {"count": len(sources), "seconds_of_audio": sum(_number(s.get("n_samples")) for s in sources)
+                    / sample_rate, "files": sources},
         "has_training_artifacts": "residual_signals" in tensors,
         "has_adaptive_statistics": any(t.startswith("adaptive__") for t in tensors),
-        "tensor_bytes": groups,
+        "tensor_bytes": _tensor_bytes(tensors),
         "tensors": tensors,
     }
 
@@ -87,11 +95,24 @@ def _human(nbytes):
     return f"{nbytes:.1f} GB"
 
 
-def cmd_info(args):
-    info = checkpoint_info(args.checkpoint)
-    if args.json:
-        print(json.dumps(info, indent=1, sort_keys=True))
-        return 0
+def _damage(path, force):
+    """Why the checkpoint at ``path`` is not whole (None when it is): the
+    checks ``ssgs verify`` makes. Without ``force`` that is the error."""
+    from ssgs.errors import CheckpointError, CheckpointNotFoundError
+    from ssgs.model import SpectralStateGuidedSynthesis
+
+    try:
+        SpectralStateGuidedSynthesis.load_checkpoint(path, verify=True)
+    except CheckpointNotFoundError:
+        raise
+    except CheckpointError as exc:
+        if not force:
+            raise CheckpointError(f"{exc} (--force shows what can be read of it)") from None
+        return str(exc)
+    return None
+
+
+def _print_info(info, max_sources):
     c, t, s = info["config"], info["training"], info["sources"]
     ll = t["log_likelihood_per_frame"]
     print(f"{info['path']}  ({_human(info['file_bytes'])}, ssgs {info['ssgs_version']}, "
@@ -103,17 +124,33 @@ def cmd_info(args):
     print(f"  training   {t['iteration']} EM iteration(s){trend}, "
           f"{'converged' if t['converged'] else 'not converged'}, {t['seconds']:.1f} s of EM")
     print(f"  sources    {s['count']} sequence(s), {s['seconds_of_audio']:.1f} s of audio")
-    for src in s["files"][: args.max_sources]:
+    for src in s["files"][:max_sources]:
         print(f"             {src.get('path')}  ({src.get('n_frames')} frames)")
-    if s["count"] > args.max_sources:
-        print(f"             ... and {s['count'] - args.max_sources} more (--json lists them all)")
+    if s["count"] > max_sources:
+        print(f"             ... and {s['count'] - max_sources} more (--json lists them all)")
     print(f"  artifacts  {'yes' if info['has_training_artifacts'] else 'no'}"
           f"   adaptive statistics {'yes' if info['has_adaptive_statistics'] else 'no'}")
     print("  sizes      " + ", ".join(f"{k} {_human(v)}" for k, v in info["tensor_bytes"].items() if v))
-    return 0
+    if info["damaged"]:
+        print(f"  DAMAGED    {info['damaged']}")
+
+
+def cmd_info(args):
+    """What a checkpoint holds; exit 1 for one that is not whole (with
+    --force, after showing what its header holds)."""
+    damage = _damage(args.checkpoint, args.force)
+    info = {**checkpoint_info(args.checkpoint, whole=damage is None), "damaged": damage}
+    if args.json:
+        print(json.dumps(info, indent=1, sort_keys=True))
+    else:
+        _print_info(info, args.max_sources)
+    return 1 if damage else 0
 
 
 def cmd_verify(args):
+    """Load each checkpoint as a model does (layout, digests, parameters):
+    one line each, carrying on past any that fails (every malformed file
+    is an SSGSError; nothing else is caught, a closed pipe included)."""
     from ssgs.errors import SSGSError
     from ssgs.model import SpectralStateGuidedSynthesis
 
@@ -154,6 +191,8 @@ def build_parser():
     info.add_argument("checkpoint")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--max-sources", type=int, default=10, help="sources listed (default: 10)")
+    info.add_argument("--force", action="store_true",
+                      help="show what a damaged checkpoint's header holds (the exit status is still 1)")
     verify = sub.add_parser("verify", help="check checkpoints' integrity (exit 1 if any is not whole)")
     verify.add_argument("checkpoints", nargs="+")
     report = sub.add_parser("report", help="a PNG report of a model (needs ssgs[plot])")
@@ -171,11 +210,11 @@ def main(argv=None):
     if argv and argv[0] == "train":
         from ssgs.train import main as train_main
 
-        return train_main(argv[1:])
+        return train_main(argv[1:], prog=f"{PROG} train")
     if argv and argv[0] == "generate":
         from ssgs.generate import main as generate_main
 
-        return generate_main(argv[1:])
+        return generate_main(argv[1:], prog=f"{PROG} generate")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
