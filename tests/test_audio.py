@@ -139,8 +139,8 @@ def test_scan_folders_order_duplicates_and_missing(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     (a / "sub").mkdir(parents=True)
     b.mkdir()
-    for p in (a / "2.wav", a / "1.WAV", a / "sub" / "3.flac", b / "x.mp3", a / "notes.txt"):
-        p.write_bytes(b"x")
+    for i, p in enumerate((a / "2.wav", a / "1.WAV", a / "sub" / "3.flac", b / "x.mp3", a / "notes.txt")):
+        p.write_bytes(bytes([i]))  # each its own content: copies are another test's
     os.symlink(a / "1.WAV", b / "link.wav")
     flat = scan_folders([a, b, tmp_path / "nope"], [".wav", "flac", ".mp3"])
     assert flat.files == [str(a / "1.WAV"), str(a / "2.wav"), str(b / "x.mp3")]

@@ -7,11 +7,11 @@ audio made from them by driving LPC filters with an excitation.
 from pathlib import Path as _Path
 
 from ssgs._version import __version__
-from ssgs.errors import AudioError, CheckpointError, CheckpointNotFoundError, SSGSError
+from ssgs.errors import AudioError, AudioWarning, CheckpointError, CheckpointNotFoundError, SSGSError
 from ssgs.model import SpectralStateGuidedSynthesis
 
-__all__ = ["AudioError", "CheckpointError", "CheckpointNotFoundError", "SSGSError", "SpectralStateGuidedSynthesis",
-           "__version__", "get_include"]
+__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "SSGSError",
+           "SpectralStateGuidedSynthesis", "__version__", "get_include"]
 
 
 def get_include() -> str:

@@ -7,46 +7,118 @@ quality) to the model's rate, in blocks, so a long file never exists in memory
 at its original rate and channel count.
 
 Problems with a file are :class:`ssgs.AudioError` with a one-line message
-naming the file; :func:`scan_folders` reports problems with folders as
-skipped entries rather than raising.
+naming the file (through :func:`display_path`); a file used with a caveat
+(truncated) gives an :class:`ssgs.AudioWarning`. :func:`scan_folders` reports
+problems with folders, and files it leaves out, as skipped entries rather
+than raising.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
-from dataclasses import dataclass
+import sys
+import threading
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from ssgs.errors import AudioError
+from ssgs.errors import AudioError, AudioWarning
 
 __all__ = [
     "DEFAULT_EXTENSIONS",
     "PYAV_EXTENSIONS",
+    "READABLE_EXTENSIONS",
     "ScanResult",
+    "display_path",
     "fetch",
     "file_sha256",
     "is_url",
     "load_audio",
+    "native_stderr_silenced",
     "prepare_signal",
     "scan_folders",
 ]
 
-DEFAULT_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
+DEFAULT_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus")
 PYAV_EXTENSIONS = (".m4a", ".aac", ".mp4", ".m4b", ".wma")
+# every ending load_audio decodes: libsndfile's audio formats and PyAV's
+READABLE_EXTENSIONS = DEFAULT_EXTENSIONS + PYAV_EXTENSIONS + (
+    ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64")
 _BLOCK_SECONDS = 30.0
+# a header's frame count may be an estimate (an MP3 without a Xing/Info
+# header: from the file's size), off by a fraction of a percent
+_CLAIM_TOLERANCE = 0.01
+_UNKNOWN_LENGTH = 1 << 62  # libsndfile's frame count when the length is not known
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @dataclass
 class ScanResult:
-    """Files found by :func:`scan_folders` and what was skipped (path, reason)."""
+    """What :func:`scan_folders` found.
+
+    Attributes
+    ----------
+    files : list of str
+        The audio files to use.
+    skipped : list of (str, str)
+        (path, reason) for folders that could not be read and files left out.
+    other_endings : dict of str -> int
+        Files seen in the scanned folders whose ending is an audio ending
+        (:data:`READABLE_EXTENSIONS`) other than the requested ones:
+        ending (lower case, with the dot) -> how many.
+    """
 
     files: list[str]
     skipped: list[tuple[str, str]]
+    other_endings: dict[str, int] = field(default_factory=dict)
+
+
+def display_path(path) -> str:
+    r"""``path`` as one printable line, for messages about a file.
+
+    Bytes of the name that are not valid in the file system's encoding
+    (which Python keeps in a str as surrogate escapes, PEP 383) show as
+    ``\xNN``; control characters as ``\n``, ``\r``, ``\t``, ``\xNN`` or
+    ``\uNNNN``; every other character, letters of any script included, as
+    it is.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> display_path(b"caf\xe9\n.wav")
+    'caf\\xe9\\n.wav'
+    >>> display_path("café.wav")
+    'café.wav'
+    """
+    text = os.fsdecode(os.fspath(path))
+    if text.isprintable():
+        return text
+    return "".join(_display_char(c) for c in text)
+
+
+def _display_char(c):
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, surrogate-escaped
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
+        return _ESCAPES.get(c) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+    return c
 
 
 def _normalise_extensions(extensions):
@@ -64,8 +136,9 @@ def is_url(path) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 
 
-def _scan_url(folder, exts, recursive, files, skipped):
-    """Audio files under an fsspec URL (s3://bucket/prefix, ...), sorted."""
+def _scan_url(folder, exts, recursive, files, skipped, other):
+    """Audio files under an fsspec URL (s3://bucket/prefix, ...), sorted;
+    the other audio endings met counted in ``other``."""
     import fsspec
 
     try:
@@ -83,6 +156,9 @@ def _scan_url(folder, exts, recursive, files, skipped):
         skipped.append((folder, f"cannot list: {exc}"))
         return
     found = sorted(f"{protocol}://{p}" for p in names if p.lower().endswith(exts))
+    for p in names:
+        if not p.lower().endswith(exts):
+            _count_ending(p, other)
     files.extend(f for f in found if f not in files)
 
 
@@ -97,7 +173,7 @@ def fetch(url, folder):
 
 
 def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> ScanResult:
-    """Audio files in ``folders``, sorted, each file once.
+    """Audio files in ``folders``, sorted, each file and each content once.
 
     Parameters
     ----------
@@ -113,18 +189,22 @@ def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> Sca
     Returns
     -------
     ScanResult
-        ``files`` in a stable order (folder by folder, then by path), a file
-        reached twice (two folders, or a symbolic link) listed once;
-        ``skipped`` holds (path, reason) for missing or unreadable folders
-        and for duplicates.
+        ``files`` in a stable order (folder by folder, then by path).
+        A local file reached under several names (symbolic or hard links,
+        two folders) is listed once, under its first name that is not a
+        symbolic link (else its first name); local files with the same
+        bytes are listed once, the first of them kept (only files whose
+        sizes collide are hashed; empty files are never copies). ``skipped``
+        holds (path, reason) for missing or unreadable folders and for the
+        files left out ("same file as ...", "same content as ...").
+        ``other_endings`` counts the audio files seen with other endings.
     """
     exts = _normalise_extensions(extensions)
-    files, skipped = [], []
-    seen_files: dict[tuple[int, int], str] = {}
+    listed, skipped, other = [], [], Counter()
     seen_dirs: set[tuple[int, int]] = set()
     for folder in folders:
         if is_url(folder):
-            _scan_url(str(folder), exts, recursive, files, skipped)
+            _scan_url(str(folder), exts, recursive, listed, skipped, other)
             continue
         folder = Path(str(folder)[len("file://"):] if str(folder).startswith("file://") else folder).expanduser()
         if not folder.exists():
@@ -133,21 +213,26 @@ def scan_folders(folders, extensions=DEFAULT_EXTENSIONS, recursive=False) -> Sca
         if not folder.is_dir():
             skipped.append((str(folder), "not a folder"))
             continue
-        found = _scan_local(folder, exts, recursive, seen_files, seen_dirs, skipped)
-        files.extend(sorted(found))
-    return ScanResult(files, skipped)
+        listed.extend(sorted(_scan_local(folder, exts, recursive, seen_dirs, skipped, other)))
+    files = _each_content_once(_each_file_once(listed, skipped), skipped)
+    return ScanResult(files, skipped, dict(sorted(other.items())))
 
 
-def _scan_local(folder, exts, recursive, seen_files, seen_dirs, skipped):
-    """Audio files in a local folder (and its sub-folders if ``recursive``),
-    each real folder and file taken once across calls (``seen_dirs``,
-    ``seen_files``)."""
+def _count_ending(name, other):
+    ending = os.path.splitext(name)[1].lower()
+    if ending in READABLE_EXTENSIONS:
+        other[ending] += 1
+
+
+def _scan_local(folder, exts, recursive, seen_dirs, skipped, other):
+    """Names of the audio files in a local folder (and its sub-folders if
+    ``recursive``), each real folder taken once across calls (``seen_dirs``);
+    the other audio endings met counted in ``other``."""
     found = []
     stack = [folder]
     while stack:
         d = stack.pop()
-        entries = _read_folder(d, seen_dirs, skipped)
-        for entry in entries:
+        for entry in _read_folder(d, seen_dirs, skipped):
             path = Path(entry.path)
             try:
                 if entry.is_dir():
@@ -156,8 +241,10 @@ def _scan_local(folder, exts, recursive, seen_files, seen_dirs, skipped):
                     continue
             except OSError:
                 continue
-            if entry.name.lower().endswith(exts) and _first_sight(path, seen_files, skipped):
+            if entry.name.lower().endswith(exts):
                 found.append(str(path))
+            else:
+                _count_ending(entry.name, other)
     return found
 
 
@@ -179,19 +266,56 @@ def _read_folder(d, seen_dirs, skipped):
         return []
 
 
-def _first_sight(path, seen_files, skipped):
-    """Whether ``path`` is a readable file not met before (under any name)."""
-    try:
-        fst = path.stat()
-    except OSError as exc:
-        skipped.append((str(path), f"cannot read file: {exc.strerror or exc}"))
-        return False
-    fkey = (fst.st_dev, fst.st_ino)
-    if fkey in seen_files:
-        skipped.append((str(path), f"same file as {seen_files[fkey]}"))
-        return False
-    seen_files[fkey] = str(path)
-    return True
+def _each_file_once(listed, skipped):
+    """[(path, size)] of ``listed`` with each local file once (size None for
+    a URL): of the names a file has there, the first that is not a
+    symbolic link is kept (else the first); the others, and files that
+    cannot be read, go to ``skipped``."""
+    info, owner = {}, {}
+    for path in listed:
+        if is_url(path):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            skipped.append((path, f"cannot read file: {exc.strerror or exc}"))
+            continue
+        key = (st.st_dev, st.st_ino)
+        info[path] = (key, st.st_size, os.path.islink(path))
+        if key not in owner or (info[owner[key]][2] and not info[path][2]):
+            owner[key] = path
+    kept = []
+    for path in listed:
+        if is_url(path):
+            kept.append((path, None))
+        elif path in info:
+            first = owner[info[path][0]]
+            if first == path:
+                kept.append((path, info[path][1]))
+            else:
+                skipped.append((path, f"same file as {display_path(first)}"))
+    return kept
+
+
+def _each_content_once(kept, skipped):
+    """The paths of ``kept`` ([(path, size)]) with each content once: files
+    of a size no other file has are unique; the others are told apart by
+    SHA-256, the first of equal ones kept, the rest going to ``skipped``."""
+    sizes = Counter(size for _, size in kept if size)
+    first_of, files = {}, []
+    for path, size in kept:
+        if size and sizes[size] > 1:
+            try:
+                digest = (size, file_sha256(path))
+            except OSError:
+                digest = None  # decoding will say what is wrong with it
+            if digest in first_of:
+                skipped.append((path, f"same content as {display_path(first_of[digest])}"))
+                continue
+            if digest is not None:
+                first_of[digest] = path
+        files.append(path)
+    return files
 
 
 def file_sha256(path, chunk=1 << 20) -> str:
@@ -203,44 +327,97 @@ def file_sha256(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
-def _mono_blocks_soundfile(path):
+def _mono_blocks_soundfile(path, name):
+    """(sample rate, mono float32 blocks) of a file libsndfile decodes."""
     try:
-        f = sf.SoundFile(path)
+        f = sf.SoundFile(path if os.name == "nt" else os.fsencode(path))  # bytes: any name the OS allows
     except sf.LibsndfileError as exc:
-        raise AudioError(f"{path}: cannot decode ({_short(exc)})") from None
+        raise AudioError(f"{name}: cannot decode ({_short(exc)})") from None
     except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise AudioError(f"{name}: cannot read ({exc.strerror or exc})") from None
     with f:
-        rate, channels = f.samplerate, f.channels
-        _check_channels(path, channels)
-        block = max(1, int(_BLOCK_SECONDS * rate))
-
-        def blocks():
-            try:
-                for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
-                    yield data.mean(axis=1, dtype=np.float32) if channels == 2 else data[:, 0]
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise AudioError(f"{path}: cannot decode ({_short(exc)})") from None
-
-        yield rate, blocks()
+        _check_channels(name, f.channels)
+        yield f.samplerate, _decoded_blocks(f, name, max(1, int(_BLOCK_SECONDS * f.samplerate)))
 
 
-def _mono_blocks_pyav(path):
+def _decoded_blocks(f, name, block):
+    """Mono float32 blocks of ``block`` frames (the last one shorter) from
+    the open SoundFile ``f``, read until the decoder stops: at the frame
+    count its header claims, where the data ends, or at a decoding error
+    (what decoded before it kept); then :func:`_check_complete`."""
+    claimed = f.frames if 0 <= f.frames < _UNKNOWN_LENGTH else None
+    buffer = np.empty((max(1, min(block, claimed or block)), f.channels), np.float32)
+    decoded, error = 0, None
+    while claimed is None or decoded < claimed:
+        want = block if claimed is None else min(block, claimed - decoded)
+        n, error = _read_into(f, buffer[:want])
+        if n:
+            data = buffer[:n]
+            yield data.mean(axis=1, dtype=np.float32) if f.channels == 2 else data[:, 0].copy()
+            decoded += n
+        if error is not None or n < want:
+            break
+    _check_complete(name, decoded, claimed, f.samplerate, error)
+
+
+def _read_into(f, out):
+    """(frames decoded into ``out``, the decoding error that stopped it or None).
+
+    After an error, the frames that did decode are those the decoder's
+    position moved by."""
+    start = _position(f)
+    try:
+        return f.read(out=out).shape[0], None
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        end = _position(f)
+        n = 0 if start is None or end is None else min(max(end - start, 0), out.shape[0])
+        return n, exc
+
+
+def _position(f):
+    try:
+        return f.tell()
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+
+
+def _check_complete(name, decoded, claimed, rate, error):
+    """Say what decoding ``decoded`` frames of ``claimed`` (None: length not
+    known) means: AudioError if nothing decoded, AudioWarning if decoding
+    stopped at an error or more than ``_CLAIM_TOLERANCE`` short of the claim."""
+    claim = f"the {_duration(claimed, rate)} its header claims" if claimed else "the file"
+    if decoded == 0 and (claimed or error is not None):
+        cause = "truncated" if error is None else f"cannot decode ({_short(error)})"
+        raise AudioError(f"{name}: {cause}: nothing decodable of {claim}")
+    short = claimed is not None and decoded < claimed * (1.0 - _CLAIM_TOLERANCE)
+    if decoded and (short or error is not None):
+        got = _duration(decoded, rate)
+        warnings.warn(f"{name}: truncated: {got} decodable of {claim}; using the {got}", AudioWarning, stacklevel=3)
+
+
+def _duration(frames, rate):
+    """'9.7 s', or '1.1 ms' below a tenth of a second."""
+    seconds = frames / rate
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
+
+
+def _mono_blocks_pyav(path, name):
+    """(sample rate, mono float32 blocks) of a file PyAV decodes."""
     try:
         import av
     except ImportError:
-        raise AudioError(f"{path}: {Path(path).suffix} files need PyAV: pip install \"ssgs[av]\"") from None
+        raise AudioError(f"{name}: {Path(path).suffix} files need PyAV: pip install \"ssgs[av]\"") from None
     try:
-        container = av.open(str(path))
+        container = av.open(path)
     except Exception as exc:  # PyAV raises its own error classes per codec
-        raise AudioError(f"{path}: cannot decode ({_short(exc)})") from None
+        raise AudioError(f"{name}: cannot decode ({_short(exc)})") from None
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
-            raise AudioError(f"{path}: no audio stream")
+            raise AudioError(f"{name}: no audio stream")
         stream = streams[0]
         channels = stream.codec_context.channels
-        _check_channels(path, channels)
+        _check_channels(name, channels)
         resampler = av.AudioResampler(format="fltp", layout="mono" if channels == 1 else "stereo")
 
         def blocks():
@@ -250,31 +427,52 @@ def _mono_blocks_pyav(path):
                         data = out.to_ndarray().astype(np.float32, copy=False)
                         yield data.mean(axis=0, dtype=np.float32) if data.shape[0] == 2 else data[0]
             except Exception as exc:
-                raise AudioError(f"{path}: cannot decode ({_short(exc)})") from None
+                raise AudioError(f"{name}: cannot decode ({_short(exc)})") from None
 
         yield stream.codec_context.sample_rate, blocks()
 
 
-def _check_channels(path, channels):
+def _check_channels(name, channels):
     if channels > 2:
-        raise AudioError(f"{path}: {channels} channels (only mono and stereo are supported)")
+        raise AudioError(f"{name}: {channels} channels (only mono and stereo are supported)")
     if channels < 1:
-        raise AudioError(f"{path}: no audio channels")
+        raise AudioError(f"{name}: no audio channels")
 
 
 def _short(exc) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    """The decoder's own words: libsndfile's error text without the file's
+    name soundfile puts before it, else the last line of the message."""
+    text = getattr(exc, "error_string", None) or str(exc)
+    lines = text.strip().splitlines()
+    return display_path(lines[-1]) if lines else type(exc).__name__
 
 
-def load_audio(path, sample_rate=16000) -> np.ndarray:
+def load_audio(path, sample_rate=16000, *, name=None) -> np.ndarray:
     """Decode a file, mix to mono and resample to ``sample_rate``.
+
+    The file is decoded in blocks until the decoder stops: at the frame
+    count its header claims, where the data ends, or at a decoding error.
+    Only what decoded is used; nothing is repeated or invented. A file
+    that holds less than its header claims (a truncated download, a copy
+    cut short) gives its decodable part and an :class:`ssgs.AudioWarning`
+    "<file>: truncated: <a> s decodable of the <b> s its header claims;
+    using the <a> s" when decoding stopped at an error (what decoded before
+    it is kept) or more than 1 % short of the header's frame count (the
+    tolerance is for counts that are estimates: an MP3 without a Xing/Info
+    header has one from its size). When nothing decodes it is an
+    AudioError ("... nothing decodable of the <b> s its header claims").
+    Readers that take the length from the data present (WAV, AIFF, Ogg)
+    give a shortened file's audio without a warning.
 
     Parameters
     ----------
-    path : str or Path
+    path : str, bytes or Path
+        Any name the operating system allows (bytes that are not valid
+        UTF-8 included).
     sample_rate : int
         Target rate in Hz.
+    name : str, optional
+        How messages name the file (default: ``display_path(path)``).
 
     Returns
     -------
@@ -283,31 +481,122 @@ def load_audio(path, sample_rate=16000) -> np.ndarray:
     Raises
     ------
     AudioError
-        Unreadable, undecodable, empty, more than two channels, or holding
-        NaN or inf; the message names the file.
+        Unreadable, undecodable, empty, nothing decodable, more than two
+        channels, or holding NaN or inf; the message names the file.
+
+    Warns
+    -----
+    AudioWarning
+        Truncated: only the decodable part is returned.
+
+    Examples
+    --------
+    >>> signal = load_audio("song.mp3", 16000)  # doctest: +SKIP
     """
-    path = str(path)
+    path = os.fsdecode(os.fspath(path))
+    name = display_path(path) if name is None else name
     if not os.path.exists(path):
-        raise AudioError(f"{path}: file does not exist")
+        raise AudioError(f"{name}: file does not exist")
     if os.path.getsize(path) == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
+        raise AudioError(f"{name}: empty file (0 bytes)")
     opener = _mono_blocks_pyav if path.lower().endswith(PYAV_EXTENSIONS) else _mono_blocks_soundfile
     pieces = []
-    for rate, blocks in opener(path):
+    for rate, blocks in opener(path, name):
         if rate <= 0:
-            raise AudioError(f"{path}: invalid sample rate {rate}")
+            raise AudioError(f"{name}: invalid sample rate {rate}")
         resampler = None if rate == sample_rate else soxr.ResampleStream(
             rate, sample_rate, 1, dtype="float32", quality="HQ")
         for block in blocks:
             if not np.isfinite(block).all():
-                raise AudioError(f"{path}: contains NaN or inf samples")
+                raise AudioError(f"{name}: contains NaN or inf samples")
             pieces.append(block.copy() if resampler is None else resampler.resample_chunk(block))
         if resampler is not None:
             pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     signal = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
     if signal.size == 0:
-        raise AudioError(f"{path}: no audio samples")
+        raise AudioError(f"{name}: no audio samples")
     return signal
+
+
+_silenced = {"depth": 0, "saved": None, "stream": None, "previous": None}
+_silenced_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Within the block, what native code writes to file descriptor 2 (the
+    decoders' chatter: libmpg123's "Xing stream size off by more than
+    1%", ...) goes to the null device, while Python's ``sys.stderr`` still
+    reaches the original standard error.
+
+    How: fd 2 is pointed at ``os.devnull``, and when ``sys.stderr`` wrote to
+    fd 2 it is replaced, for the block, by a stream on a duplicate of the
+    original descriptor (so warnings, tqdm bars and ``print(...,
+    file=sys.stderr)`` made inside the block are shown; a stream object
+    taken before the block that writes to fd 2 is silenced with it). Both
+    are restored on the way out, exception or not. Nested or concurrent
+    uses (from several threads) share one redirection, undone by the last
+    to leave; without a usable fd 2 the block runs unchanged.
+
+    Examples
+    --------
+    >>> with native_stderr_silenced():
+    ...     signal = load_audio("song.mp3")  # doctest: +SKIP
+    """
+    entered = _silence_enter()
+    try:
+        yield
+    finally:
+        if entered:
+            _silence_leave()
+
+
+def _silence_enter():
+    """Redirect fd 2 (or count one more user); whether it is redirected."""
+    with _silenced_lock:
+        if _silenced["depth"]:
+            _silenced["depth"] += 1
+            return True
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            return False
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        stream = None
+        if _writes_to_fd2(sys.stderr):
+            stream = io.TextIOWrapper(io.FileIO(os.dup(saved), "w"), encoding=sys.stderr.encoding,
+                                      errors=sys.stderr.errors, line_buffering=True, write_through=True)
+            _silenced["previous"], sys.stderr = sys.stderr, stream
+        _silenced.update(depth=1, saved=saved, stream=stream)
+        return True
+
+
+def _silence_leave():
+    with _silenced_lock:
+        _silenced["depth"] -= 1
+        if _silenced["depth"]:
+            return
+        stream, saved = _silenced["stream"], _silenced["saved"]
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.flush()
+            if sys.stderr is stream:
+                sys.stderr = _silenced["previous"]
+            stream.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        _silenced.update(saved=None, stream=None, previous=None)
+
+
+def _writes_to_fd2(stream):
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def prepare_signal(x, name="audio") -> np.ndarray:

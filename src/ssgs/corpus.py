@@ -31,24 +31,24 @@ def _signal_sha(signal):
 
 
 def _load(item, index, sample_rate):
-    """(signal, source entry, name) of one file, URL or array."""
+    """(signal, source entry, name for messages) of one file, URL or array."""
     if isinstance(item, (str, os.PathLike)) and _audio.is_url(item):
         url = str(item)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = _audio.fetch(url, tmp)
             except Exception as exc:  # the storage's own errors: credentials, network, missing key
-                raise AudioError(f"{url}: cannot fetch ({exc})") from None
-            signal = _audio.load_audio(local, sample_rate)
+                raise AudioError(f"{_audio.display_path(url)}: cannot fetch ({exc})") from None
+            signal = _audio.load_audio(local, sample_rate, name=_audio.display_path(url))
             source = {"path": url, "kind": "file", "size": os.path.getsize(local),
                       "sha256": _audio.file_sha256(local)}
-        return signal, source, url
+        return signal, source, _audio.display_path(url)
     if isinstance(item, (str, os.PathLike)):
-        path = str(item)
+        path = os.fsdecode(os.fspath(item))
         signal = _audio.load_audio(path, sample_rate)
         source = {"path": str(Path(path).resolve()), "kind": "file", "size": os.path.getsize(path),
                   "sha256": _audio.file_sha256(path)}
-        return signal, source, path
+        return signal, source, _audio.display_path(path)
     name = f"audio[{index}]"
     signal = _audio.prepare_signal(item, name)
     return signal, {"path": name, "kind": "array", "size": int(signal.nbytes), "sha256": _signal_sha(signal)}, name
@@ -98,19 +98,28 @@ def analyse_items(items, config: FeatureConfig, workers=0, n_threads=0, skip_bad
     one per core; each analysis gets its share of ``n_threads``), at most
     2 x workers in flight, results in input order.
 
+    While it runs, what native decoders write to file descriptor 2 is
+    silenced (:func:`ssgs.audio.native_stderr_silenced`); Python's
+    ``sys.stderr`` (the progress bar, warnings) still shows.
+
     Returns
     -------
     analysed : list of (FileFeatures, source entry)
     skipped : list of (path, reason)
         Files that could not be used (with ``skip_bad``; otherwise their
-        AudioError is raised, as it always is for arrays).
+        AudioError is raised, as it always is for arrays); the reason
+        without the file's name.
+
+    Warns
+    -----
+    AudioWarning
+        For each truncated file (its decodable part is used:
+        :func:`ssgs.audio.load_audio`).
     """
     items = list(items)
     workers = check_int("workers", workers, 0) or kernels.resolve_threads(n_threads)
     workers = max(1, min(workers, len(items) or 1))
     kernel_threads = max(1, kernels.resolve_threads(n_threads) // workers)
-    results, skipped = [None] * len(items), []
-    bar = _progress_bar(progress, len(items))
 
     def task(i):
         try:
@@ -120,23 +129,37 @@ def analyse_items(items, config: FeatureConfig, workers=0, n_threads=0, skip_bad
                 raise
             return exc
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending, next_i = {}, 0
-        for i in range(len(items)):
-            while next_i < len(items) and len(pending) < 2 * workers:
-                pending[next_i] = pool.submit(task, next_i)
-                next_i += 1
-            out = pending.pop(i).result()
-            if isinstance(out, AudioError):
-                message, prefix = str(out), f"{items[i]}: "
-                skipped.append((str(items[i]), message[len(prefix):] if message.startswith(prefix) else message))
-            else:
-                results[i] = out
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    return [entry for r in results if r is not None for entry in r], skipped
+    with _audio.native_stderr_silenced():  # decoders' chatter; the bar and warnings still show
+        results = _in_order(task, len(items), workers, _progress_bar(progress, len(items)))
+    skipped = [(os.fsdecode(os.fspath(items[i])), _reason(out, items[i]))
+               for i, out in enumerate(results) if isinstance(out, AudioError)]
+    return [entry for r in results if not isinstance(r, AudioError) for entry in r], skipped
+
+
+def _in_order(task, n, workers, bar):
+    """[task(i) for i in range(n)], run on ``workers`` threads with at most
+    2 x workers in flight, ``bar`` (or None) advanced as each is collected."""
+    results = [None] * n
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending, next_i = {}, 0
+            for i in range(n):
+                while next_i < n and len(pending) < 2 * workers:
+                    pending[next_i] = pool.submit(task, next_i)
+                    next_i += 1
+                results[i] = pending.pop(i).result()
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _reason(error, item):
+    """An AudioError's message about ``item`` without the file's name before it."""
+    message, prefix = str(error), f"{_audio.display_path(os.fspath(item))}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 class Corpus:

@@ -1,6 +1,6 @@
 """The exceptions ssgs raises for problems a user can fix."""
 
-__all__ = ["AudioError", "CheckpointError", "CheckpointNotFoundError", "SSGSError"]
+__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "SSGSError"]
 
 
 class SSGSError(Exception):
@@ -17,3 +17,8 @@ class CheckpointNotFoundError(CheckpointError):
 
 class AudioError(SSGSError, ValueError):
     """Audio that cannot be used: unreadable, empty, or otherwise unusable."""
+
+
+class AudioWarning(UserWarning):
+    """Audio used with a caveat the user should know of (a truncated file:
+    only its decodable part is used)."""
