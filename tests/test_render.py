@@ -1,9 +1,10 @@
-"""Filtering to audio (ssgs.synthesis.render): the silence gate and the limiter."""
+"""Filtering to audio (ssgs.synthesis.render): the silence gate, the
+look-ahead limiter of the level stage and the soft limiter."""
 
 import numpy as np
 from numpy.testing import assert_array_equal
 
-from ssgs.synthesis.render import silence_gate, soft_limit
+from ssgs.synthesis.render import CEILING, peak_limit, silence_gate, soft_limit
 
 
 def test_soft_limit_only_touches_audio_that_would_clip():
@@ -23,3 +24,41 @@ def test_silence_gate_is_exact_zero_in_silence_and_has_no_steps():
     assert np.all(g[[0, 7]] == 1.0)  # sounding hops away from silence are untouched
     assert np.abs(np.diff(np.concatenate([[1.0], g.reshape(-1), [0.0]]))).max() <= 2.0 / hop + 1e-12
     assert np.all(silence_gate(np.ones(5, bool), hop) == 1.0)
+
+
+def _peak_limit_reference(y, width, ceiling):
+    """The limiter written out sample by sample: each sample's gain is the
+    mean over its window of each neighbour's smallest allowed gain."""
+    allowed = np.minimum(1.0, ceiling / np.maximum(np.abs(y), 1e-300))
+    n = len(y)
+    held = np.array([allowed[max(0, i - width): i + width + 1].min() for i in range(n)])
+    padded = np.concatenate([np.full(width, held[0]), held, np.full(width, held[-1])])
+    gain = np.array([padded[i: i + 2 * width + 1].mean() for i in range(n)])
+    return y * gain
+
+
+def test_peak_limit_keeps_every_sample_under_the_ceiling_and_matches_a_reference():
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal(3000) * np.repeat(rng.uniform(0.1, 0.9, 30), 100)
+    limited = peak_limit(y, 16)
+    assert np.abs(y).max() > 2 * CEILING  # loud enough to be limited
+    assert np.abs(limited).max() <= CEILING
+    np.testing.assert_allclose(limited, _peak_limit_reference(y, 16, CEILING), rtol=1e-12, atol=0)
+
+
+def test_peak_limit_touches_only_the_neighbourhood_of_a_peak_and_leaves_quiet_audio_alone():
+    rng = np.random.default_rng(6)
+    y = np.clip(0.3 * rng.standard_normal(40000), -0.9, 0.9)
+    assert_array_equal(peak_limit(y, 32), y)
+    peaks = np.sort(rng.choice(np.arange(100, 20000), 200, replace=False))
+    y[peaks] = rng.uniform(1.0, 3.0, peaks.size) * np.sign(y[peaks])
+    y[30000] = 3.0
+    limited = peak_limit(y, 32)
+    peaks = np.append(peaks, 30000)
+    changed = np.flatnonzero(limited != y)
+    assert np.abs(changed[:, None] - peaks[None, :]).min(axis=1).max() <= 64  # all near a peak
+    assert_array_equal(limited[20100:29900], y[20100:29900])  # bit for bit beyond their reach
+    assert_array_equal(limited[30100:], y[30100:])
+    gain = limited[29900:30100] / y[29900:30100]
+    assert abs(limited[30000]) <= CEILING
+    assert np.abs(np.diff(gain)).max() <= 1.0 / 65 + 1e-12  # falls and recovers in steps, no jump

@@ -58,9 +58,11 @@ def _from_training(voice, corpus, n, fidelity, kind, rng, start, decoder):
 def generate(voice, corpus, duration, fidelity, kind, seed, start=None, decoder="sample", sample_rate=None,
              sources=()):
     """Audio of ``duration`` seconds (checked arguments): the model alone at
-    fidelity 0, the training ``corpus`` replayed or blended above it. Soft
-    limited only where a sample would exceed full scale; resampled (soxr)
-    to ``sample_rate`` when it differs from the voice's.
+    fidelity 0, the training ``corpus`` replayed or blended above it;
+    resampled (soxr) to ``sample_rate`` when it differs from the voice's;
+    then soft limited only where a sample would exceed full scale (the
+    rendering stays under its ceiling, so this is a safety net for
+    resampling's overshoot and for what is replayed).
 
     Returns
     -------
@@ -82,10 +84,9 @@ def generate(voice, corpus, duration, fidelity, kind, seed, start=None, decoder=
         path = model_path(voice, -(-n // voice.hop), rng, decoder)
         y, f0 = render_model(voice, path, kind, rng)
         y = y[:n]
-    y = soft_limit(y)
     if sample_rate != model_rate:
         import soxr
 
         y = soxr.resample(y, model_rate, sample_rate, quality="HQ")
-    y = np.ascontiguousarray(y, dtype=np.float32)
+    y = np.ascontiguousarray(soft_limit(y), dtype=np.float32)
     return y, GenerationDetails(n_samples=len(y), state_path=path, f0=f0, **details)

@@ -1,16 +1,20 @@
 """Rendering: per-frame LPC envelopes and levels over an excitation, with
-the filter's state carried across frames, silences gated, and a soft
-limiter for what would exceed full scale."""
+the filter's state carried across frames, each hop's level kept under the
+peak ceiling, silences gated, and a soft limiter as the safety net for
+what would still exceed full scale (resampling's overshoot)."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
 from ssgs import kernels
 from ssgs.features import reflection_from_lar
 
 __all__ = [
+    "CEILING",
     "log_spectral_distance",
+    "peak_limit",
     "ramp_between_centres",
     "render",
     "silence_gate",
@@ -18,6 +22,7 @@ __all__ = [
 ]
 
 BLOCK = 16  # samples between filter updates
+CEILING = 0.98  # the highest sample level rendering makes (-0.18 dBFS)
 
 
 def silence_gate(audible, hop):
@@ -45,10 +50,12 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
     direct-form filter every 16 samples from interpolated coefficients.
     A pitched or shaped excitation is not white (its partials may sit on
     the filter's peaks), so each hop's level is then brought to the
-    model's: the ratio of wanted to measured RMS per hop, interpolated in
-    log between hop centres, multiplies the output. Every frame ends at
-    the gain the model gave it. ``audible`` (optional, [F] bool): frames
-    that are not get exact zeros (:func:`silence_gate`).
+    model's: the ratio of wanted to measured RMS per hop, interpolated
+    between hop centres, multiplies the output. Every frame ends at the
+    gain the model gave it, unless that gain would take a sample over
+    :data:`CEILING`: there a look-ahead limiter over half a hop on either
+    side takes it down (:func:`peak_limit`). ``audible`` (optional, [F]
+    bool): frames that are not get exact zeros (:func:`silence_gate`).
     """
     k = np.clip(reflection_from_lar(lar), -0.999999, 0.999999)
     y, zf = kernels.lpc_synthesis_smooth(excitation, k, log_gain, hop, block=BLOCK, zi=state)
@@ -57,10 +64,33 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
     padded[: y.shape[0]] = y
     measured = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
     correction = np.exp(np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0)))
-    y *= ramp_between_centres(correction, hop)[: y.shape[0]]
+    y = peak_limit(y * ramp_between_centres(correction, hop)[: y.shape[0]], hop // 2)
     if audible is not None and not np.all(audible):
         y *= silence_gate(audible, hop)[: y.shape[0]]
     return y, zf
+
+
+def peak_limit(y, width, ceiling=CEILING):
+    """``y`` with its gain lowered smoothly around every sample that exceeds
+    ``ceiling``, so that none does: a look-ahead limiter.
+
+    Each sample's largest allowed gain (``ceiling / |y|``, at most 1) is
+    held at its minimum over ``2 * width + 1`` samples centred on it, then
+    averaged over as many. Every gain averaged at a sample held that
+    sample's own limit, so the result never exceeds it, and the gain falls
+    and recovers over ``width`` samples on either side of a peak. Audio
+    within the ceiling comes back unchanged.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if not y.size or np.abs(y).max() <= ceiling:
+        return y
+    allowed = np.minimum(1.0, ceiling / np.maximum(np.abs(y), 1e-300))
+    size = 2 * int(width) + 1
+    gain = uniform_filter1d(minimum_filter1d(allowed, size, mode="nearest"), size, mode="nearest")
+    # exactly 1 beyond the reach of every peak (the running mean leaves rounding there)
+    gain[~maximum_filter1d(allowed < 1.0, 2 * size - 1, mode="nearest")] = 1.0
+    # the clip only removes rounding (a gain of exactly ceiling / |y|)
+    return np.clip(y * gain, -ceiling, ceiling)
 
 
 def ramp_between_centres(values, hop):
