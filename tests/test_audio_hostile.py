@@ -248,6 +248,9 @@ def test_messages_name_a_file_on_one_printable_line(tmp_path):
     os.symlink(odd, os.path.join(str(tmp_path), "a_link.wav"))
     reasons = dict(scan_folders([tmp_path], [".wav"]).skipped)
     assert reasons[os.path.join(str(tmp_path), "a_link.wav")] == f"same file as {display_path(odd)}"
+    with pytest.raises(AudioError) as info:  # nothing usable: the model's own message
+        SpectralStateGuidedSynthesis(n_states=3).extract_features_from_files([odd], 16000)
+    assert "\n" not in str(info.value) and display_path(odd) in str(info.value)
 
 
 def test_a_checkpoint_trained_on_a_name_that_is_not_utf8_saves_and_loads(tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 
 from ssgs import hmm as _hmm
 from ssgs import kernels
+from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_float, check_int
 from ssgs.corpus import analyse_items
 from ssgs.errors import AudioError
@@ -253,7 +254,7 @@ class Adaptation:
         items = at_rate(audio_items(audio), check_int("sample_rate", sample_rate, 1000), model_rate)
         analysed, skipped = analyse_items(items, self.feature_config, n_threads=self.n_threads)
         if not analysed:
-            raise AudioError("no usable audio to adapt to: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
+            raise AudioError("no usable audio to adapt to: " + describe_skipped(skipped))
         X = np.concatenate([f.observations for f, _ in analysed]).astype(np.float64)
         lengths = np.array([f.n_frames for f, _ in analysed], dtype=np.int64)
         memory = starting_memory(self.adaptive_statistics, self.params, self.corpus, limit, self.n_threads,

@@ -39,6 +39,7 @@ __all__ = [
     "READABLE_EXTENSIONS",
     "ScanResult",
     "display_path",
+    "describe_skipped",
     "fetch",
     "file_sha256",
     "is_url",
@@ -80,6 +81,13 @@ class ScanResult:
     files: list[str]
     skipped: list[tuple[str, str]]
     other_endings: dict[str, int] = field(default_factory=dict)
+
+
+def describe_skipped(skipped, limit=3) -> str:
+    """The first ``limit`` (path, reason) pairs of a skip list as one line."""
+    shown = "; ".join(f"{display_path(p)}: {r}" for p, r in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return shown + more
 
 
 def display_path(path) -> str:

@@ -20,6 +20,7 @@ from ssgs import kernels
 from ssgs import model_io
 from ssgs import synthesis
 from ssgs.adaptation import Adaptation
+from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
 from ssgs.corpus import Corpus, analyse_items
 from ssgs.errors import AudioError, CheckpointError, SSGSError
@@ -193,7 +194,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
     def _set_corpus(self, analysed, skipped, sample_rate):
         self.skipped_files = skipped
         if not analysed:
-            raise AudioError("no usable audio: " + "; ".join(f"{p}: {r}" for p, r in skipped[:3]))
+            raise AudioError("no usable audio: " + describe_skipped(skipped))
         self.sources = [s for _, s in analysed]
         self.sample_rate = int(sample_rate)
         self.corpus = Corpus.from_analysed(analysed, self.feature_config)
@@ -251,8 +252,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
             analysed, skipped = self._analyse(paths, sample_rate, workers=workers, progress=progress,
                                               augment=augment)
         if not analysed:
-            reasons = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
-            raise AudioError(f"no usable audio among {len(paths)} file(s) ({reasons})")
+            raise AudioError(f"no usable audio among {len(paths)} file(s) ({describe_skipped(skipped)})")
         self._set_corpus(analysed, skipped, sample_rate)
         return self.lpc_coefficients, self.residual_signals
 
