@@ -54,6 +54,9 @@ def test_demo_writes_everything(tmp_path):
     assert np.isfinite(y).all() and 0 < np.abs(y).max() <= 1.0
     for word in ("files used: 4", "frames:", "log-likelihood per frame", "time:", "written:"):
         assert word in proc.stdout
+    assert proc.stdout.strip().splitlines()[-2:] == [  # where the files went, then what to run next
+        f"next: python -m ssgs.generate {out / 'checkpoint_final.safetensors'} -o out.wav --duration 10",
+        f"      python -m ssgs.cli report {out / 'checkpoint_final.safetensors'} -o report.png"]
     model = load(out / "checkpoint_final.safetensors")
     assert model.iteration == 2 and len(model.sources) == 4
     assert {os.path.splitext(s["path"])[1] for s in model.sources} == {".wav", ".flac", ".mp3"}
@@ -202,10 +205,12 @@ def test_killed_training_always_leaves_a_loadable_checkpoint(corpus, tmp_path):
     out = tmp_path / "m"
     kills = 0
     for attempt in range(6):
+        # odd attempts resume the newest checkpoint (in their own folder); even ones start a new run over it
+        resume = ["--resume", str(newest(out))] if attempt % 2 and newest(out) else ["--seed", str(attempt),
+                                                                                     "--overwrite"]
         proc = subprocess.Popen(
             [sys.executable, "-m", "ssgs.train", "--folders", str(corpus), "--n-states", "8", "--tol", "0",
-             "--n-iterations", "100000", "--checkpoint-interval", "1", "--checkpoint-dir", str(out), "-q",
-             "--seed", str(attempt)] + (["--resume", str(newest(out))] if attempt % 2 and newest(out) else []),
+             "--n-iterations", "100000", "--checkpoint-interval", "1", "--checkpoint-dir", str(out), "-q", *resume],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(float(rng.uniform(1.0, 3.0)))
         assert proc.poll() is None, "training ended before the kill: the test needs a longer run"

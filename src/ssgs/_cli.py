@@ -59,9 +59,12 @@ def _report(prog, exc, code):
 
 def describe(exc) -> str:
     """An exception in words: an OSError as "filename: reason" (its strerror),
-    anything else as its message, the type name only when it has none."""
+    a MemoryError as "out of memory", anything else as its message, the type
+    name only when it has none."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + str(exc) if str(exc) else ''}"
     return str(exc) or type(exc).__name__
 
 

@@ -1,61 +1,97 @@
 """python -m ssgs.train: train on folders of audio, with checkpoints.
 
+The checkpoint folder is checked before any audio is read: it must be
+writable, and a folder holding another run's files (checkpoints, the npz,
+the test generation) is refused unless ``--overwrite`` says to replace that
+run; resuming from a checkpoint in the folder continues its own run. Files
+a killed write left behind are removed. A resumed run takes its model
+options from the checkpoint: one given that contradicts it is an error.
+
 Exit codes: 0 success; 2 bad input (missing folder, no usable audio, bad
-option, unreadable resume checkpoint); 1 a checkpoint that fails
-verification, or an unexpected error (traceback with -v).
+option, a checkpoint folder that cannot be written or holds another run,
+an option that contradicts the resumed checkpoint, an unreadable resume
+checkpoint); 1 a checkpoint that fails verification, or an unexpected error
+(traceback with -v); 130 interrupted (the message says how to resume);
+141 standard output closed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import posixpath
+import re
+import shlex
 import sys
 import tempfile
 import time
+import uuid
+import warnings
 
 import numpy as np
 
 __all__ = ["main"]
 
 PROG = "python -m ssgs.train"
+CHECKPOINT_DIR = "models/"
+CHECKPOINT_INTERVAL = 5
+# defaults of the options a resumed run takes from its checkpoint instead
+# (argparse leaves them None, so a value given can be told from a default)
+DEFAULTS = {"folders": ["training_001", "training_002"], "sample_rate": 16000, "n_states": 34,
+            "n_iterations": 20, "lpc_order": 12, "frame_size": 1024, "hop_size": 256, "tol": 1e-4}
+# option -> the checkpoint's value in words, for a resumed run's contradictions
+FROM_CHECKPOINT = {"n_states": "{} states", "lpc_order": "LPC order {}", "frame_size": "frame size {}",
+                   "hop_size": "hop size {}", "sample_rate": "sample rate {}", "seed": "seed {}", "tol": "tol {}"}
+# options that pick the training audio, which a resumed run takes from its checkpoint
+AUDIO_OPTIONS = ("folders", "demo", "extensions", "recursive", "auto_n_states")
+# what a run writes into its folder, and what a write killed midway leaves
+_RUN_FILE = re.compile(r"checkpoint_.+\.safetensors|model_final\.npz|test_generation\.wav")
+_PERIODIC = re.compile(r"checkpoint_epoch_(\d+)\.safetensors")
+_KILLED_WRITE = re.compile(r"\.(checkpoint_.+\.safetensors|model_final\.npz|test_generation\.wav)\.\w+\.tmp"
+                           r"|\.ssgs-probe-\w+")
 
 
 class UsageError(Exception):
     """Bad input: exit code 2."""
 
 
-def build_parser():
+def build_parser(prog=None):
     from ssgs.audio import DEFAULT_EXTENSIONS
 
     p = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog or PROG,
         description="Train an ssgs model (a Gaussian HMM over LPC features) on folders of audio, "
                     "saving verified safetensors checkpoints along the way.")
-    p.add_argument("--folders", nargs="+", default=["training_001", "training_002"], metavar="FOLDER",
+    p.add_argument("--folders", nargs="+", default=None, metavar="FOLDER",
                    help="folders of training audio (default: training_001 training_002)")
     p.add_argument("--demo", action="store_true",
                    help="train on the built-in demo corpus (synthesised into a temporary folder)")
-    p.add_argument("--extensions", nargs="+", default=list(DEFAULT_EXTENSIONS), metavar="EXT",
-                   help="file endings to take (default: .mp3 .wav .flac .ogg; .m4a/.aac need ssgs[av])")
+    p.add_argument("--extensions", nargs="+", default=None, metavar="EXT",
+                   help=f"file endings to take (default: {' '.join(DEFAULT_EXTENSIONS)}; .m4a/.aac need ssgs[av])")
     p.add_argument("--recursive", action="store_true", help="also take files in sub-folders")
-    p.add_argument("--sample-rate", type=int, default=16000, help="model sample rate in Hz (default: 16000)")
-    p.add_argument("--n-states", type=int, default=34, help="HMM states (default: 34)")
-    p.add_argument("--n-iterations", type=int, default=20,
+    p.add_argument("--sample-rate", type=int, default=None, help="model sample rate in Hz (default: 16000)")
+    p.add_argument("--n-states", type=int, default=None, help="HMM states (default: 34)")
+    p.add_argument("--n-iterations", type=int, default=None,
                    help="EM iterations in total, counting those of a resumed checkpoint (default: 20)")
-    p.add_argument("--lpc-order", type=int, default=12, help="LPC order (default: 12)")
-    p.add_argument("--frame-size", type=int, default=1024, help="analysis window in samples (default: 1024)")
-    p.add_argument("--hop-size", type=int, default=256, help="samples between frames (default: 256)")
-    p.add_argument("--tol", type=float, default=1e-4,
+    p.add_argument("--lpc-order", type=int, default=None, help="LPC order (default: 12)")
+    p.add_argument("--frame-size", type=int, default=None, help="analysis window in samples (default: 1024)")
+    p.add_argument("--hop-size", type=int, default=None, help="samples between frames (default: 256)")
+    p.add_argument("--tol", type=float, default=None,
                    help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
-    p.add_argument("--checkpoint-dir", default="models/",
+    p.add_argument("--checkpoint-dir", default=CHECKPOINT_DIR,
                    help="where checkpoints go: a folder or an fsspec URL such as s3://bucket/run (default: models/)")
-    p.add_argument("--checkpoint-interval", type=int, default=5,
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run's files in the checkpoint folder (refused without it)")
+    p.add_argument("--checkpoint-interval", type=int, default=CHECKPOINT_INTERVAL,
                    help="save a checkpoint every N iterations; 0 disables (default: 5)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue training from this checkpoint (path or URL)")
+    p.add_argument("--keep-last", type=int, default=None, metavar="N",
+                   help="keep only the newest N periodic checkpoints (the initial and final ones are always kept)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue training from this checkpoint (path or URL), with its audio and model options")
     p.add_argument("--augment", action="store_true",
                    help="also train on time-stretched (0.92, 1.08) and pitch-shifted (-0.5, +0.5 semitone) "
                         "copies of each file, each its own sequence")
@@ -111,7 +147,124 @@ def _log_artifact(tracking, path):
         tracking.log_artifact(local)
 
 
+def _names_in(folder):
+    """Names of the files directly in ``folder`` (a path or URL); none if it does not exist."""
+    from ssgs import checkpoint
+
+    if checkpoint.is_remote(folder):
+        fs, rpath = checkpoint.filesystem(folder)
+        try:
+            return [posixpath.basename(p.rstrip("/")) for p in fs.ls(rpath, detail=False)]
+        except FileNotFoundError:
+            return []
+    path = checkpoint.local_path(folder)
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
+def _remove(folder, names):
+    """Remove these files of ``folder`` (a path or URL); one already gone is no error."""
+    from ssgs import checkpoint
+
+    for name in names:
+        path = _join(folder, name)
+        if checkpoint.is_remote(path):
+            fs, rpath = checkpoint.filesystem(path)
+            fs.rm_file(rpath)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(checkpoint.local_path(path))
+
+
+def _listed(names, shown=3):
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _check_local_folder(folder):
+    """UsageError unless checkpoints can be written into ``folder``, or the
+    folder can be made: a probe file is written and removed in a folder that
+    exists; the nearest existing parent of one that does not must be a
+    writable folder (nothing is made before the audio proves usable)."""
+    from ssgs import checkpoint
+
+    path = os.path.abspath(checkpoint.local_path(folder))
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"--checkpoint-dir {folder} is not a folder" if existing == path else
+                         f"cannot make --checkpoint-dir {folder}: {existing} is not a folder")
+    if existing != path:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot make --checkpoint-dir {folder}: {existing} is not writable")
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ssgs-probe-", dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write to --checkpoint-dir {folder}: {exc.strerror or exc}") from None
+
+
+def _check_remote_folder(folder):
+    """UsageError unless a small probe object can be written to and removed
+    from the URL ``folder`` (credentials, the bucket, the network)."""
+    from ssgs import checkpoint
+    from ssgs._cli import describe
+
+    fs, rpath = checkpoint.filesystem(folder)
+    probe = posixpath.join(rpath.rstrip("/"), f".ssgs-probe-{uuid.uuid4().hex}")
+    try:
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+    except Exception as exc:  # the storage's own errors, whatever their type
+        raise UsageError(f"cannot write to {folder}: {describe(exc)}") from None
+
+
+def _resumes_in(resume, folder):
+    """Whether ``resume`` is a checkpoint in ``folder``: a run continuing itself."""
+    from ssgs import checkpoint
+
+    if not resume:
+        return False
+    if checkpoint.is_remote(folder) or checkpoint.is_remote(resume):
+        return str(resume).rsplit("/", 1)[0].rstrip("/") == str(folder).rstrip("/")
+    here = os.path.dirname(os.path.abspath(checkpoint.local_path(resume)))
+    return os.path.realpath(here) == os.path.realpath(checkpoint.local_path(folder))
+
+
+def _check_destination(args):
+    """Before any audio is read: the checkpoint folder can be written, and
+    holds no other run's files unless --overwrite (then ``args.replaced``
+    names them, removed once this run's first checkpoint is saved). Files a
+    killed write left there are removed."""
+    from ssgs import checkpoint
+
+    folder = args.checkpoint_dir
+    (_check_remote_folder if checkpoint.is_remote(folder) else _check_local_folder)(folder)
+    names = _names_in(folder)
+    others = sorted(n for n in names if _RUN_FILE.fullmatch(n))
+    if others and not _resumes_in(args.resume, folder):
+        if not args.overwrite:
+            raise UsageError(f"{folder} already holds another run's files ({_listed(others)}): add --overwrite "
+                             "to replace that run, or choose another --checkpoint-dir")
+        args.replaced = others
+    _remove(folder, [n for n in names if _KILLED_WRITE.fullmatch(n)])
+
+
+def _keep_last(args, written):
+    """Remove all but the newest ``--keep-last`` periodic checkpoints of the folder."""
+    periodic = sorted((int(m.group(1)), m.group(0)) for m in map(_PERIODIC.fullmatch, _names_in(args.checkpoint_dir))
+                      if m)
+    old = [name for _, name in periodic[:-args.keep_last]]
+    _remove(args.checkpoint_dir, old)
+    gone = {_join(args.checkpoint_dir, name) for name in old}
+    written[:] = [path for path in written if path not in gone]
+
+
 class Reporter:
+    """Progress on stdout and warnings on stderr, both silenced by --quiet."""
+
     def __init__(self, quiet):
         self.quiet = quiet
 
@@ -124,21 +277,80 @@ class Reporter:
             print(message, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(report):
+    """Show each AudioWarning (a truncated file, ...) once, as one "warning: ..."
+    line on stderr. The hook is process-wide while it is set, so it also
+    catches the warnings of the threads that decode."""
+    from ssgs.errors import AudioWarning
+
+    seen = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AudioWarning)
+        original = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, AudioWarning):
+                return original(message, category, filename, lineno, file, line)
+            if str(message) not in seen:
+                seen.add(str(message))
+                report.warn(f"warning: {message}")
+
+        warnings.showwarning = show
+        yield
+
+
+def _option(name):
+    return "--" + name.replace("_", "-")
+
+
 def _check_options(args):
-    for name in ("sample_rate", "n_states", "lpc_order", "frame_size", "hop_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("n_iterations", "checkpoint_interval", "workers", "threads"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    if not np.isfinite(args.tol) or args.tol < 0:
+    """Each option given within its range (those left out are None here)."""
+    minimum = {"sample_rate": 1, "n_states": 1, "lpc_order": 1, "frame_size": 1, "hop_size": 1, "keep_last": 1,
+               "n_iterations": 0, "checkpoint_interval": 0, "workers": 0, "threads": 0, "seed": 0}
+    for name, low in minimum.items():
+        value = getattr(args, name)
+        if value is not None and value < low:
+            raise UsageError(f"{_option(name)} must be >= {low}, got {value}")
+    if args.tol is not None and (not np.isfinite(args.tol) or args.tol < 0):
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     if args.dask_workers is not None and args.dask_workers < 1:
         raise UsageError(f"--dask-workers must be >= 1, got {args.dask_workers}")
     if args.dask_workers and args.scheduler:
         raise UsageError("--scheduler and --dask-workers exclude each other")
+
+
+def _fill_defaults(args):
+    """The defaults of the options a fresh run was not given."""
+    from ssgs.audio import DEFAULT_EXTENSIONS
+
+    for name, value in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.extensions is None:
+        args.extensions = list(DEFAULT_EXTENSIONS)
+
+
+def _take_from_checkpoint(args, model, report):
+    """A resumed run's options from its checkpoint: UsageError for a model
+    option given that contradicts it, or for --n-iterations the checkpoint
+    has already reached; a warning for options that pick audio (unused)."""
+    for name, words in FROM_CHECKPOINT.items():
+        given, stored = getattr(args, name), getattr(model, name)
+        if given is not None and given != stored:
+            raise UsageError(f"{_option(name)} {given} contradicts {args.resume}, a model with "
+                             f"{words.format(stored)}: leave {_option(name)} out to resume it")
+        setattr(args, name, stored)
+    for name in AUDIO_OPTIONS:
+        if getattr(args, name) not in (None, False):
+            report.warn(f"warning: {_option(name)} is not used with --resume (the run goes on with the "
+                        "checkpoint's audio)")
+    given = args.n_iterations is not None
+    args.n_iterations = args.n_iterations if given else DEFAULTS["n_iterations"]
+    if args.n_iterations <= model.iteration:
+        said = f"--n-iterations {args.n_iterations}" if given else f"--n-iterations (default {args.n_iterations})"
+        raise UsageError(f"{args.resume} is already at iteration {model.iteration}: {said} counts every "
+                         f"iteration, so give more than {model.iteration} to train further")
 
 
 def _model_from_args(args):
@@ -168,19 +380,53 @@ def _demo_folder(args, report, timings):
     return demo_dir
 
 
+def _warn_skipped(skipped, report):
+    from ssgs.audio import display_path
+
+    for path, reason in skipped:
+        report.warn(f"skipped {display_path(path)}: {reason}")
+
+
 def _extract_features(model, files, args, report):
-    """Analyse ``files`` into ``model``, warning about each file skipped."""
+    """Analyse ``files`` into ``model``, warning once about each file skipped
+    or truncated."""
     from ssgs.errors import AudioError
 
     try:
-        model.extract_features_from_files(files, args.sample_rate, workers=args.workers,
-                                          progress=not args.quiet, augment=args.augment, backend=args.backend)
+        with _warnings_as_lines(report):
+            model.extract_features_from_files(files, args.sample_rate, workers=args.workers,
+                                              progress=not args.quiet, augment=args.augment, backend=args.backend)
     except AudioError as exc:
-        for path, reason in model.skipped_files:
-            report.warn(f"skipped {path}: {reason}")
+        _warn_skipped(model.skipped_files, report)
         raise UsageError(str(exc)) from None
-    for path, reason in model.skipped_files:
-        report.warn(f"skipped {path}: {reason}")
+    _warn_skipped(model.skipped_files, report)
+
+
+def _warn_few_frames(model, report):
+    """Warn when the states outnumber what the frames support: fewer than
+    n_features + 1 frames per state. Below that the sample covariance of a
+    state's share of the frames is singular (its rank is at most frames - 1),
+    so the covariance floor, not the audio, decides the state's shape; more
+    frames only make the estimate less noisy, so this is the one count with
+    a reason behind it (15 with the default LPC order)."""
+    frames = int(np.sum(model.sequence_lengths))
+    per_state, needed = frames / model.n_states, model.n_features + 1
+    if per_state < needed:
+        report.warn(f"warning: {model.n_states} states for {frames} frames ({per_state:.1f} frames per state); "
+                    f"a state's covariance over {model.n_features} features needs at least {needed} frames: "
+                    f"use fewer states (at most {max(1, frames // needed)}) or more audio")
+
+
+def _no_audio_message(args, folders, scan):
+    from ssgs.audio import display_path
+
+    message = (f"no audio files with endings {' '.join(args.extensions)} in "
+               f"{', '.join(display_path(f) for f in folders)}")
+    if scan.other_endings:
+        counts = [f"{n} {ext}" for ext, n in sorted(scan.other_endings.items(), key=lambda kv: (-kv[1], kv[0]))]
+        found = counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " and " + counts[-1]
+        message += f" (found {found} files: add them with --extensions)"
+    return message
 
 
 def _initialise(model, report, timings):
@@ -202,16 +448,16 @@ def _fresh_model(args, report, timings):
     folders = [_demo_folder(args, report, timings)] if args.demo else args.folders
     t0 = time.perf_counter()
     scan = scan_folders(folders, args.extensions, args.recursive)
-    for path, reason in scan.skipped:
-        report.warn(f"skipped {path}: {reason}")
+    _warn_skipped(scan.skipped, report)
     if not scan.files:
-        raise UsageError(f"no audio files with endings {' '.join(args.extensions)} in {', '.join(map(str, folders))}")
+        raise UsageError(_no_audio_message(args, folders, scan))
     report.info(f"decoding and analysing {len(scan.files)} file(s)")
     _extract_features(model, scan.files, args, report)
     timings["analysis"] = time.perf_counter() - t0
     if model.observations.shape[0] < model.n_states:
         raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
     _initialise(model, report, timings)
+    _warn_few_frames(model, report)
     skipped = scan.skipped + model.skipped_files
     return model, skipped
 
@@ -239,7 +485,7 @@ def _unchanged_training_files(model, resume):
     return paths
 
 
-def _reread_training_audio(model, args):
+def _reread_training_audio(model, args, report):
     """Analyse the training files again for a checkpoint saved without artifacts,
     keeping its parameters."""
     from ssgs.errors import AudioError
@@ -248,8 +494,9 @@ def _reread_training_audio(model, args):
     augmented = any(s.get("augmentation") for s in model.sources)
     params = model.params
     try:
-        model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
-                                          progress=not args.quiet, augment=augmented, backend=args.backend)
+        with _warnings_as_lines(report):
+            model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
+                                              progress=not args.quiet, augment=augmented, backend=args.backend)
     except AudioError as exc:
         raise UsageError(str(exc)) from None
     if model.skipped_files:
@@ -263,10 +510,11 @@ def _resumed_model(args, report, timings):
 
     t0 = time.perf_counter()
     model = SpectralStateGuidedSynthesis.load_checkpoint(args.resume)
+    _take_from_checkpoint(args, model, report)
     model.n_threads = args.threads
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
-        _reread_training_audio(model, args)
+        _reread_training_audio(model, args, report)
     elif args.backend is not None:
         args.backend.attach(model.observations, model.sequence_lengths)
         model.backend = args.backend
@@ -340,6 +588,9 @@ def _saver(model, args, timings, written):
         model.save_checkpoint(path, include_training_artifacts=include)
         timings["checkpoints"] = timings.get("checkpoints", 0.0) + time.perf_counter() - t0
         written.append(path)
+        if args.replaced:  # the run this one replaces goes once a checkpoint of this one is whole
+            _remove(args.checkpoint_dir, [n for n in args.replaced if n != name])
+            args.replaced = []
         return path
 
     return save
@@ -360,8 +611,9 @@ def _progress_bar(args, remaining):
     return tqdm(total=remaining, desc="EM", unit="it", disable=None, leave=False)
 
 
-def _after_iteration(args, tracking, bar, save):
-    """The EM callback: metrics to MLflow, the progress bar, periodic checkpoints."""
+def _after_iteration(args, tracking, bar, save, written):
+    """The EM callback: metrics to MLflow, the progress bar, periodic
+    checkpoints (the oldest removed beyond --keep-last)."""
     def after_iteration(m, record):
         if tracking is not None:
             tracking.log_metrics({k: float(record[k]) for k in ("log_likelihood", "occupancy_entropy",
@@ -372,17 +624,19 @@ def _after_iteration(args, tracking, bar, save):
             bar.update(1)
         if args.checkpoint_interval and m.iteration % args.checkpoint_interval == 0:
             save(f"checkpoint_epoch_{m.iteration}.safetensors")
+            if args.keep_last:
+                _keep_last(args, written)
 
     return after_iteration
 
 
-def _run_em(model, args, tracking, save, timings):
+def _run_em(model, args, tracking, save, timings, written):
     """EM up to ``--n-iterations`` in all, counting a resumed checkpoint's,
     then the excitation model fitted to the result."""
     remaining = max(0, args.n_iterations - model.iteration)
     bar = _progress_bar(args, remaining)
     t0 = time.perf_counter()
-    model.iterative_refinement(remaining, callback=_after_iteration(args, tracking, bar, save))
+    model.iterative_refinement(remaining, callback=_after_iteration(args, tracking, bar, save, written))
     if bar is not None:
         bar.close()
     timings["em"] = time.perf_counter() - t0
@@ -420,9 +674,8 @@ def _audio_seconds(model):
 def _print_summary(model, args, report, timings, written, skipped):
     em_records = [r for r in model.training_history if "log_likelihood" in r]
     report.info("")
-    report.info(f"files used: {len(model.sources)}   skipped: {len(skipped)}")
-    for path, reason in skipped:
-        report.info(f"  skipped {path}: {reason}")
+    report.info(f"files used: {len(model.sources)}   skipped: {len(skipped)}"
+                + (" (reasons above)" if skipped else ""))
     seconds = _audio_seconds(model)
     report.info(f"frames: {int(np.sum(model.sequence_lengths)):,} ({seconds:.1f} s of audio at {model.sample_rate} Hz)")
     if em_records:
@@ -448,8 +701,57 @@ def _write_summary_json(model, args, timings, written, skipped):
                    "files": [s["path"] for s in model.sources], "skipped": skipped}, f, indent=1)
 
 
+def _commands(args):
+    """How the user runs generate and report: as ssgs subcommands when this
+    command was run as one, as modules otherwise."""
+    if args.prog.startswith("ssgs"):
+        return "ssgs generate", "ssgs report"
+    return "python -m ssgs.generate", "python -m ssgs.cli report"
+
+
+def _next_steps(args, final, report):
+    generate, render = _commands(args)
+    report.info(f"next: {generate} {shlex.quote(final)} -o out.wav --duration 10")
+    report.info(f"      {render} {shlex.quote(final)} -o report.png")
+
+
+def _resume_command(args, checkpoint):
+    """The command that continues this run from ``checkpoint``, as it was set to end."""
+    parts = ["--resume", checkpoint, "--n-iterations", args.n_iterations]
+    if args.checkpoint_dir != CHECKPOINT_DIR:
+        parts += ["--checkpoint-dir", args.checkpoint_dir]
+    if args.checkpoint_interval != CHECKPOINT_INTERVAL:
+        parts += ["--checkpoint-interval", args.checkpoint_interval]
+    if args.keep_last:
+        parts += ["--keep-last", args.keep_last]
+    if args.no_artifacts:
+        parts.append("--no-artifacts")
+    return " ".join([args.prog] + [shlex.quote(str(p)) for p in parts])
+
+
+def _interrupted(args):
+    """What Ctrl-C says: the newest checkpoint and the command that resumes from it."""
+    checkpoints = [p for p in args.written if p.endswith(".safetensors")]
+    if not checkpoints:
+        return "interrupted before the first checkpoint was written"
+    if checkpoints[-1].endswith("checkpoint_final.safetensors"):
+        return f"interrupted after training ended; {checkpoints[-1]} is whole"
+    return f"interrupted; resume with: {_resume_command(args, checkpoints[-1])}"
+
+
+def _prepare(args, report):
+    """What is checked before any audio or checkpoint is read: the options,
+    then the checkpoint folder; then the Dask backend, if asked for."""
+    _check_options(args)
+    if not args.resume:
+        _fill_defaults(args)
+    _check_destination(args)
+    _start_backend(args, report)
+
+
 def run(args, report):
-    """Train as ``args`` say: checkpoints, the final npz and a test generation, then a summary.
+    """Train as ``args`` say: checkpoints, the final npz and a test generation,
+    then a summary and what to run next.
 
     Returns
     -------
@@ -459,12 +761,12 @@ def run(args, report):
     Raises
     ------
     UsageError
-        For bad options or unusable input.
+        For bad options, unusable input or a checkpoint folder that cannot
+        take this run.
     """
-    _check_options(args)
-    timings, written = {}, []
+    timings, written = {}, args.written
     t_start = time.perf_counter()
-    _start_backend(args, report)
+    _prepare(args, report)
     tracking = _start_mlflow(args)
     model, skipped = (_resumed_model if args.resume else _fresh_model)(args, report, timings)
     save = _saver(model, args, timings, written)
@@ -472,7 +774,7 @@ def run(args, report):
         save("checkpoint_initial.safetensors")
     if tracking is not None:
         _log_params(tracking, model, args)
-    _run_em(model, args, tracking, save, timings)
+    _run_em(model, args, tracking, save, timings, written)
     final = save("checkpoint_final.safetensors")
     if tracking is not None:
         tracking.log_metric("converged", float(model.converged), step=model.iteration)
@@ -483,34 +785,40 @@ def run(args, report):
     timings["outputs"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     _print_summary(model, args, report, timings, written, skipped)
+    _next_steps(args, final, report)
     if args.summary_json:
         _write_summary_json(model, args, timings, written, skipped)
     return 0
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _close(args):
+    import shutil
+
+    for close in reversed(args.cleanup_callables):
+        try:
+            close()
+        except Exception:  # closing a cluster must not hide the run's own outcome
+            pass
+    for folder in args.cleanup:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv=None, prog=None):
+    """Run the command on ``argv`` (default: the command line); ``prog`` is its
+    name in messages, as the user typed it (default: python -m ssgs.train)."""
+    prog = prog or PROG
+    args = build_parser(prog).parse_args(argv)
     report = Reporter(args.quiet)
-    args.cleanup = []
-    args.cleanup_callables = []
+    args.prog, args.written, args.replaced = prog, [], []
+    args.cleanup, args.cleanup_callables = [], []
     from ssgs._cli import run_reporting_errors
     from ssgs.errors import SSGSError
 
     try:
-        return run_reporting_errors(PROG, lambda: run(args, report), verbose=args.verbose,
-                                    usage_errors=(UsageError, SSGSError),
-                                    interrupted="interrupted; the last checkpoint written is whole")
+        return run_reporting_errors(prog, lambda: run(args, report), verbose=args.verbose,
+                                    usage_errors=(UsageError, SSGSError), interrupted=lambda: _interrupted(args))
     finally:
-        import shutil
-
-        for close in reversed(args.cleanup_callables):
-            try:
-                close()
-            except Exception:  # closing a cluster must not hide the run's own outcome
-                pass
-        for folder in args.cleanup:
-            shutil.rmtree(folder, ignore_errors=True)
+        _close(args)
 
 
 if __name__ == "__main__":
