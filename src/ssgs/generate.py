@@ -83,8 +83,8 @@ def _output_format(output, subtype=None):
     ext = os.path.splitext(str(output))[1].lower()
     containers = _containers()
     if ext not in containers:
-        raise ValueError(f"cannot write {output}: {ext or 'no ending'} is not an audio format ssgs writes "
-                         f"(supported endings: {' '.join(containers)})")
+        problem = f"{ext} is not an audio format ssgs writes" if ext else "the name has no ending to say its format"
+        raise ValueError(f"cannot write {output}: {problem} (supported endings: {' '.join(containers)})")
     fmt, default = containers[ext]
     subtype = (subtype or default).upper()
     if not sf.check_format(fmt, subtype):
