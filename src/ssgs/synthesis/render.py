@@ -18,6 +18,7 @@ __all__ = [
     "ramp_between_centres",
     "render",
     "silence_gate",
+    "smooth_gain",
     "soft_limit",
 ]
 
@@ -72,25 +73,32 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
 
 def peak_limit(y, width, ceiling=CEILING):
     """``y`` with its gain lowered smoothly around every sample that exceeds
-    ``ceiling``, so that none does: a look-ahead limiter.
-
-    Each sample's largest allowed gain (``ceiling / |y|``, at most 1) is
-    held at its minimum over ``2 * width + 1`` samples centred on it, then
-    averaged over as many. Every gain averaged at a sample held that
-    sample's own limit, so the result never exceeds it, and the gain falls
-    and recovers over ``width`` samples on either side of a peak. Audio
-    within the ceiling comes back unchanged.
+    ``ceiling``, so that none does: a look-ahead limiter
+    (:func:`smooth_gain` of each sample's ``ceiling / |y|``). Audio within
+    the ceiling comes back unchanged.
     """
     y = np.asarray(y, dtype=np.float64)
     if not y.size or np.abs(y).max() <= ceiling:
         return y
-    allowed = np.minimum(1.0, ceiling / np.maximum(np.abs(y), 1e-300))
-    size = 2 * int(width) + 1
-    gain = uniform_filter1d(minimum_filter1d(allowed, size, mode="nearest"), size, mode="nearest")
-    # exactly 1 beyond the reach of every peak (the running mean leaves rounding there)
-    gain[~maximum_filter1d(allowed < 1.0, 2 * size - 1, mode="nearest")] = 1.0
+    gain = smooth_gain(ceiling / np.maximum(np.abs(y), 1e-300), width)
     # the clip only removes rounding (a gain of exactly ceiling / |y|)
     return np.clip(y * gain, -ceiling, ceiling)
+
+
+def smooth_gain(allowed, width):
+    """The largest smooth gain within each sample's ``allowed`` gain (capped
+    at 1): the allowance held at its minimum over ``2 * width + 1``
+    samples centred on each sample, then averaged over as many. Every
+    value averaged at a sample held that sample's own allowance, so the
+    gain never exceeds it; it falls and recovers over ``width`` samples on
+    either side of a limited sample and is exactly 1 beyond their reach.
+    """
+    allowed = np.minimum(1.0, allowed)
+    size = 2 * int(width) + 1
+    gain = uniform_filter1d(minimum_filter1d(allowed, size, mode="nearest"), size, mode="nearest")
+    # exactly 1 beyond the reach of every limited sample (the running mean leaves rounding there)
+    gain[~maximum_filter1d(allowed < 1.0, 2 * size - 1, mode="nearest")] = 1.0
+    return gain
 
 
 def ramp_between_centres(values, hop):
