@@ -8,8 +8,8 @@ import scipy.signal
 from numpy.testing import assert_array_equal
 
 from ssgs import SpectralStateGuidedSynthesis, SSGSError
-from ssgs.synthesis.fidelity import DecodedPaths, blended_gain_scores, passage_stretches
-from ssgs.synthesis.render import log_spectral_distance
+from ssgs.synthesis.fidelity import DecodedPaths, blended_gain_scores, crossfade, passage_stretches
+from ssgs.synthesis.render import CEILING, log_spectral_distance
 from ssgs.synthesis.trajectory import audible_frames
 
 SR, HOP = 16000, 256
@@ -53,6 +53,59 @@ def test_fidelity_one_runs_across_file_boundaries(model, audio):
     assert snr_db(ref, y) >= 60
     tail = model.generate(3.0, fidelity=1.0, start=(2, 5.0))  # past the last file: round to the first
     assert snr_db(np.concatenate([audio[2][5 * SR :], audio[0]])[: len(tail)], tail) >= 60
+
+
+@pytest.fixture(scope="module")
+def loud():
+    """Two files mastered to full scale (a saturated mix peaking at exactly
+    1.0) and a little over it (1.06, as MP3 decoders give back a file
+    mastered to 0 dBFS), and a model of them."""
+    rng = np.random.default_rng(12)
+    files = []
+    for peak in (1.0, 1.06):
+        x = np.tanh(2.5 * sum(corpora.music_like(rng, 5.0) for _ in range(3)))
+        files.append(peak * x / np.abs(x).max())
+    return files, SpectralStateGuidedSynthesis(n_states=6, seed=5).train(files, SR, n_em_iterations=4)
+
+
+def test_fidelity_one_is_exact_at_full_scale_and_over_it(loud):
+    files, model = loud
+    y = model.generate(9.0, fidelity=1.0, start=(0, 0.5))  # across the boundary into the louder file
+    ref = np.concatenate(files)[SR // 2 : SR // 2 + len(y)]
+    assert snr_db(ref, y) >= 100  # the stored residual's rounding, nothing bent
+    assert np.abs(y).max() == pytest.approx(1.06, abs=1e-6)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5)
+
+
+def test_blends_never_bend_the_training_audio(loud):
+    """At 0 < fidelity < 1 the replayed stretches are the training audio
+    exactly, at full scale and over it; the model's share keeps every other
+    sample within the ceiling or the training audio's own level."""
+    files, model = loud
+    ref = np.concatenate(files)[: 10 * SR]
+    for seed in range(3):
+        y = model.generate(10.0, fidelity=0.5, seed=seed, start=(0, 0.0)).astype(np.float64)
+        replayed = np.abs(y - ref) < 1e-6
+        assert 0.2 < replayed.mean() < 0.8
+        assert np.abs(y[replayed]).max() > 1.0  # the loud file's peaks, replayed as they are
+        assert np.all(np.abs(y[~replayed]) <= np.maximum(CEILING, np.abs(ref[~replayed])) + 1e-6)
+
+
+def test_crossfade_keeps_the_training_audio_exact_and_bounds_the_rest():
+    rng = np.random.default_rng(4)
+    n = 4000
+    real = 1.1 * np.sign(rng.standard_normal(n)) * rng.uniform(0.5, 1.0, n)  # over full scale in places
+    model = 0.98 * np.clip(rng.standard_normal(n), -1, 1)
+    share = np.clip(np.sin(np.arange(n) / 300.0) + 0.5, 0.0, 1.0)
+    y = crossfade(real, model, share, 16)
+    assert_array_equal(y[share == 1.0], real[share == 1.0])  # bit for bit
+    a = np.sin(0.5 * np.pi * share) * real
+    assert np.all(np.abs(y) <= np.maximum(CEILING, np.abs(a)) + 1e-12)
+    plain = a + np.cos(0.5 * np.pi * share) * model
+    assert np.abs(plain).max() > 1.2  # what the bound prevents
+    quiet = crossfade(0.3 * real, 0.3 * model, share, 16)  # nothing near full scale: a plain crossfade
+    np.testing.assert_allclose(quiet, np.sin(0.5 * np.pi * share) * 0.3 * real
+                               + np.where(share < 1, np.cos(0.5 * np.pi * share), 0) * 0.3 * model)
 
 
 def test_fidelity_zero_needs_no_training_artifacts(model, tmp_path):

@@ -45,6 +45,27 @@ def test_generate_cli(model, audio, tmp_path):
     assert sf.info(tmp_path / "syn.flac").samplerate == 22050
 
 
+def test_replayed_audio_over_full_scale_is_written_exactly(tmp_path):
+    """Fidelity 1 on a source over full scale (1.06, as MP3 decoders give):
+    a .wav is written as float, so the file holds it exactly; a .flac
+    (integer samples) is written with a warning that it clips."""
+    rng = np.random.default_rng(3)
+    x = np.tanh(2 * sum(corpora.music_like(rng, 4.0) for _ in range(3)))
+    x = 1.06 * x / np.abs(x).max()
+    from ssgs import SpectralStateGuidedSynthesis
+
+    ckpt = SpectralStateGuidedSynthesis(n_states=4, seed=1).train([x], SR, n_em_iterations=2).save_checkpoint(
+        tmp_path / "loud.safetensors")
+    proc = run_generate(ckpt, "-o", tmp_path / "out.wav", "--duration", "3.5", "--fidelity", "1", "--start", "0:0")
+    assert proc.returncode == 0, proc.stderr
+    assert "written as 32-bit float" in proc.stderr
+    y, _ = sf.read(tmp_path / "out.wav")
+    assert sf.info(tmp_path / "out.wav").subtype == "FLOAT"
+    assert snr_db(x[: len(y)], y) >= 100 and np.abs(y).max() > 1.05
+    proc = run_generate(ckpt, "-o", tmp_path / "out.flac", "--duration", "3.5", "--fidelity", "1", "--start", "0:0")
+    assert proc.returncode == 0 and "PCM_24 clips it" in proc.stderr
+
+
 @pytest.mark.parametrize("case,code,message", [
     ("missing", 2, "no such checkpoint"),
     ("excitation", 2, "excitation_type must be one of"),

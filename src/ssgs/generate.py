@@ -22,6 +22,8 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 __all__ = ["main"]
 
 PROG = "python -m ssgs.generate"
@@ -122,6 +124,26 @@ def _write(output, audio, rate, fmt, subtype):
         raise ValueError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+def _over_full_scale(args, audio, fmt, subtype):
+    """The subtype to write ``audio`` with: training audio replayed over full
+    scale (fidelity > 0 on a source that was) would be clipped by integer
+    samples, so a .wav without --subtype is written as float, and any other
+    integer format is written with a warning that it clips."""
+    peak = float(np.abs(audio).max(initial=0.0))
+    if peak <= 1.0 or not subtype.startswith("PCM"):
+        return subtype
+    over = f"the audio peaks at {peak:.3f} ({20 * np.log10(peak):+.2f} dBFS)"
+    if fmt == "WAV" and args.subtype is None:
+        if not args.quiet:
+            print(f"note: {over}, as the training audio does: written as 32-bit float to keep it exact",
+                  file=sys.stderr)
+        return "FLOAT"
+    if not args.quiet:
+        print(f"warning: {over}, as the training audio does: {subtype} clips it "
+              "(a .wav with --subtype FLOAT keeps it exact)", file=sys.stderr)
+    return subtype
+
+
 def run(args):
     from ssgs.model import SpectralStateGuidedSynthesis
 
@@ -136,6 +158,7 @@ def run(args):
     audio, details = model.generate(args.duration, sample_rate=rate, fidelity=args.fidelity,
                                     excitation_type=args.excitation, seed=args.seed, start=args.start,
                                     decoder=args.decoder, return_details=True)
+    subtype = _over_full_scale(args, audio, fmt, subtype)
     _write(args.output, audio, rate, fmt, subtype)
     if not args.quiet:
         where = ""

@@ -59,10 +59,11 @@ def generate(voice, corpus, duration, fidelity, kind, seed, start=None, decoder=
              sources=()):
     """Audio of ``duration`` seconds (checked arguments): the model alone at
     fidelity 0, the training ``corpus`` replayed or blended above it;
-    resampled (soxr) to ``sample_rate`` when it differs from the voice's;
-    then soft limited only where a sample would exceed full scale (the
-    rendering stays under its ceiling, so this is a safety net for
-    resampling's overshoot and for what is replayed).
+    resampled (soxr) to ``sample_rate`` when it differs from the voice's.
+    The model's rendering stays under its ceiling; at fidelity 0 a soft
+    limiter is the safety net for resampling's overshoot. Training audio is
+    never limited: replayed, it comes back at its own level, over full
+    scale if it was (:func:`ssgs.synthesis.fidelity.crossfade`).
 
     Returns
     -------
@@ -88,5 +89,7 @@ def generate(voice, corpus, duration, fidelity, kind, seed, start=None, decoder=
         import soxr
 
         y = soxr.resample(y, model_rate, sample_rate, quality="HQ")
-    y = np.ascontiguousarray(soft_limit(y), dtype=np.float32)
+    if fidelity == 0:
+        y = soft_limit(y)
+    y = np.ascontiguousarray(y, dtype=np.float32)
     return y, GenerationDetails(n_samples=len(y), state_path=path, f0=f0, **details)

@@ -18,13 +18,14 @@ from ssgs.features import voicing_from_logit, voicing_logit
 from ssgs.residual_shapes import whitened_deviations
 from ssgs.synthesis.excitation import state_shaped_excitation, synthetic_excitation
 from ssgs.synthesis.paths import decoded_path
-from ssgs.synthesis.render import ramp_between_centres, render
+from ssgs.synthesis.render import CEILING, ramp_between_centres, render, smooth_gain
 from ssgs.synthesis.trajectory import audible_frames, draw_frames, pluck_onsets
 
 __all__ = [
     "DecodedPaths",
     "blend",
     "blended_gain_scores",
+    "crossfade",
     "passage_controls",
     "passage_stretches",
     "render_passage",
@@ -159,10 +160,26 @@ def blend(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
     own = draws < fidelity
     real, _ = replay(corpus, paths, index, first * hop, n_frames * hop)
     model = render_passage(voice, corpus, rows, path, fidelity, kind, rng)
-    # equal power across each switch (the two are uncorrelated), over one hop
-    share = ramp_between_centres(own.astype(np.float64), hop)
-    y = np.sin(0.5 * np.pi * share) * real + np.cos(0.5 * np.pi * share) * model
+    y = crossfade(real, model, ramp_between_centres(own.astype(np.float64), hop), hop // 2)
     return y[offset:offset + n], path
+
+
+def crossfade(real, model, share, width):
+    """``share`` (per sample, 0..1) of the training audio ``real``, the rest
+    the ``model``'s, at equal power (the two are uncorrelated). Where the
+    share is 1 the output is the training audio exactly, whatever its level;
+    elsewhere the model's part is turned down smoothly
+    (:func:`ssgs.synthesis.render.smooth_gain` over ``width`` samples) just
+    enough that no sample exceeds the larger of the ceiling and the
+    training audio's own part: the replayed audio is never bent."""
+    a = np.sin(0.5 * np.pi * share) * real
+    b = np.where(share < 1.0, np.cos(0.5 * np.pi * share), 0.0) * model
+    bound = np.maximum(CEILING, np.abs(a))
+    with np.errstate(divide="ignore"):
+        allowed = (bound - a * np.sign(b)) / np.abs(b)  # the largest g with |a + g b| <= bound
+    if np.all(allowed >= 1.0):
+        return a + b
+    return a + smooth_gain(allowed, width) * b
 
 
 def render_passage(voice, corpus, rows, path, fidelity, kind, rng):
