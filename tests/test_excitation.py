@@ -162,3 +162,58 @@ def test_short_and_long_generations_are_as_periodic(tmp_path, monkeypatch):
     for kind in ("Karplus-Strong", "Wavelet"):
         short, long = short_and_long(kind)
         assert short < shorts[kind] - 0.025, (kind, short, shorts[kind], long)  # less periodic than with the model's
+
+
+def _stft_filter_reference(e, table, index, variation, hop):
+    """Short-time filtering written with numpy's FFT: frames of 2 * hop
+    centred on the hops' centres (the frames before the first and after the
+    last take their neighbours' gains), square-root Hann windows, 50%
+    overlap."""
+    F = index.shape[0]
+    gain = table[np.concatenate([index[:1], index, index[-1:]])]
+    if variation is not None:
+        edges = np.concatenate([variation[:1], variation, variation[-1:]])
+        gain = gain * np.exp(0.5 * resample_bins(edges, hop + 1))
+    window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(2 * hop) / (2 * hop)))
+    left = hop + hop // 2
+    blocks = np.pad(e, (left, 3 * hop - left)).reshape(F + 3, hop)
+    frames = np.concatenate([blocks[:-1], blocks[1:]], axis=1) * window
+    out = np.fft.irfft(np.fft.rfft(frames, axis=1) * gain, 2 * hop, axis=1) * window
+    ola = np.zeros((F + 3, hop))
+    ola[:-1] += out[:, :hop]
+    ola[1:] += out[:, hop:]
+    return ola.reshape(-1)[left: left + F * hop]
+
+
+@pytest.mark.parametrize("hop", [2, 4, 64, 256, 1024])
+@pytest.mark.parametrize("n_frames", [1, 2, 9])
+def test_the_c_short_time_filter_matches_numpy(rng, hop, n_frames):
+    e = rng.standard_normal(n_frames * hop)
+    table = np.exp(rng.normal(0, 1, (5, hop + 1)))
+    index = rng.integers(0, 5, n_frames)
+    variation = rng.normal(0, 1, (n_frames, SHAPE_BINS))
+    for v in (None, variation):
+        want = _stft_filter_reference(e, table, index, v, hop)
+        got = kernels.synth.shape_excitation(e, table, index, hop, variation=v)
+        assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("hop", [256, 200])  # the C path, and numpy's for a hop that is not a power of two
+def test_shape_excitation_is_the_short_time_filter_of_its_table(rng, hop):
+    F, N = 30, 4
+    e = rng.standard_normal(F * hop)
+    shape, colour = rng.normal(0, 1, (N, SHAPE_BINS)), rng.normal(0, 1, (1, SHAPE_BINS))
+    index, variation = rng.integers(0, N, F), rng.normal(0, 0.5, (F, SHAPE_BINS))
+    table = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(colour, hop + 1)))
+    want = _stft_filter_reference(e, table, index, variation, hop)
+    got = shape_excitation(e, shape, hop, index=index, variation=variation, colour=colour)
+    assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+def test_the_c_short_time_filter_refuses_what_it_cannot_do(rng):
+    with pytest.raises(ValueError, match="power of two"):
+        kernels.synth.shape_excitation(np.zeros(600), np.ones((1, 301)), np.zeros(2, int), 300)
+    with pytest.raises(ValueError, match="index"):
+        kernels.synth.shape_excitation(np.zeros(512), np.ones((1, 257)), np.array([0, 1]), 256)
+    with pytest.raises(ValueError, match="columns"):
+        kernels.synth.shape_excitation(np.zeros(512), np.ones((1, 256)), np.zeros(2, int), 256)

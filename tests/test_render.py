@@ -4,7 +4,8 @@ look-ahead limiter of the level stage and the soft limiter."""
 import numpy as np
 from numpy.testing import assert_array_equal
 
-from ssgs.synthesis.render import CEILING, peak_limit, silence_gate, soft_limit
+from ssgs import kernels
+from ssgs.synthesis.render import CEILING, peak_limit, ramp_between_centres, silence_gate, smooth_gain, soft_limit
 
 
 def test_soft_limit_only_touches_audio_that_would_clip():
@@ -62,3 +63,32 @@ def test_peak_limit_touches_only_the_neighbourhood_of_a_peak_and_leaves_quiet_au
     gain = limited[29900:30100] / y[29900:30100]
     assert abs(limited[30000]) <= CEILING
     assert np.abs(np.diff(gain)).max() <= 1.0 / 65 + 1e-12  # falls and recovers in steps, no jump
+
+
+def test_smooth_gain_matches_a_reference_at_every_density_and_width():
+    """The C running minimum and mean against the sample-by-sample
+    reference, exactly 1 beyond the reach of every limited sample, from no
+    limited sample to all of them; edges included."""
+    rng = np.random.default_rng(7)
+    for n, width in ((1, 0), (2, 1), (7, 3), (300, 16), (5000, 40)):
+        for share in (0.0, 0.002, 0.05, 1.0):
+            allowed = np.where(rng.random(n) < share, rng.uniform(0.2, 1.0, n), rng.uniform(1.0, 3.0, n))
+            y = CEILING / allowed
+            gain = smooth_gain(allowed, width)
+            np.testing.assert_allclose(y * gain, _peak_limit_reference(y, width, CEILING), rtol=1e-12, atol=0)
+            limited = np.flatnonzero(allowed < 1.0)
+            far = np.ones(n, bool) if not limited.size else (
+                np.abs(np.arange(n)[:, None] - limited[None, :]).min(axis=1) > 2 * width)
+            assert_array_equal(gain[far], 1.0)
+
+
+def test_level_brings_each_hop_to_its_rms_between_centres():
+    rng = np.random.default_rng(8)
+    for F, hop, short in ((1, 4, 0), (3, 4, 1), (40, 256, 0), (40, 256, 100)):
+        y, log_gain = rng.standard_normal(F * hop - short), rng.normal(0, 2, F)
+        padded = np.zeros(F * hop)
+        padded[: y.shape[0]] = y
+        rms = np.sqrt(np.mean(padded.reshape(F, hop) ** 2, axis=1))
+        ratio = np.exp(np.clip(log_gain - np.log(rms), -np.log(100.0), np.log(100.0)))
+        want = y * ramp_between_centres(ratio, hop)[: y.shape[0]]
+        np.testing.assert_allclose(kernels.synth.level(y, log_gain, hop), want, rtol=1e-12, atol=0)

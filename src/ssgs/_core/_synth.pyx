@@ -7,7 +7,7 @@ the C kernels run without the GIL.
 import numpy as np
 
 from libc.stddef cimport ptrdiff_t
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 from ssgs._core.cdefs cimport *
 
 KINDS = {"noise": SSGS_EXCITATION_NOISE, "karplus-strong": SSGS_EXCITATION_KARPLUS_STRONG,
@@ -47,3 +47,57 @@ def lpc_synthesis_smooth(const double[::1] e, const double[:, ::1] k, const doub
                                            &zv[0], &yv[0], &bad)
     check_status(status, bad, "lpc_synthesis_smooth")
     return y, zf
+
+
+cdef extern from "ssgs_synth.h" nogil:
+    int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, const double *table,
+                              ptrdiff_t n_rows, const int64_t *index, const double *variation,
+                              ptrdiff_t n_bins, double *out)
+
+
+def shape_excitation(const double[::1] e, const double[:, ::1] table, const int64_t[::1] index,
+                     const double[:, ::1] variation, ptrdiff_t hop):
+    cdef ptrdiff_t F = index.shape[0]
+    out = np.empty(F * hop)
+    if F == 0:
+        return out
+    cdef double[::1] ov = out
+    cdef const double *vp = &variation[0, 0] if variation.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        status = ssgs_shape_excitation(&e[0], F, hop, &table[0, 0], table.shape[0], &index[0], vp,
+                                       variation.shape[1], &ov[0])
+    check_status(status, 0, "shape_excitation")
+    return out
+
+
+cdef extern from "ssgs_synth.h" nogil:
+    int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n_frames, ptrdiff_t hop,
+                   double max_log_ratio, double *out)
+    int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain)
+
+
+def level(const double[::1] y, const double[::1] log_gain, ptrdiff_t hop, double max_log_ratio):
+    cdef ptrdiff_t n = y.shape[0]
+    out = np.empty(n)
+    if n == 0:
+        return out
+    cdef double[::1] ov = out
+    cdef int status
+    with nogil:
+        status = ssgs_level(&y[0], n, &log_gain[0], log_gain.shape[0], hop, max_log_ratio, &ov[0])
+    check_status(status, 0, "level")
+    return out
+
+
+def smooth_gain(const double[::1] allowed, ptrdiff_t width):
+    cdef ptrdiff_t n = allowed.shape[0]
+    gain = np.empty(n)
+    if n == 0:
+        return gain
+    cdef double[::1] gv = gain
+    cdef int status
+    with nogil:
+        status = ssgs_smooth_gain(&allowed[0], n, width, &gv[0])
+    check_status(status, 0, "smooth_gain")
+    return gain

@@ -12,7 +12,8 @@ from ssgs._core import _synth
 from ssgs.kernels import checks
 from ssgs.kernels.lpc import MAX_ORDER
 
-__all__ = ["EXCITATIONS", "MIN_F0", "excitation", "lpc_synthesis_smooth"]
+__all__ = ["EXCITATIONS", "MIN_F0", "excitation", "fft_size_ok", "level", "lpc_synthesis_smooth", "shape_excitation",
+           "smooth_gain"]
 
 EXCITATIONS = ("noise", "karplus-strong", "pulses")
 MIN_F0 = 20.0  # Hz: the lowest fundamental an excitation takes (a string's pluck costs period^2 / 2)
@@ -132,3 +133,119 @@ def lpc_synthesis_smooth(e, k, log_gain, hop, block=16, zi=None):
         raise ValueError(f"zi must have {order} samples, got {zi.shape[0]}")
     return _synth.lpc_synthesis_smooth(e, k, log_gain, hop, block, zi)
 
+
+
+def fft_size_ok(n) -> bool:
+    """Whether the C real FFT takes ``n`` points (a power of two, at least 4)."""
+    return n >= 4 and n & (n - 1) == 0
+
+
+def shape_excitation(e, table, index, hop, variation=None):
+    """Short-time filtering of ``e`` by a gain per frame and frequency.
+
+    Parameters
+    ----------
+    e : array_like, shape (n_frames * hop,)
+    table : array_like, shape (n_rows, hop + 1)
+        Gains (amplitude) on the bins of the ``2 * hop``-point transform.
+    index : array_like of int, shape (n_frames,)
+        The table's row of each frame, in ``[0, n_rows)``.
+    hop : int
+        A power of two, at least 2 (:func:`fft_size_ok` of ``2 * hop``).
+    variation : array_like, shape (n_frames, n_bins), optional
+        Log power (nats) per frame on ``n_bins >= 2`` bins from 0 to
+        Nyquist, interpolated linearly onto the ``hop + 1`` bins; the gains
+        are multiplied by ``exp(variation / 2)``.
+
+    Returns
+    -------
+    out : ndarray, shape (n_frames * hop,)
+
+    Notes
+    -----
+    Frames of ``2 * hop`` samples centred on the hops' centres (the frames
+    half a hop before the first and after the last take their neighbours'
+    gains), square-root periodic Hann windows at 50% overlap, a real FFT in
+    C (radix 2); numpy's ``irfft(rfft(frame) * gain)`` to rounding.
+    """
+    hop = checks.positive_int("hop", hop)
+    if not fft_size_ok(2 * hop):
+        raise ValueError(f"hop must be a power of two, got {hop}")
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    table = checks.real_array("table", table, 2, shape_doc="[n_rows, hop + 1]")
+    e = checks.real_array("e", e, 1, shape_doc="[n_frames * hop]")
+    F = index.shape[0]
+    if index.ndim != 1 or e.shape[0] != F * hop:
+        raise ValueError(f"e must have {F} x {hop} samples for {F} frames, got {e.shape[0]}")
+    if table.shape[0] < 1 or table.shape[1] != hop + 1:
+        raise ValueError(f"table must have hop + 1 = {hop + 1} columns and a row, got {table.shape}")
+    if F and not ((index >= 0) & (index < table.shape[0])).all():
+        raise ValueError(f"index must lie in [0, {table.shape[0]})")
+    if variation is None:
+        variation = np.zeros((0, 2))
+    else:
+        variation = checks.real_array("variation", variation, 2, shape_doc="[n_frames, n_bins]")
+        if variation.shape[0] != F or variation.shape[1] < 2:
+            raise ValueError(f"variation must have {F} rows and at least 2 bins, got {variation.shape}")
+    return _synth.shape_excitation(e, table, index, variation, hop)
+
+
+def level(y, log_gain, hop, max_ratio=100.0):
+    """``y`` with each hop brought to the RMS ``exp(log_gain)`` asked of it.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        At most ``len(log_gain) * hop`` samples (a missing end counts as
+        silence).
+    log_gain : array_like, shape (n_frames,)
+        Natural log of each hop's wanted RMS.
+    hop : int
+    max_ratio : float
+        The correction wanted / measured RMS is kept within
+        ``[1 / max_ratio, max_ratio]``.
+
+    Returns
+    -------
+    out : ndarray, shape (n_samples,)
+        ``y`` times the per-hop correction, interpolated linearly between
+        hop centres and held before the first and after the last.
+    """
+    y = checks.real_array("y", y, 1, shape_doc="[n_samples]")
+    log_gain = checks.real_array("log_gain", log_gain, 1, shape_doc="[n_frames]")
+    hop = checks.positive_int("hop", hop)
+    if y.shape[0] > log_gain.shape[0] * hop:
+        raise ValueError(f"y has {y.shape[0]} samples, more than {log_gain.shape[0]} frames of {hop}")
+    if not max_ratio >= 1.0:
+        raise ValueError(f"max_ratio must be at least 1, got {max_ratio}")
+    return _synth.level(y, log_gain, hop, float(np.log(max_ratio)))
+
+
+def smooth_gain(allowed, width):
+    """A look-ahead limiter's gain: ``min(1, allowed)`` held at its minimum
+    over the ``2 * width + 1`` samples centred on each sample, then averaged
+    over as many; exactly 1 farther than ``2 * width`` from every sample
+    whose allowance is below 1.
+
+    Parameters
+    ----------
+    allowed : array_like, shape (n_samples,)
+        Each sample's largest allowed gain, at least 0 (+inf: no limit).
+    width : int
+
+    Returns
+    -------
+    gain : ndarray, shape (n_samples,)
+
+    Notes
+    -----
+    scipy.ndimage's ``uniform_filter1d(minimum_filter1d(a, size,
+    mode="nearest"), size, mode="nearest")`` to rounding; the running
+    minimum keeps a deque of candidates, and only the stretches within
+    reach of a limited sample are computed.
+    """
+    allowed = np.ascontiguousarray(allowed, dtype=np.float64)
+    width = checks.positive_int("width", width, minimum=0)
+    if allowed.ndim != 1 or (allowed.size and not (allowed >= 0).all()):
+        raise ValueError("allowed must be 1-D, at least 0 and not NaN (+inf: no limit)")
+    return _synth.smooth_gain(allowed, width)

@@ -74,7 +74,8 @@ def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation
     is by short-time Fourier transform: frames of 2 * hop centred on the
     hops' centres, square-root Hann windows at 50% overlap (which rebuild
     the input exactly under a flat gain), so the gain crossfades from one
-    hop to the next.
+    hop to the next. In C (:func:`ssgs.kernels.synth.shape_excitation`)
+    when ``2 * hop`` is a power of two, in numpy otherwise.
     """
     e = np.asarray(excitation, dtype=np.float64)
     shape = np.asarray(shape, dtype=np.float64)
@@ -87,9 +88,18 @@ def shape_excitation(excitation, shape, hop, flatten=True, index=None, variation
         own = np.asarray(colour, dtype=np.float64).reshape(1, -1)
     elif flatten:
         own = excitation_colour(e, hop)
-    # on the bins of the 2 * hop transform, per row of the table; frames -1 and F take their neighbours' gains
+    # on the bins of the 2 * hop transform, one row per row of the shape table
     table = np.exp(0.5 * (resample_bins(shape, hop + 1) - resample_bins(own, hop + 1)))
-    gain = table[np.concatenate([index[:1], index, index[-1:]])]
+    if kernels.synth.fft_size_ok(2 * hop):
+        return kernels.synth.shape_excitation(e, table, index, hop, variation=variation)
+    return _stft_filter(e, table, index, variation, hop)
+
+
+def _stft_filter(e, table, index, variation, hop):
+    """:func:`ssgs.kernels.synth.shape_excitation` in numpy, for a hop
+    whose ``2 * hop`` is not a power of two (the C real FFT's sizes)."""
+    F = index.shape[0]
+    gain = table[np.concatenate([index[:1], index, index[-1:]])]  # frames -1 and F take their neighbours' gains
     if variation is not None:
         variation = np.asarray(variation, dtype=np.float64)
         gain = gain * np.exp(0.5 * resample_bins(np.concatenate([variation[:1], variation, variation[-1:]]), hop + 1))

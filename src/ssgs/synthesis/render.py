@@ -6,7 +6,6 @@ what would still exceed full scale (resampling's overshoot)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
 from ssgs import kernels
 from ssgs.features import reflection_from_lar
@@ -51,8 +50,9 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
     direct-form filter every 16 samples from interpolated coefficients.
     A pitched or shaped excitation is not white (its partials may sit on
     the filter's peaks), so each hop's level is then brought to the
-    model's: the ratio of wanted to measured RMS per hop, interpolated
-    between hop centres, multiplies the output. Every frame ends at the
+    model's: the ratio of wanted to measured RMS per hop (within 1/100
+    and 100), interpolated between hop centres, multiplies the output
+    (:func:`ssgs.kernels.synth.level`). Every frame ends at the
     gain the model gave it, unless that gain would take a sample over
     :data:`CEILING`: there a look-ahead limiter over half a hop on either
     side takes it down (:func:`peak_limit`). ``audible`` (optional, [F]
@@ -60,12 +60,7 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
     """
     k = np.clip(reflection_from_lar(lar), -0.999999, 0.999999)
     y, zf = kernels.lpc_synthesis_smooth(excitation, k, log_gain, hop, block=BLOCK, zi=state)
-    n_frames = k.shape[0]
-    padded = np.zeros(n_frames * hop)
-    padded[: y.shape[0]] = y
-    measured = np.sqrt(np.mean(padded.reshape(n_frames, hop) ** 2, axis=1))
-    correction = np.exp(np.clip(log_gain - np.log(np.maximum(measured, 1e-30)), -np.log(100.0), np.log(100.0)))
-    y = peak_limit(y * ramp_between_centres(correction, hop)[: y.shape[0]], hop // 2)
+    y = peak_limit(kernels.synth.level(y, log_gain, hop, max_ratio=100.0), hop // 2)
     if audible is not None and not np.all(audible):
         y *= silence_gate(audible, hop)[: y.shape[0]]
     return y, zf
@@ -92,13 +87,9 @@ def smooth_gain(allowed, width):
     value averaged at a sample held that sample's own allowance, so the
     gain never exceeds it; it falls and recovers over ``width`` samples on
     either side of a limited sample and is exactly 1 beyond their reach.
+    In C (:func:`ssgs.kernels.synth.smooth_gain`).
     """
-    allowed = np.minimum(1.0, allowed)
-    size = 2 * int(width) + 1
-    gain = uniform_filter1d(minimum_filter1d(allowed, size, mode="nearest"), size, mode="nearest")
-    # exactly 1 beyond the reach of every limited sample (the running mean leaves rounding there)
-    gain[~maximum_filter1d(allowed < 1.0, 2 * size - 1, mode="nearest")] = 1.0
-    return gain
+    return kernels.synth.smooth_gain(np.asarray(allowed, dtype=np.float64), int(width))
 
 
 def ramp_between_centres(values, hop):

@@ -85,6 +85,62 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
                               ptrdiff_t hop, ptrdiff_t block, double *state, double *y,
                               ptrdiff_t *err_index);
 
+/*
+ * Short-time filtering of an excitation by a gain per frame and frequency:
+ * frames of 2 hop samples centred on the hops' centres, square-root
+ * periodic Hann windows at 50% overlap (which rebuild the input exactly
+ * under a flat gain), each frame's spectrum (a real FFT of 2 hop points)
+ * multiplied by its gains, then transformed back, windowed and overlapped.
+ *
+ *   e          [n_frames * hop] input
+ *   hop        a power of two, at least 2
+ *   table      [n_rows, hop + 1] gains (amplitude) on the bins of the
+ *              2 hop-point transform, one row per state
+ *   index      [n_frames] row of the table each frame takes, in [0, n_rows);
+ *              the frames half a hop before the first and after the last
+ *              take their neighbours' rows
+ *   variation  [n_frames, n_bins] or NULL: log power (nats) per frame on
+ *              n_bins >= 2 bins from 0 to Nyquist, interpolated linearly
+ *              onto the hop + 1 bins; the gains are multiplied by
+ *              exp(variation / 2)
+ *   out        [n_frames * hop] output
+ *
+ * Returns SSGS_ERR_ARGUMENT for a hop that is not a power of two or an
+ * index out of range. Frames are independent and overlapped in order: the
+ * same input gives the same bytes.
+ */
+int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, const double *table,
+                          ptrdiff_t n_rows, const int64_t *index, const double *variation,
+                          ptrdiff_t n_bins, double *out);
+
+/*
+ * The level stage of rendering: each hop brought to the level the model
+ * asked for.
+ *
+ *   y              [n] rendered audio, n <= n_frames * hop (a missing end
+ *                  counts as silence)
+ *   log_gain       [n_frames] natural log of each hop's wanted RMS
+ *   max_log_ratio  the correction's bound: |log(wanted / measured)| at most this
+ *   out            [n] y times the correction, exp(log_gain - log RMS of
+ *                  the hop) bounded, interpolated linearly between hop
+ *                  centres and held before the first and after the last
+ */
+int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n_frames, ptrdiff_t hop,
+               double max_log_ratio, double *out);
+
+/*
+ * The largest smooth gain within each sample's allowance (a look-ahead
+ * limiter's gain): a = min(1, allowed) held at its minimum over the
+ * 2 width + 1 samples centred on each sample (within the signal), then
+ * averaged over as many (the held value taken at the nearest sample beyond
+ * either end); exactly 1 farther than 2 width from every sample with
+ * a < 1. Work is proportional to the limited stretches.
+ *
+ *   allowed  [n] each sample's largest allowed gain (>= 0, +inf: no limit)
+ *   gain     [n] output
+ */
+int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain);
+
 #ifdef __cplusplus
 }
 #endif

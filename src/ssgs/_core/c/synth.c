@@ -1,4 +1,5 @@
 #include "ssgs_synth.h"
+#include "ssgs_fft.h"
 #include "ssgs_internal.h"
 #include "ssgs_lpc.h"
 #include "ssgs_rng.h"
@@ -341,5 +342,175 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
         g_start = g_end;
     }
     ssgs_update_history(state, y, n, p);
+    return SSGS_OK;
+}
+
+/* gain[b] *= exp(v(b) / 2), v the frame's variation interpolated linearly
+ * from n_in bins onto n_out, both spanning 0 to Nyquist (the same
+ * arithmetic as ssgs.residual_shapes.resample_bins) */
+static void vary_gains(const double *v, ptrdiff_t n_in, ptrdiff_t n_out, double *gain)
+{
+    const double ratio = (double)(n_in - 1) / (double)(n_out - 1);
+    for (ptrdiff_t b = 0; b < n_out; ++b) {
+        const double pos = (double)b * ratio;
+        ptrdiff_t lo = (ptrdiff_t)pos;
+        if (lo > n_in - 2)
+            lo = n_in - 2;
+        const double frac = pos - (double)lo;
+        gain[b] *= exp(0.5 * ((1.0 - frac) * v[lo] + frac * v[lo + 1]));
+    }
+}
+
+int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, const double *table,
+                          ptrdiff_t n_rows, const int64_t *index, const double *variation,
+                          ptrdiff_t n_bins, double *out)
+{
+    if (n_frames < 0 || !ssgs_rfft_size_ok(2 * hop) || n_rows < 1 || (variation != NULL && n_bins < 2))
+        return SSGS_ERR_ARGUMENT;
+    for (ptrdiff_t f = 0; f < n_frames; ++f)
+        if (index[f] < 0 || index[f] >= n_rows)
+            return SSGS_ERR_ARGUMENT;
+    const ptrdiff_t n = n_frames * hop, size = 2 * hop, left = hop + hop / 2;
+    memset(out, 0, (size_t)n * sizeof(double));
+    if (n_frames == 0)
+        return SSGS_OK;
+    ssgs_rfft plan;
+    int status = ssgs_rfft_init(&plan, size);
+    double *window = malloc((size_t)(2 * size + hop + 1) * sizeof(double));
+    if (status != SSGS_OK || window == NULL) {
+        ssgs_rfft_free(&plan);
+        free(window);
+        return status != SSGS_OK ? status : SSGS_ERR_NOMEM;
+    }
+    double *x = window + size, *gain = x + size;
+    for (ptrdiff_t j = 0; j < size; ++j) /* periodic */
+        window[j] = sqrt(0.5 - 0.5 * cos(2.0 * SSGS_PI * (double)j / (double)size));
+    /* frame g covers samples [g hop - left, g hop - left + 2 hop): its
+     * centre is the centre of hop g - 1 */
+    for (ptrdiff_t g = 0; g < n_frames + 2; ++g) {
+        const ptrdiff_t src = g == 0 ? 0 : (g > n_frames ? n_frames - 1 : g - 1), t0 = g * hop - left;
+        /* the frame's samples inside the signal: j in [j0, j1) */
+        const ptrdiff_t j0 = t0 < 0 ? -t0 : 0, j1 = t0 + size > n ? n - t0 : size;
+        for (ptrdiff_t j = 0; j < size; ++j)
+            x[j] = 0.0;
+        for (ptrdiff_t j = j0; j < j1; ++j)
+            x[j] = e[t0 + j] * window[j];
+        ssgs_rfft_forward(&plan, x);
+        memcpy(gain, table + index[src] * (hop + 1), (size_t)(hop + 1) * sizeof(double));
+        if (variation != NULL)
+            vary_gains(variation + src * n_bins, n_bins, hop + 1, gain);
+        for (ptrdiff_t b = 0; b <= hop; ++b) {
+            plan.re[b] *= gain[b];
+            plan.im[b] *= gain[b];
+        }
+        ssgs_rfft_inverse(&plan, x);
+        for (ptrdiff_t j = j0; j < j1; ++j)
+            out[t0 + j] += x[j] * window[j];
+    }
+    ssgs_rfft_free(&plan);
+    free(window);
+    return SSGS_OK;
+}
+
+/* held[i - lo] = min of a = min(1, allowed) over [i - w, i + w] (within the
+ * signal) for i in [lo, hi): a running minimum with a deque of candidates
+ * (increasing values, indices in queue[]). */
+static void running_min(const double *allowed, ptrdiff_t n, ptrdiff_t w, ptrdiff_t lo, ptrdiff_t hi,
+                        ptrdiff_t *queue, double *held)
+{
+    ptrdiff_t head = 0, tail = 0, next = lo - w < 0 ? 0 : lo - w;
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        const ptrdiff_t end = i + w + 1 < n ? i + w + 1 : n;
+        for (; next < end; ++next) {
+            const double v = allowed[next] < 1.0 ? allowed[next] : 1.0;
+            while (tail > head && (allowed[queue[tail - 1]] < 1.0 ? allowed[queue[tail - 1]] : 1.0) >= v)
+                --tail;
+            queue[tail++] = next;
+        }
+        while (queue[head] < i - w)
+            ++head;
+        held[i - lo] = allowed[queue[head]] < 1.0 ? allowed[queue[head]] : 1.0;
+    }
+}
+
+/* gain over [lo, hi): the mean of held over [i - w, i + w], held taken at
+ * the nearest sample beyond the signal's ends; held covers [hlo, ...). */
+static void running_mean(const double *held, ptrdiff_t hlo, ptrdiff_t n, ptrdiff_t w, ptrdiff_t lo,
+                         ptrdiff_t hi, double *gain)
+{
+    const double size = (double)(2 * w + 1);
+    double deficit = 0.0; /* of 1 - held over the window: near 1 the mean keeps its digits */
+    for (ptrdiff_t j = lo - w; j <= lo + w; ++j)
+        deficit += 1.0 - held[(j < 0 ? 0 : (j >= n ? n - 1 : j)) - hlo];
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        gain[i] = 1.0 - deficit / size;
+        const ptrdiff_t in = i + w + 1, out = i - w;
+        deficit += (1.0 - held[(in >= n ? n - 1 : in) - hlo]) - (1.0 - held[(out < 0 ? 0 : out) - hlo]);
+    }
+}
+
+int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain)
+{
+    if (n < 0 || width < 0)
+        return SSGS_ERR_ARGUMENT;
+    const ptrdiff_t w = width, reach = 2 * width;
+    for (ptrdiff_t i = 0; i < n; ++i)
+        gain[i] = 1.0;
+    ptrdiff_t *queue = NULL;
+    double *held = NULL;
+    for (ptrdiff_t i = 0; i < n; ++i) {
+        if (!(allowed[i] < 1.0))
+            continue;
+        /* a stretch of limited samples, joined while their reaches overlap */
+        ptrdiff_t last = i;
+        for (ptrdiff_t j = i + 1; j < n && j <= last + 2 * reach; ++j)
+            if (allowed[j] < 1.0)
+                last = j;
+        const ptrdiff_t lo = i - reach < 0 ? 0 : i - reach, hi = last + reach + 1 < n ? last + reach + 1 : n;
+        const ptrdiff_t hlo = lo - w < 0 ? 0 : lo - w, hhi = hi + w < n ? hi + w : n;
+        if (queue == NULL) {
+            queue = malloc((size_t)n * sizeof(ptrdiff_t));
+            held = malloc((size_t)n * sizeof(double));
+            if (queue == NULL || held == NULL) {
+                free(queue);
+                free(held);
+                return SSGS_ERR_NOMEM;
+            }
+        }
+        running_min(allowed, n, w, hlo, hhi, queue, held);
+        running_mean(held, hlo, n, w, lo, hi, gain);
+        i = hi - 1;
+    }
+    free(queue);
+    free(held);
+    return SSGS_OK;
+}
+
+int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n_frames, ptrdiff_t hop,
+               double max_log_ratio, double *out)
+{
+    if (n < 0 || hop < 1 || n_frames < 1 || n > n_frames * hop || !(max_log_ratio >= 0.0))
+        return SSGS_ERR_ARGUMENT;
+    double *c = malloc((size_t)n_frames * sizeof(double));
+    if (c == NULL)
+        return SSGS_ERR_NOMEM;
+    for (ptrdiff_t f = 0; f < n_frames; ++f) {
+        const ptrdiff_t t0 = f * hop, t1 = t0 + hop < n ? t0 + hop : n;
+        const double ms = t1 > t0 ? ssgs_dot(y + t0, y + t0, t1 - t0) / (double)hop : 0.0;
+        const double rms = sqrt(ms) > 1e-30 ? sqrt(ms) : 1e-30;
+        double r = log_gain[f] - log(rms);
+        r = r < -max_log_ratio ? -max_log_ratio : (r > max_log_ratio ? max_log_ratio : r);
+        c[f] = exp(r);
+    }
+    /* linear between hop centres, held before the first and after the last */
+    for (ptrdiff_t f = 0; f < n_frames; ++f) {
+        const double v = c[f], prv = c[f > 0 ? f - 1 : 0], nxt = c[f + 1 < n_frames ? f + 1 : f];
+        const ptrdiff_t t0 = f * hop, t1 = t0 + hop < n ? t0 + hop : n;
+        for (ptrdiff_t t = t0; t < t1; ++t) {
+            const double u = ((double)(t - t0) + 0.5) / (double)hop - 0.5;
+            out[t] = y[t] * (u >= 0.0 ? v + u * (nxt - v) : v + u * (v - prv));
+        }
+    }
+    free(c);
     return SSGS_OK;
 }
