@@ -92,3 +92,11 @@ def test_level_brings_each_hop_to_its_rms_between_centres():
         ratio = np.exp(np.clip(log_gain - np.log(rms), -np.log(100.0), np.log(100.0)))
         want = y * ramp_between_centres(ratio, hop)[: y.shape[0]]
         np.testing.assert_allclose(kernels.synth.level(y, log_gain, hop), want, rtol=1e-12, atol=0)
+
+
+def test_peak_limit_is_the_smooth_gain_of_the_allowances_clipped():
+    rng = np.random.default_rng(9)
+    for n, width, loud in ((1, 0, 2.0), (50, 3, 1.2), (4000, 16, 1.5), (4000, 16, 4.0)):
+        y = rng.standard_normal(n) * loud * 0.5
+        want = np.clip(y * smooth_gain(CEILING / np.maximum(np.abs(y), 1e-300), width), -CEILING, CEILING)
+        assert_array_equal(peak_limit(y, width), want)

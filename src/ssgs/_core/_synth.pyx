@@ -75,6 +75,7 @@ cdef extern from "ssgs_synth.h" nogil:
     int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n_frames, ptrdiff_t hop,
                    double max_log_ratio, double *out)
     int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain)
+    int ssgs_peak_limit(const double *y, ptrdiff_t n, ptrdiff_t width, double ceiling, double *out)
 
 
 def level(const double[::1] y, const double[::1] log_gain, ptrdiff_t hop, double max_log_ratio):
@@ -101,3 +102,16 @@ def smooth_gain(const double[::1] allowed, ptrdiff_t width):
         status = ssgs_smooth_gain(&allowed[0], n, width, &gv[0])
     check_status(status, 0, "smooth_gain")
     return gain
+
+
+def peak_limit(const double[::1] y, ptrdiff_t width, double ceiling):
+    cdef ptrdiff_t n = y.shape[0]
+    out = np.empty(n)
+    if n == 0:
+        return out
+    cdef double[::1] ov = out
+    cdef int status
+    with nogil:
+        status = ssgs_peak_limit(&y[0], n, width, ceiling, &ov[0])
+    check_status(status, 0, "peak_limit")
+    return out

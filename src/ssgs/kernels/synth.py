@@ -12,8 +12,8 @@ from ssgs._core import _synth
 from ssgs.kernels import checks
 from ssgs.kernels.lpc import MAX_ORDER
 
-__all__ = ["EXCITATIONS", "MIN_F0", "excitation", "fft_size_ok", "level", "lpc_synthesis_smooth", "shape_excitation",
-           "smooth_gain"]
+__all__ = ["EXCITATIONS", "MIN_F0", "excitation", "fft_size_ok", "level", "lpc_synthesis_smooth", "peak_limit",
+           "shape_excitation", "smooth_gain"]
 
 EXCITATIONS = ("noise", "karplus-strong", "pulses")
 MIN_F0 = 20.0  # Hz: the lowest fundamental an excitation takes (a string's pluck costs period^2 / 2)
@@ -249,3 +249,27 @@ def smooth_gain(allowed, width):
     if allowed.ndim != 1 or (allowed.size and not (allowed >= 0).all()):
         raise ValueError("allowed must be 1-D, at least 0 and not NaN (+inf: no limit)")
     return _synth.smooth_gain(allowed, width)
+
+
+def peak_limit(y, width, ceiling):
+    """``y`` times the :func:`smooth_gain` of ``ceiling / |y|``, clipped to
+    ``[-ceiling, ceiling]`` (which only removes rounding): no sample exceeds
+    the ceiling, and samples farther than ``2 * width`` from every sample
+    that did come back as they were.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+    width : int
+    ceiling : float
+        Positive.
+
+    Returns
+    -------
+    out : ndarray, shape (n_samples,)
+    """
+    y = checks.real_array("y", y, 1, shape_doc="[n_samples]")
+    width = checks.positive_int("width", width, minimum=0)
+    if not ceiling > 0:
+        raise ValueError(f"ceiling must be positive, got {ceiling}")
+    return _synth.peak_limit(y, width, float(ceiling))

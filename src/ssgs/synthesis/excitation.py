@@ -136,5 +136,6 @@ def state_shaped_excitation(exc, excitation, path, hop, rng, colour=None, deviat
             for s in np.unique(path):  # per state: no [F, R, D] stack
                 rows = path == s
                 coef[rows, :R] += deviations[rows] @ exc.shape_regression[s].astype(np.float64).T
-        variation = coef @ exc.shape_components
+        # summed in numpy's own loop, not BLAS: no threads left spinning after it, the same sums on every CPU
+        variation = np.einsum("fk,kb->fb", coef, exc.shape_components.astype(np.float64))
     return shape_excitation(excitation, exc.residual_shape, hop, index=path, variation=variation, colour=colour)

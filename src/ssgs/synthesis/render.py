@@ -70,14 +70,10 @@ def peak_limit(y, width, ceiling=CEILING):
     """``y`` with its gain lowered smoothly around every sample that exceeds
     ``ceiling``, so that none does: a look-ahead limiter
     (:func:`smooth_gain` of each sample's ``ceiling / |y|``). Audio within
-    the ceiling comes back unchanged.
+    the ceiling comes back unchanged. In C
+    (:func:`ssgs.kernels.synth.peak_limit`).
     """
-    y = np.asarray(y, dtype=np.float64)
-    if not y.size or np.abs(y).max() <= ceiling:
-        return y
-    gain = smooth_gain(ceiling / np.maximum(np.abs(y), 1e-300), width)
-    # the clip only removes rounding (a gain of exactly ceiling / |y|)
-    return np.clip(y * gain, -ceiling, ceiling)
+    return kernels.synth.peak_limit(y, int(width), ceiling)
 
 
 def smooth_gain(allowed, width):

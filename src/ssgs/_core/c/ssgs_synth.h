@@ -141,6 +141,14 @@ int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n
  */
 int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain);
 
+/*
+ * A look-ahead limiter: out = y times ssgs_smooth_gain of the allowances
+ * ceiling / |y|, clipped to [-ceiling, ceiling] (which only removes
+ * rounding); samples farther than 2 width from every sample over the
+ * ceiling are copied as they are. out may be y.
+ */
+int ssgs_peak_limit(const double *y, ptrdiff_t n, ptrdiff_t width, double ceiling, double *out);
+
 #ifdef __cplusplus
 }
 #endif

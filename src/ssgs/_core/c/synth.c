@@ -449,11 +449,33 @@ static void running_mean(const double *held, ptrdiff_t hlo, ptrdiff_t n, ptrdiff
     }
 }
 
+/* The stretch of limited samples (allowance below 1) starting at i, joined
+ * with the next while their reaches (2 width) overlap: its last sample. */
+static ptrdiff_t stretch_end(const double *allowed, ptrdiff_t n, ptrdiff_t i, ptrdiff_t reach)
+{
+    ptrdiff_t last = i;
+    for (ptrdiff_t j = i + 1; j < n && j <= last + 2 * reach; ++j)
+        if (allowed[j] < 1.0)
+            last = j;
+    return last;
+}
+
+/* gain over [lo, hi) = [first - 2w, last + 2w] within the signal, from the
+ * allowances over [lo - 2w, hi + 2w) (scratch: queue and held, n each) */
+static void stretch_gain(const double *allowed, ptrdiff_t n, ptrdiff_t w, ptrdiff_t first, ptrdiff_t last,
+                         ptrdiff_t *queue, double *held, double *gain, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    *lo = first - 2 * w < 0 ? 0 : first - 2 * w;
+    *hi = last + 2 * w + 1 < n ? last + 2 * w + 1 : n;
+    const ptrdiff_t hlo = *lo - w < 0 ? 0 : *lo - w, hhi = *hi + w < n ? *hi + w : n;
+    running_min(allowed, n, w, hlo, hhi, queue, held);
+    running_mean(held, hlo, n, w, *lo, *hi, gain);
+}
+
 int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double *gain)
 {
     if (n < 0 || width < 0)
         return SSGS_ERR_ARGUMENT;
-    const ptrdiff_t w = width, reach = 2 * width;
     for (ptrdiff_t i = 0; i < n; ++i)
         gain[i] = 1.0;
     ptrdiff_t *queue = NULL;
@@ -461,13 +483,6 @@ int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double
     for (ptrdiff_t i = 0; i < n; ++i) {
         if (!(allowed[i] < 1.0))
             continue;
-        /* a stretch of limited samples, joined while their reaches overlap */
-        ptrdiff_t last = i;
-        for (ptrdiff_t j = i + 1; j < n && j <= last + 2 * reach; ++j)
-            if (allowed[j] < 1.0)
-                last = j;
-        const ptrdiff_t lo = i - reach < 0 ? 0 : i - reach, hi = last + reach + 1 < n ? last + reach + 1 : n;
-        const ptrdiff_t hlo = lo - w < 0 ? 0 : lo - w, hhi = hi + w < n ? hi + w : n;
         if (queue == NULL) {
             queue = malloc((size_t)n * sizeof(ptrdiff_t));
             held = malloc((size_t)n * sizeof(double));
@@ -477,12 +492,58 @@ int ssgs_smooth_gain(const double *allowed, ptrdiff_t n, ptrdiff_t width, double
                 return SSGS_ERR_NOMEM;
             }
         }
-        running_min(allowed, n, w, hlo, hhi, queue, held);
-        running_mean(held, hlo, n, w, lo, hi, gain);
+        ptrdiff_t lo, hi;
+        stretch_gain(allowed, n, width, i, stretch_end(allowed, n, i, 2 * width), queue, held, gain, &lo, &hi);
         i = hi - 1;
     }
     free(queue);
     free(held);
+    return SSGS_OK;
+}
+
+int ssgs_peak_limit(const double *y, ptrdiff_t n, ptrdiff_t width, double ceiling, double *out)
+{
+    if (n < 0 || width < 0 || !(ceiling > 0.0))
+        return SSGS_ERR_ARGUMENT;
+    if (out != y)
+        memcpy(out, y, (size_t)n * sizeof(double));
+    /* allowed and the gain are written only within reach of a peak */
+    double *allowed = NULL, *gain = NULL, *held = NULL;
+    ptrdiff_t *queue = NULL;
+    const ptrdiff_t w = width;
+    for (ptrdiff_t i = 0; i < n; ++i) {
+        if (!(fabs(y[i]) > ceiling))
+            continue;
+        if (allowed == NULL) {
+            allowed = malloc((size_t)(3 * n) * sizeof(double));
+            queue = malloc((size_t)n * sizeof(ptrdiff_t));
+            if (allowed == NULL || queue == NULL) {
+                free(allowed);
+                free(queue);
+                return SSGS_ERR_NOMEM;
+            }
+            gain = allowed + n;
+            held = gain + n;
+        }
+        ptrdiff_t last = i;
+        for (ptrdiff_t j = i + 1; j < n && j <= last + 4 * w; ++j)
+            if (fabs(y[j]) > ceiling)
+                last = j;
+        const ptrdiff_t a0 = i - 4 * w < 0 ? 0 : i - 4 * w, a1 = last + 4 * w + 1 < n ? last + 4 * w + 1 : n;
+        for (ptrdiff_t j = a0; j < a1; ++j) {
+            const double m = fabs(y[j]) > 1e-300 ? fabs(y[j]) : 1e-300;
+            allowed[j] = ceiling / m;
+        }
+        ptrdiff_t lo, hi;
+        stretch_gain(allowed, n, w, i, last, queue, held, gain, &lo, &hi);
+        for (ptrdiff_t t = lo; t < hi; ++t) {
+            const double v = y[t] * gain[t]; /* the clip only removes rounding */
+            out[t] = v > ceiling ? ceiling : (v < -ceiling ? -ceiling : v);
+        }
+        i = hi - 1;
+    }
+    free(allowed);
+    free(queue);
     return SSGS_OK;
 }
 
