@@ -17,7 +17,9 @@
 /* Frame position of sample t: frame index f and weight w of frame f + 1. */
 static void frame_position(double t, ptrdiff_t hop, ptrdiff_t n_frames, ptrdiff_t *f, double *w)
 {
-    double u = (t - 0.5 * (double)hop) / (double)hop;
+    /* dividing by a power of two is multiplying by its inverse, exactly */
+    const double u = (hop & (hop - 1)) == 0 ? (t - 0.5 * (double)hop) * (1.0 / (double)hop)
+                                            : (t - 0.5 * (double)hop) / (double)hop;
     if (u <= 0.0) {
         *f = 0;
         *w = 0.0;
@@ -52,14 +54,68 @@ static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, c
                                  const double *voicing, double *period, double *v)
 {
     const ptrdiff_t n = n_frames * hop;
+    ptrdiff_t current = -1;
+    double pf = 0.0, pg = 0.0; /* the periods of frames f and f + 1: divided once per frame */
     for (ptrdiff_t t = 0; t < n; ++t) {
         ptrdiff_t f;
         double w;
         frame_position((double)t, hop, n_frames, &f, &w);
+        if (f != current) {
+            current = f;
+            pf = sr / f0[f];
+            pg = f + 1 < n_frames ? sr / f0[f + 1] : pf;
+        }
         const ptrdiff_t g = w > 0.0 ? f + 1 : f;
-        const double pf = sr / f0[f];
-        period[t] = pf + w * (sr / f0[g] - pf);
+        period[t] = pf + w * ((g == f ? pf : pg) - pf);
         v[t] = voicing[f] + w * (voicing[g] - voicing[f]);
+    }
+}
+
+/* The pluck: len samples back in time from the write position, each the
+ * sum over partials k = 1..K (in that order) of amp cos(phi_k + j w_k),
+ * w_k = -2 pi k / P, every phasor turned sample by sample. Four samples at a
+ * time, so the sums of four samples are independent chains while each
+ * partial's phasor turns in registers; the sums and turns are the same
+ * as one sample at a time. partials: scratch [4 K]. */
+static void pluck(double *line, size_t mask, size_t pos, size_t len, int K, double P, ssgs_rng *rng,
+                  double *partials)
+{
+    double *zr = partials, *zi = zr + K, *cr = zi + K, *ci = cr + K;
+    const double amp = sqrt(2.0 / (double)K);
+    for (int k = 0; k < K; ++k) {
+        const double phi = 2.0 * SSGS_PI * ssgs_rng_uniform(rng);
+        const double w = -2.0 * SSGS_PI * (double)(k + 1) / P;
+        cr[k] = cos(w);
+        ci[k] = sin(w);
+        zr[k] = cos(phi);
+        zi[k] = sin(phi);
+    }
+    size_t j = 1;
+    for (; j + 3 <= len; j += 4) {
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int k = 0; k < K; ++k) {
+            double r = zr[k], i = zi[k];
+            for (int q = 0; q < 4; ++q) {
+                const double turned = r * cr[k] - i * ci[k];
+                i = r * ci[k] + i * cr[k];
+                r = turned;
+                acc[q] += amp * r;
+            }
+            zr[k] = r;
+            zi[k] = i;
+        }
+        for (int q = 0; q < 4; ++q)
+            line[(pos - j - (size_t)q) & mask] = acc[q];
+    }
+    for (; j <= len; ++j) {
+        double acc = 0.0;
+        for (int k = 0; k < K; ++k) {
+            const double turned = zr[k] * cr[k] - zi[k] * ci[k];
+            zi[k] = zr[k] * ci[k] + zi[k] * cr[k];
+            zr[k] = turned;
+            acc += amp * zr[k];
+        }
+        line[(pos - j) & mask] = acc;
     }
 }
 
@@ -87,7 +143,9 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
     double *line = calloc(size, sizeof(double));
     double *rms = malloc((size_t)n_frames * sizeof(double));
     uint8_t *plucked = malloc((size_t)n_frames);
-    if (line == NULL || rms == NULL || plucked == NULL) {
+    double *partials = malloc(2 * size * sizeof(double)); /* K < size / 2 partials, 4 numbers each */
+    if (line == NULL || rms == NULL || plucked == NULL || partials == NULL) {
+        free(partials);
         free(line);
         free(rms);
         free(plucked);
@@ -116,21 +174,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
             int K = (int)ceil(0.5 * P) - 1; /* every partial k with k / P < 1/2 */
             if (K < 1)
                 K = 1;
-            const double amp = sqrt(2.0 / (double)K);
-            for (size_t j = 1; j <= len; ++j)
-                line[(pos - j) & mask] = 0.0;
-            for (int k = 1; k <= K; ++k) {
-                const double phi = 2.0 * SSGS_PI * ssgs_rng_uniform(rng);
-                const double w = -2.0 * SSGS_PI * (double)k / P;
-                const double sr_ = cos(w), si = sin(w);
-                double zr = cos(phi), zi = sin(phi);
-                for (size_t j = 1; j <= len; ++j) {
-                    const double r = zr * sr_ - zi * si;
-                    zi = zr * si + zi * sr_;
-                    zr = r;
-                    line[(pos - j) & mask] += amp * zr;
-                }
-            }
+            pluck(line, mask, pos, len, K, P, rng, partials);
         }
         /* loop gain for the same decay time at every pitch */
         const double gain = exp(-KS_T60_DECADES * 2.302585092994046 / (KS_T60_SECONDS * f0[f]));
@@ -178,6 +222,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
             r = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
         p[t] = r > 1e-300 ? p[t] / r : 0.0;
     }
+    free(partials);
     free(line);
     free(rms);
     free(plucked);
