@@ -3,6 +3,10 @@
     pip install ".[bench]"
     python benchmarks/bench_kernels.py            # the figures of the README
     python benchmarks/bench_kernels.py --quick    # smaller sizes, a smoke run
+    python benchmarks/bench_kernels.py --only music --previous /tmp/old/src
+        # generate(60 s) on models of a real piece at 16 and 44.1 kHz, beside
+        # the previous release (`git worktree add /tmp/old 7d5be08`, its
+        # extensions built in place) in the same run
 
 (The synthesis lines run on one thread: the kernels are serial.)
 
@@ -15,7 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg
@@ -234,10 +242,80 @@ def bench_generation(args, rng):
     print(f"  {'generate(60 s, fidelity=0), everything':<52s} {seconds / sec:9.0f}x real time")
 
 
+MUSIC = "/usr/share/games/etr/music/spunkyrace-ks.ogg"
+MUSIC_TARGETS = {16000: 1000, 44100: 300}  # real time, generate(60 s) on one thread (issue 19)
+
+_GENERATE_IN_A_FRESH_PROCESS = r"""
+import sys, time
+checkpoint, seconds, repeat, src = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if src:  # that tree's ssgs, not the editable install's
+    sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
+    sys.path.insert(0, src)
+import ssgs
+assert not src or ssgs.__file__.startswith(src), ssgs.__file__
+model = ssgs.SpectralStateGuidedSynthesis.load_checkpoint(checkpoint)
+model.n_threads = 1
+model.generate(1.0, seed=0)
+best = float("inf")
+for seed in range(repeat):
+    t = time.perf_counter()
+    model.generate(seconds, seed=seed)
+    best = min(best, time.perf_counter() - t)
+print(seconds / best)
+"""
+
+
+def generate_speed(checkpoint, seconds, repeat, src=None):
+    """Real-time factor of ``generate(seconds)`` at fidelity 0 on one thread
+    (best of ``repeat``, after a first generation) in a fresh process,
+    importing ssgs from ``src`` (a source tree with its extensions built,
+    such as a worktree of the previous release) or as installed."""
+    run = subprocess.run([sys.executable, "-c", _GENERATE_IN_A_FRESH_PROCESS, str(checkpoint), str(seconds),
+                          str(repeat), src or ""], capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"generate in {src or 'this tree'} failed:\n{run.stderr[-2000:]}")
+    return float(run.stdout.split()[-1])
+
+
+def bench_music(args):
+    """generate(60 s) on models of a real piece of music, trained here with
+    the defaults at 16 and 44.1 kHz; with --previous, the previous release
+    generates from the same checkpoints, its processes alternated with
+    this tree's."""
+    import ssgs
+
+    if not Path(args.music).exists():
+        print(f"\ngenerate(60 s) on real music: {args.music} not found, skipped")
+        return
+    rounds = 1 if args.quick else 3
+    print(f"\ngenerate(60 s), fidelity 0, one thread, on a model of {Path(args.music).name} "
+          f"(default model; best of {args.repeat} per process, {rounds} processes each)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate, target in MUSIC_TARGETS.items():
+            model = ssgs.SpectralStateGuidedSynthesis(seed=0).train([args.music], rate)
+            checkpoint = model.save_checkpoint(Path(tmp) / f"music-{rate}.safetensors")
+            ours, previous = [], []
+            for _ in range(rounds):
+                ours.append(generate_speed(checkpoint, 60.0, args.repeat))
+                if args.previous:
+                    previous.append(generate_speed(checkpoint, 60.0, args.repeat, args.previous))
+            line = (f"  {rate} Hz, hop {model.hop_size}: {min(ours):.0f}-{max(ours):.0f}x real time "
+                    f"(target {target}x)")
+            if previous:
+                ratio = np.median(ours) / np.median(previous)
+                line += f"; previous release {min(previous):.0f}-{max(previous):.0f}x; ratio {ratio:.2f}"
+            print(line)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the best counts")
+    parser.add_argument("--only", choices=["estep", "lpc", "synthesis", "music"], nargs="+",
+                        help="run only these parts (default: all)")
+    parser.add_argument("--music", default=MUSIC, help="the piece the generate(60 s) models are trained on")
+    parser.add_argument("--previous", help="src folder of the previous release (its extensions built), "
+                        "timed beside this tree on the same models")
     args = parser.parse_args(argv)
     args.frames = 20_000 if args.quick else 200_000
     args.lpc_frames = 5_000 if args.quick else 50_000
@@ -245,10 +323,16 @@ def main(argv=None):
     if args.quick:
         args.repeat = min(args.repeat, 2)
     rng = np.random.default_rng(0)
-    bench_estep(args, rng)
-    bench_lpc_analysis(args, rng)
-    bench_lpc_synthesis(args, rng)
-    bench_generation(args, rng)
+    parts = args.only or ["estep", "lpc", "synthesis", "music"]
+    if "estep" in parts:
+        bench_estep(args, rng)
+    if "lpc" in parts:
+        bench_lpc_analysis(args, rng)
+        bench_lpc_synthesis(args, rng)
+    if "synthesis" in parts:
+        bench_generation(args, rng)
+    if "music" in parts:
+        bench_music(args)
 
 
 if __name__ == "__main__":
