@@ -33,8 +33,9 @@ import numpy as np
 
 import ssgs
 import ssgs.synthesis.render as render_module
-from ssgs.audio import load_audio, scan_folders
+from ssgs.audio import load_audio
 from ssgs.demo import write_demo_corpus
+from ssgs.scan import scan_folders
 
 SR = 16000
 KINDS = ("Karplus-Strong", "Wavelet", "Noise")

@@ -65,8 +65,9 @@ import numpy as np
 import scipy.linalg
 
 import ssgs
-from ssgs.audio import DEFAULT_EXTENSIONS, load_audio, scan_folders
+from ssgs.audio import load_audio
 from ssgs.demo import write_demo_corpus
+from ssgs.scan import DEFAULT_EXTENSIONS, scan_folders
 
 SR = 16000
 FIDELITIES = (0.0, 0.25, 0.5, 0.75, 1.0)

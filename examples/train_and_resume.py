@@ -11,8 +11,8 @@ import tempfile
 import numpy as np
 
 from ssgs import SpectralStateGuidedSynthesis
-from ssgs.audio import scan_folders
 from ssgs.demo import write_demo_corpus
+from ssgs.scan import scan_folders
 
 parser = argparse.ArgumentParser()
 parser.add_argument("folder", nargs="?")

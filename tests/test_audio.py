@@ -6,7 +6,8 @@ import soundfile as sf
 from numpy.testing import assert_allclose
 
 from ssgs import AudioError
-from ssgs.audio import load_audio, prepare_signal, scan_folders
+from ssgs.audio import load_audio, prepare_signal
+from ssgs.scan import scan_folders
 
 from signals import tone
 

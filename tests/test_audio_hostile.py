@@ -16,10 +16,10 @@ import soundfile as sf
 from numpy.testing import assert_allclose, assert_array_equal
 
 from ssgs import AudioError, AudioWarning, SpectralStateGuidedSynthesis
-from ssgs.audio import (DEFAULT_EXTENSIONS, display_path, load_audio, native_stderr_silenced,
-                        scan_folders)
+from ssgs.audio import display_path, load_audio, native_stderr_silenced
 from ssgs.corpus import analyse_items
 from ssgs.features import FeatureConfig
+from ssgs.scan import DEFAULT_EXTENSIONS, scan_folders
 
 from signals import music_like, tone
 

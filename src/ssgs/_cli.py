@@ -18,6 +18,11 @@ from ssgs.errors import CheckpointError, CheckpointNotFoundError, SSGSError
 CLOSED_PIPE = 141
 
 
+class UsageError(Exception):
+    """Bad input to a command (an option, a folder, a file it names): one
+    line and exit code 2 from a command that lists it in ``usage_errors``."""
+
+
 def run_reporting_errors(prog, run, *, verbose=False, usage_errors=(SSGSError, ValueError),
                          interrupted="interrupted"):
     """Call ``run()`` and return its exit code, reporting any failure as one line prefixed with `prog`.

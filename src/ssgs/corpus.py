@@ -22,6 +22,7 @@ from ssgs.checks import check_int
 from ssgs.errors import AudioError, CheckpointError
 from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, n_frames_for, rebuild_signal
 from ssgs.residual_shapes import frame_spectral_shapes
+from ssgs.scan import file_sha256
 
 __all__ = ["Corpus", "analyse_item", "analyse_items"]
 
@@ -41,13 +42,13 @@ def _load(item, index, sample_rate):
                 raise AudioError(f"{_audio.display_path(url)}: cannot fetch ({exc})") from None
             signal = _audio.load_audio(local, sample_rate, name=_audio.display_path(url))
             source = {"path": url, "kind": "file", "size": os.path.getsize(local),
-                      "sha256": _audio.file_sha256(local)}
+                      "sha256": file_sha256(local)}
         return signal, source, _audio.display_path(url)
     if isinstance(item, (str, os.PathLike)):
         path = os.fsdecode(os.fspath(item))
         signal = _audio.load_audio(path, sample_rate)
         source = {"path": str(Path(path).resolve()), "kind": "file", "size": os.path.getsize(path),
-                  "sha256": _audio.file_sha256(path)}
+                  "sha256": file_sha256(path)}
         return signal, source, _audio.display_path(path)
     name = f"audio[{index}]"
     signal = _audio.prepare_signal(item, name)

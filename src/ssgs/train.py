@@ -6,6 +6,9 @@ the test generation) is refused unless ``--overwrite`` says to replace that
 run; resuming from a checkpoint in the folder continues its own run. Files
 a killed write left behind are removed. A resumed run takes its model
 options from the checkpoint: one given that contradicts it is an error.
+The folder's checks and writes are :mod:`ssgs.run_folder`'s; the options,
+their defaults and what a resumed run takes from its checkpoint are
+:mod:`ssgs.train_options`'.
 
 Exit codes: 0 success; 2 bad input (missing folder, no usable audio, bad
 option, a checkpoint folder that cannot be written or holds another run,
@@ -17,120 +20,23 @@ checkpoint); 1 a checkpoint that fails verification, or an unexpected error
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
 import os
-import posixpath
-import re
 import shlex
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 
 import numpy as np
 
+from ssgs import run_folder
+from ssgs._cli import UsageError
+from ssgs.train_options import PROG, build_parser, check_options, fill_defaults, resume_command, take_from_checkpoint
+
 __all__ = ["main"]
-
-PROG = "python -m ssgs.train"
-CHECKPOINT_DIR = "models/"
-CHECKPOINT_INTERVAL = 5
-# defaults of the options a resumed run takes from its checkpoint instead
-# (argparse leaves them None, so a value given can be told from a default)
-DEFAULTS = {"folders": ["training_001", "training_002"], "sample_rate": 16000, "n_states": 34,
-            "n_iterations": 20, "lpc_order": 12, "frame_size": 1024, "hop_size": 256, "tol": 1e-4}
-# option -> the checkpoint's value in words, for a resumed run's contradictions
-FROM_CHECKPOINT = {"n_states": "{} states", "lpc_order": "LPC order {}", "frame_size": "frame size {}",
-                   "hop_size": "hop size {}", "sample_rate": "sample rate {}", "seed": "seed {}", "tol": "tol {}"}
-# options that pick the training audio, which a resumed run takes from its checkpoint
-AUDIO_OPTIONS = ("folders", "demo", "extensions", "recursive", "auto_n_states")
-# what a run writes into its folder, and what a write killed midway leaves
-_RUN_FILE = re.compile(r"checkpoint_.+\.safetensors|model_final\.npz|test_generation\.wav")
-_PERIODIC = re.compile(r"checkpoint_epoch_(\d+)\.safetensors")
-_KILLED_WRITE = re.compile(r"\.(checkpoint_.+\.safetensors|model_final\.npz|test_generation\.wav)\.\w+\.tmp"
-                           r"|\.ssgs-probe-\w+")
-
-
-class UsageError(Exception):
-    """Bad input: exit code 2."""
-
-
-def build_parser(prog=None):
-    from ssgs.audio import DEFAULT_EXTENSIONS
-
-    p = argparse.ArgumentParser(
-        prog=prog or PROG,
-        description="Train an ssgs model (a Gaussian HMM over LPC features) on folders of audio, "
-                    "saving verified safetensors checkpoints along the way.")
-    p.add_argument("--folders", nargs="+", default=None, metavar="FOLDER",
-                   help="folders of training audio (default: training_001 training_002)")
-    p.add_argument("--demo", action="store_true",
-                   help="train on the built-in demo corpus (synthesised into a temporary folder)")
-    p.add_argument("--extensions", nargs="+", default=None, metavar="EXT",
-                   help=f"file endings to take (default: {' '.join(DEFAULT_EXTENSIONS)}; .m4a/.aac need ssgs[av])")
-    p.add_argument("--recursive", action="store_true", help="also take files in sub-folders")
-    p.add_argument("--sample-rate", type=int, default=None, help="model sample rate in Hz (default: 16000)")
-    p.add_argument("--n-states", type=int, default=None, help="HMM states (default: 34)")
-    p.add_argument("--n-iterations", type=int, default=None,
-                   help="EM iterations in total, counting those of a resumed checkpoint (default: 20)")
-    p.add_argument("--lpc-order", type=int, default=None, help="LPC order (default: 12)")
-    p.add_argument("--frame-size", type=int, default=None, help="analysis window in samples (default: 1024)")
-    p.add_argument("--hop-size", type=int, default=None, help="samples between frames (default: 256)")
-    p.add_argument("--tol", type=float, default=None,
-                   help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
-    p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
-    p.add_argument("--checkpoint-dir", default=CHECKPOINT_DIR,
-                   help="where checkpoints go: a folder or an fsspec URL such as s3://bucket/run (default: models/)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace another run's files in the checkpoint folder (refused without it)")
-    p.add_argument("--checkpoint-interval", type=int, default=CHECKPOINT_INTERVAL,
-                   help="save a checkpoint every N iterations; 0 disables (default: 5)")
-    p.add_argument("--keep-last", type=int, default=None, metavar="N",
-                   help="keep only the newest N periodic checkpoints (the initial and final ones are always kept)")
-    p.add_argument("--resume", metavar="CHECKPOINT",
-                   help="continue training from this checkpoint (path or URL), with its audio and model options")
-    p.add_argument("--augment", action="store_true",
-                   help="also train on time-stretched (0.92, 1.08) and pitch-shifted (-0.5, +0.5 semitone) "
-                        "copies of each file, each its own sequence")
-    p.add_argument("--auto-n-states", nargs="*", type=int, metavar="N", default=None,
-                   help="choose the number of states by BIC among these candidates (default: 8 16 24 32)")
-    p.add_argument("--no-artifacts", action="store_true",
-                   help="save checkpoints without training artifacts (small; resuming then re-reads the audio)")
-    p.add_argument("--workers", type=int, default=0, help="files decoded at once (default: 0 = one per core)")
-    p.add_argument("--threads", type=int, default=0, help="threads for the compiled kernels (default: 0 = all cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run feature extraction and E-steps on a Dask cluster (e.g. tcp://host:8786); "
-                        'needs ssgs[dask]')
-    p.add_argument("--dask-workers", type=int, metavar="N",
-                   help="the same on a local Dask cluster of N worker processes")
-    p.add_argument("--mlflow", nargs="?", const="", metavar="TRACKING_URI",
-                   help="log configuration, per-iteration metrics and the final checkpoint to MLflow "
-                        "(default: ./mlruns, a SQLite store with the artifacts beside it); needs ssgs[mlflow]")
-    p.add_argument("--summary-json", metavar="PATH", help="also write the closing summary as JSON to PATH")
-    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks for unexpected errors")
-    return p
-
-
-def _join(folder, name):
-    folder = str(folder)
-    return posixpath.join(folder, name) if "://" in folder else os.path.join(folder, name)
-
-
-def _write_bytes(path, data):
-    from ssgs import checkpoint
-
-    if checkpoint.is_remote(path):
-        fs, rpath = checkpoint.filesystem(path)
-        with tempfile.NamedTemporaryFile() as tmp:
-            tmp.write(data)
-            tmp.flush()
-            fs.put_file(tmp.name, rpath)
-    else:
-        checkpoint.atomic_write(checkpoint.local_path(path), data)
 
 
 def _log_artifact(tracking, path):
@@ -145,121 +51,6 @@ def _log_artifact(tracking, path):
         local = os.path.join(tmp, os.path.basename(rpath))
         fs.get_file(rpath, local)
         tracking.log_artifact(local)
-
-
-def _names_in(folder):
-    """Names of the files directly in ``folder`` (a path or URL); none if it does not exist."""
-    from ssgs import checkpoint
-
-    if checkpoint.is_remote(folder):
-        fs, rpath = checkpoint.filesystem(folder)
-        try:
-            return [posixpath.basename(p.rstrip("/")) for p in fs.ls(rpath, detail=False)]
-        except FileNotFoundError:
-            return []
-    path = checkpoint.local_path(folder)
-    return os.listdir(path) if os.path.isdir(path) else []
-
-
-def _remove(folder, names):
-    """Remove these files of ``folder`` (a path or URL); one already gone is no error."""
-    from ssgs import checkpoint
-
-    for name in names:
-        path = _join(folder, name)
-        if checkpoint.is_remote(path):
-            fs, rpath = checkpoint.filesystem(path)
-            fs.rm_file(rpath)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(checkpoint.local_path(path))
-
-
-def _listed(names, shown=3):
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
-def _check_local_folder(folder):
-    """UsageError unless checkpoints can be written into ``folder``, or the
-    folder can be made: a probe file is written and removed in a folder that
-    exists; the nearest existing parent of one that does not must be a
-    writable folder (nothing is made before the audio proves usable)."""
-    from ssgs import checkpoint
-
-    path = os.path.abspath(checkpoint.local_path(folder))
-    existing = path
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise UsageError(f"--checkpoint-dir {folder} is not a folder" if existing == path else
-                         f"cannot make --checkpoint-dir {folder}: {existing} is not a folder")
-    if existing != path:
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise UsageError(f"cannot make --checkpoint-dir {folder}: {existing} is not writable")
-        return
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".ssgs-probe-", dir=path)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as exc:
-        raise UsageError(f"cannot write to --checkpoint-dir {folder}: {exc.strerror or exc}") from None
-
-
-def _check_remote_folder(folder):
-    """UsageError unless a small probe object can be written to and removed
-    from the URL ``folder`` (credentials, the bucket, the network)."""
-    from ssgs import checkpoint
-    from ssgs._cli import describe
-
-    fs, rpath = checkpoint.filesystem(folder)
-    probe = posixpath.join(rpath.rstrip("/"), f".ssgs-probe-{uuid.uuid4().hex}")
-    try:
-        fs.pipe_file(probe, b"")
-        fs.rm_file(probe)
-    except Exception as exc:  # the storage's own errors, whatever their type
-        raise UsageError(f"cannot write to {folder}: {describe(exc)}") from None
-
-
-def _resumes_in(resume, folder):
-    """Whether ``resume`` is a checkpoint in ``folder``: a run continuing itself."""
-    from ssgs import checkpoint
-
-    if not resume:
-        return False
-    if checkpoint.is_remote(folder) or checkpoint.is_remote(resume):
-        return str(resume).rsplit("/", 1)[0].rstrip("/") == str(folder).rstrip("/")
-    here = os.path.dirname(os.path.abspath(checkpoint.local_path(resume)))
-    return os.path.realpath(here) == os.path.realpath(checkpoint.local_path(folder))
-
-
-def _check_destination(args):
-    """Before any audio is read: the checkpoint folder can be written, and
-    holds no other run's files unless --overwrite (then ``args.replaced``
-    names them, removed once this run's first checkpoint is saved). Files a
-    killed write left there are removed."""
-    from ssgs import checkpoint
-
-    folder = args.checkpoint_dir
-    (_check_remote_folder if checkpoint.is_remote(folder) else _check_local_folder)(folder)
-    names = _names_in(folder)
-    others = sorted(n for n in names if _RUN_FILE.fullmatch(n))
-    if others and not _resumes_in(args.resume, folder):
-        if not args.overwrite:
-            raise UsageError(f"{folder} already holds another run's files ({_listed(others)}): add --overwrite "
-                             "to replace that run, or choose another --checkpoint-dir")
-        args.replaced = others
-    _remove(folder, [n for n in names if _KILLED_WRITE.fullmatch(n)])
-
-
-def _keep_last(args, written):
-    """Remove all but the newest ``--keep-last`` periodic checkpoints of the folder."""
-    periodic = sorted((int(m.group(1)), m.group(0)) for m in map(_PERIODIC.fullmatch, _names_in(args.checkpoint_dir))
-                      if m)
-    old = [name for _, name in periodic[:-args.keep_last]]
-    _remove(args.checkpoint_dir, old)
-    gone = {_join(args.checkpoint_dir, name) for name in old}
-    written[:] = [path for path in written if path not in gone]
 
 
 class Reporter:
@@ -298,59 +89,6 @@ def _warnings_as_lines(report):
 
         warnings.showwarning = show
         yield
-
-
-def _option(name):
-    return "--" + name.replace("_", "-")
-
-
-def _check_options(args):
-    """Each option given within its range (those left out are None here)."""
-    minimum = {"sample_rate": 1, "n_states": 1, "lpc_order": 1, "frame_size": 1, "hop_size": 1, "keep_last": 1,
-               "n_iterations": 0, "checkpoint_interval": 0, "workers": 0, "threads": 0, "seed": 0}
-    for name, low in minimum.items():
-        value = getattr(args, name)
-        if value is not None and value < low:
-            raise UsageError(f"{_option(name)} must be >= {low}, got {value}")
-    if args.tol is not None and (not np.isfinite(args.tol) or args.tol < 0):
-        raise UsageError(f"--tol must be >= 0, got {args.tol}")
-    if args.dask_workers is not None and args.dask_workers < 1:
-        raise UsageError(f"--dask-workers must be >= 1, got {args.dask_workers}")
-    if args.dask_workers and args.scheduler:
-        raise UsageError("--scheduler and --dask-workers exclude each other")
-
-
-def _fill_defaults(args):
-    """The defaults of the options a fresh run was not given."""
-    from ssgs.audio import DEFAULT_EXTENSIONS
-
-    for name, value in DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    if args.extensions is None:
-        args.extensions = list(DEFAULT_EXTENSIONS)
-
-
-def _take_from_checkpoint(args, model, report):
-    """A resumed run's options from its checkpoint: UsageError for a model
-    option given that contradicts it, or for --n-iterations the checkpoint
-    has already reached; a warning for options that pick audio (unused)."""
-    for name, words in FROM_CHECKPOINT.items():
-        given, stored = getattr(args, name), getattr(model, name)
-        if given is not None and given != stored:
-            raise UsageError(f"{_option(name)} {given} contradicts {args.resume}, a model with "
-                             f"{words.format(stored)}: leave {_option(name)} out to resume it")
-        setattr(args, name, stored)
-    for name in AUDIO_OPTIONS:
-        if getattr(args, name) not in (None, False):
-            report.warn(f"warning: {_option(name)} is not used with --resume (the run goes on with the "
-                        "checkpoint's audio)")
-    given = args.n_iterations is not None
-    args.n_iterations = args.n_iterations if given else DEFAULTS["n_iterations"]
-    if args.n_iterations <= model.iteration:
-        said = f"--n-iterations {args.n_iterations}" if given else f"--n-iterations (default {args.n_iterations})"
-        raise UsageError(f"{args.resume} is already at iteration {model.iteration}: {said} counts every "
-                         f"iteration, so give more than {model.iteration} to train further")
 
 
 def _model_from_args(args):
@@ -442,7 +180,7 @@ def _initialise(model, report, timings):
 
 
 def _fresh_model(args, report, timings):
-    from ssgs.audio import scan_folders
+    from ssgs.scan import scan_folders
 
     model = _model_from_args(args)
     folders = [_demo_folder(args, report, timings)] if args.demo else args.folders
@@ -465,7 +203,7 @@ def _fresh_model(args, report, timings):
 def _unchanged_training_files(model, resume):
     """The checkpoint's training files (augmented copies left out), each checked
     to be there with the bytes it had."""
-    from ssgs.audio import file_sha256
+    from ssgs.scan import file_sha256
 
     sources = model.sources
     if not sources or any(s.get("kind") != "file" for s in sources):
@@ -510,7 +248,7 @@ def _resumed_model(args, report, timings):
 
     t0 = time.perf_counter()
     model = SpectralStateGuidedSynthesis.load_checkpoint(args.resume)
-    _take_from_checkpoint(args, model, report)
+    take_from_checkpoint(args, model, report)
     model.n_threads = args.threads
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
@@ -583,13 +321,13 @@ def _saver(model, args, timings, written):
     include = not args.no_artifacts
 
     def save(name):
-        path = _join(args.checkpoint_dir, name)
+        path = run_folder.join(args.checkpoint_dir, name)
         t0 = time.perf_counter()
         model.save_checkpoint(path, include_training_artifacts=include)
         timings["checkpoints"] = timings.get("checkpoints", 0.0) + time.perf_counter() - t0
         written.append(path)
         if args.replaced:  # the run this one replaces goes once a checkpoint of this one is whole
-            _remove(args.checkpoint_dir, [n for n in args.replaced if n != name])
+            run_folder.remove(args.checkpoint_dir, [n for n in args.replaced if n != name])
             args.replaced = []
         return path
 
@@ -625,7 +363,8 @@ def _after_iteration(args, tracking, bar, save, written):
         if args.checkpoint_interval and m.iteration % args.checkpoint_interval == 0:
             save(f"checkpoint_epoch_{m.iteration}.safetensors")
             if args.keep_last:
-                _keep_last(args, written)
+                gone = run_folder.keep_last(args.checkpoint_dir, args.keep_last)
+                written[:] = [path for path in written if path not in gone]
 
     return after_iteration
 
@@ -648,8 +387,8 @@ def _run_em(model, args, tracking, save, timings, written):
 def _write_npz(model, args, written):
     buf = io.BytesIO()
     model.export_model(buf, precision=np.float64)
-    npz_path = _join(args.checkpoint_dir, "model_final.npz")
-    _write_bytes(npz_path, buf.getvalue())
+    npz_path = run_folder.join(args.checkpoint_dir, "model_final.npz")
+    run_folder.write_bytes(npz_path, buf.getvalue())
     written.append(npz_path)
 
 
@@ -660,8 +399,8 @@ def _write_test_generation(model, args, written):
     audio = model.generate(3.0, sample_rate=model.sample_rate, fidelity=0.0, seed=model.seed)
     wav = io.BytesIO()
     sf.write(wav, audio, model.sample_rate, format="WAV", subtype="FLOAT")
-    wav_path = _join(args.checkpoint_dir, "test_generation.wav")
-    _write_bytes(wav_path, wav.getvalue())
+    wav_path = run_folder.join(args.checkpoint_dir, "test_generation.wav")
+    run_folder.write_bytes(wav_path, wav.getvalue())
     written.append(wav_path)
 
 
@@ -715,20 +454,6 @@ def _next_steps(args, final, report):
     report.info(f"      {render} {shlex.quote(final)} -o report.png")
 
 
-def _resume_command(args, checkpoint):
-    """The command that continues this run from ``checkpoint``, as it was set to end."""
-    parts = ["--resume", checkpoint, "--n-iterations", args.n_iterations]
-    if args.checkpoint_dir != CHECKPOINT_DIR:
-        parts += ["--checkpoint-dir", args.checkpoint_dir]
-    if args.checkpoint_interval != CHECKPOINT_INTERVAL:
-        parts += ["--checkpoint-interval", args.checkpoint_interval]
-    if args.keep_last:
-        parts += ["--keep-last", args.keep_last]
-    if args.no_artifacts:
-        parts.append("--no-artifacts")
-    return " ".join([args.prog] + [shlex.quote(str(p)) for p in parts])
-
-
 def _interrupted(args):
     """What Ctrl-C says: the newest checkpoint and the command that resumes from it."""
     checkpoints = [p for p in args.written if p.endswith(".safetensors")]
@@ -736,16 +461,18 @@ def _interrupted(args):
         return "interrupted before the first checkpoint was written"
     if checkpoints[-1].endswith("checkpoint_final.safetensors"):
         return f"interrupted after training ended; {checkpoints[-1]} is whole"
-    return f"interrupted; resume with: {_resume_command(args, checkpoints[-1])}"
+    return f"interrupted; resume with: {resume_command(args, checkpoints[-1])}"
 
 
 def _prepare(args, report):
     """What is checked before any audio or checkpoint is read: the options,
-    then the checkpoint folder; then the Dask backend, if asked for."""
-    _check_options(args)
+    then the checkpoint folder (``args.replaced``: another run's files, to go
+    once this run's first checkpoint is whole); then the Dask backend, if
+    asked for."""
+    check_options(args)
     if not args.resume:
-        _fill_defaults(args)
-    _check_destination(args)
+        fill_defaults(args)
+    args.replaced = run_folder.check_destination(args.checkpoint_dir, args.resume, args.overwrite)
     _start_backend(args, report)
 
 
