@@ -135,7 +135,7 @@ def state_shaped_excitation(exc, excitation, path, hop, rng, colour=None, deviat
             path = np.asarray(path)
             for s in np.unique(path):  # per state: no [F, R, D] stack
                 rows = path == s
-                coef[rows, :R] += deviations[rows] @ exc.shape_regression[s].astype(np.float64).T
+                coef[rows, :R] += np.einsum("fd,rd->fr", deviations[rows], exc.shape_regression[s].astype(np.float64))
         # summed in numpy's own loop, not BLAS: no threads left spinning after it, the same sums on every CPU
         variation = np.einsum("fk,kb->fb", coef, exc.shape_components.astype(np.float64))
     return shape_excitation(excitation, exc.residual_shape, hop, index=path, variation=variation, colour=colour)

@@ -70,7 +70,7 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     deviation = np.empty_like(z)
     for state in np.unique(path):  # per state: no [F, D, D] stack of factors
         rows = path == state
-        deviation[rows] = z[rows] @ chol[state].T
+        deviation[rows] = np.einsum("fd,ed->fe", z[rows], chol[state])  # numpy's loop, not BLAS (no spinning threads)
     obs = params.means[path] + deviation
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])

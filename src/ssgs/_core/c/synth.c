@@ -336,16 +336,22 @@ static double gain_at(double t, const double *log_gain, ptrdiff_t hop, ptrdiff_t
     return exp(log_gain[f] + w * (log_gain[w > 0.0 ? f + 1 : f] - log_gain[f]));
 }
 
-/* Step-up recursion: reflection coefficients k[0..p) to a[0..p]. */
+/* Step-up recursion: reflection coefficients k[0..p) to a[0..p], in place:
+ * a[i] and a[m - i] from each other's old values, as a pair. */
 static void step_up(const double *k, int p, double *a)
 {
-    double prev[SSGS_MAX_ORDER + 1];
     a[0] = 1.0;
     for (int m = 1; m <= p; ++m) {
-        memcpy(prev, a, (size_t)m * sizeof(double));
-        for (int i = 1; i < m; ++i)
-            a[i] = prev[i] + k[m - 1] * prev[m - i];
-        a[m] = k[m - 1];
+        const double km = k[m - 1];
+        int i = 1, j = m - 1;
+        for (; i < j; ++i, --j) {
+            const double ai = a[i], aj = a[j];
+            a[i] = ai + km * aj;
+            a[j] = aj + km * ai;
+        }
+        if (i == j)
+            a[i] = a[i] + km * a[i];
+        a[m] = km;
     }
 }
 
@@ -390,10 +396,44 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
     return SSGS_OK;
 }
 
+/* exp(x) for |x| <= 700 (the caller clamps), within two units in the last place: x = n ln 2 + r
+ * with |r| <= ln 2 / 2, exp(r) by its Taylor series to degree 13 (the
+ * remainder below 1e-17 relative), times 2^n written into the exponent.
+ * Plain arithmetic without a call or a branch, so a loop of them runs in
+ * vector registers. n is rounded by adding and taking away 1.5 * 2^52,
+ * whose last bits then hold it. */
+static inline double exp_vector(double x)
+{
+    const double shifter = 6755399441055744.0;
+    const double big = x * 1.4426950408889634 + shifter;
+    const double n = big - shifter;
+    const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double q = 1.0 / 6227020800.0;
+    q = q * r + 1.0 / 479001600.0;
+    q = q * r + 1.0 / 39916800.0;
+    q = q * r + 1.0 / 3628800.0;
+    q = q * r + 1.0 / 362880.0;
+    q = q * r + 1.0 / 40320.0;
+    q = q * r + 1.0 / 5040.0;
+    q = q * r + 1.0 / 720.0;
+    q = q * r + 1.0 / 120.0;
+    q = q * r + 1.0 / 24.0;
+    q = q * r + 1.0 / 6.0;
+    q = q * r + 0.5;
+    q = q * r + 1.0;
+    q = q * r + 1.0;
+    int64_t e;
+    memcpy(&e, &big, sizeof e);
+    e = (e - (int64_t)0x4338000000000000LL + 1023) << 52; /* 2^n */
+    double scale;
+    memcpy(&scale, &e, sizeof scale);
+    return q * scale;
+}
+
 /* gain[b] *= exp(v(b) / 2), v the frame's variation interpolated linearly
  * from n_in bins onto n_out, both spanning 0 to Nyquist (the same
- * arithmetic as ssgs.residual_shapes.resample_bins) */
-static void vary_gains(const double *v, ptrdiff_t n_in, ptrdiff_t n_out, double *gain)
+ * arithmetic as ssgs.residual_shapes.resample_bins); arg: scratch [n_out] */
+static void vary_gains(const double *v, ptrdiff_t n_in, ptrdiff_t n_out, double *arg, double *gain)
 {
     const double ratio = (double)(n_in - 1) / (double)(n_out - 1);
     for (ptrdiff_t b = 0; b < n_out; ++b) {
@@ -402,8 +442,11 @@ static void vary_gains(const double *v, ptrdiff_t n_in, ptrdiff_t n_out, double 
         if (lo > n_in - 2)
             lo = n_in - 2;
         const double frac = pos - (double)lo;
-        gain[b] *= exp(0.5 * ((1.0 - frac) * v[lo] + frac * v[lo + 1]));
+        const double half = 0.5 * ((1.0 - frac) * v[lo] + frac * v[lo + 1]);
+        arg[b] = half < -700.0 ? -700.0 : (half > 700.0 ? 700.0 : half);
     }
+    for (ptrdiff_t b = 0; b < n_out; ++b)
+        gain[b] *= exp_vector(arg[b]);
 }
 
 int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, const double *table,
@@ -421,13 +464,13 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         return SSGS_OK;
     ssgs_rfft plan;
     int status = ssgs_rfft_init(&plan, size);
-    double *window = malloc((size_t)(2 * size + hop + 1) * sizeof(double));
+    double *window = malloc((size_t)(2 * size + 2 * (hop + 1)) * sizeof(double));
     if (status != SSGS_OK || window == NULL) {
         ssgs_rfft_free(&plan);
         free(window);
         return status != SSGS_OK ? status : SSGS_ERR_NOMEM;
     }
-    double *x = window + size, *gain = x + size;
+    double *x = window + size, *gain = x + size, *arg = gain + hop + 1;
     for (ptrdiff_t j = 0; j < size; ++j) /* periodic */
         window[j] = sqrt(0.5 - 0.5 * cos(2.0 * SSGS_PI * (double)j / (double)size));
     /* frame g covers samples [g hop - left, g hop - left + 2 hop): its
@@ -443,7 +486,7 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         ssgs_rfft_forward(&plan, x);
         memcpy(gain, table + index[src] * (hop + 1), (size_t)(hop + 1) * sizeof(double));
         if (variation != NULL)
-            vary_gains(variation + src * n_bins, n_bins, hop + 1, gain);
+            vary_gains(variation + src * n_bins, n_bins, hop + 1, arg, gain);
         for (ptrdiff_t b = 0; b <= hop; ++b) {
             plan.re[b] *= gain[b];
             plan.im[b] *= gain[b];
