@@ -100,3 +100,15 @@ def test_peak_limit_is_the_smooth_gain_of_the_allowances_clipped():
         y = rng.standard_normal(n) * loud * 0.5
         want = np.clip(y * smooth_gain(CEILING / np.maximum(np.abs(y), 1e-300), width), -CEILING, CEILING)
         assert_array_equal(peak_limit(y, width), want)
+
+
+def test_level_and_limiter_in_place_give_the_same_bytes():
+    rng = np.random.default_rng(10)
+    hop, F = 64, 50
+    y, log_gain = rng.standard_normal(F * hop), rng.normal(0.5, 1, F)
+    want = kernels.synth.peak_limit(kernels.synth.level(y, log_gain, hop), hop // 2, CEILING)
+    assert np.abs(kernels.synth.level(y, log_gain, hop)).max() > 2 * CEILING  # the limiter has work to do
+    z = y.copy()
+    kernels.synth.level(z, log_gain, hop, out=z)
+    kernels.synth.peak_limit(z, hop // 2, CEILING, out=z)
+    assert_array_equal(z, want)

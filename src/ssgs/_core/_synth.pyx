@@ -78,9 +78,9 @@ cdef extern from "ssgs_synth.h" nogil:
     int ssgs_peak_limit(const double *y, ptrdiff_t n, ptrdiff_t width, double ceiling, double *out)
 
 
-def level(const double[::1] y, const double[::1] log_gain, ptrdiff_t hop, double max_log_ratio):
+def level(const double[::1] y, const double[::1] log_gain, ptrdiff_t hop, double max_log_ratio, out=None):
     cdef ptrdiff_t n = y.shape[0]
-    out = np.empty(n)
+    out = np.empty(n) if out is None else out
     if n == 0:
         return out
     cdef double[::1] ov = out
@@ -104,9 +104,9 @@ def smooth_gain(const double[::1] allowed, ptrdiff_t width):
     return gain
 
 
-def peak_limit(const double[::1] y, ptrdiff_t width, double ceiling):
+def peak_limit(const double[::1] y, ptrdiff_t width, double ceiling, out=None):
     cdef ptrdiff_t n = y.shape[0]
-    out = np.empty(n)
+    out = np.empty(n) if out is None else out
     if n == 0:
         return out
     cdef double[::1] ov = out

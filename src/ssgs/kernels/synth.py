@@ -190,7 +190,16 @@ def shape_excitation(e, table, index, hop, variation=None):
     return _synth.shape_excitation(e, table, index, variation, hop)
 
 
-def level(y, log_gain, hop, max_ratio=100.0):
+def _output(out, y):
+    """``out`` checked to take the result for ``y`` (float64, C-contiguous,
+    as long; it may be ``y`` itself), or None for a new array."""
+    if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1
+                                and out.flags.c_contiguous and out.flags.writeable and out.shape == y.shape):
+        raise ValueError(f"out must be a writeable C-contiguous float64 array of shape {y.shape}")
+    return out
+
+
+def level(y, log_gain, hop, max_ratio=100.0, out=None):
     """``y`` with each hop brought to the RMS ``exp(log_gain)`` asked of it.
 
     Parameters
@@ -204,6 +213,9 @@ def level(y, log_gain, hop, max_ratio=100.0):
     max_ratio : float
         The correction wanted / measured RMS is kept within
         ``[1 / max_ratio, max_ratio]``.
+    out : ndarray, optional
+        Where to write the result (float64, C-contiguous, as long as
+        ``y``; ``y`` itself to work in place).
 
     Returns
     -------
@@ -218,7 +230,7 @@ def level(y, log_gain, hop, max_ratio=100.0):
         raise ValueError(f"y has {y.shape[0]} samples, more than {log_gain.shape[0]} frames of {hop}")
     if not max_ratio >= 1.0:
         raise ValueError(f"max_ratio must be at least 1, got {max_ratio}")
-    return _synth.level(y, log_gain, hop, float(np.log(max_ratio)))
+    return _synth.level(y, log_gain, hop, float(np.log(max_ratio)), _output(out, y))
 
 
 def smooth_gain(allowed, width):
@@ -251,7 +263,7 @@ def smooth_gain(allowed, width):
     return _synth.smooth_gain(allowed, width)
 
 
-def peak_limit(y, width, ceiling):
+def peak_limit(y, width, ceiling, out=None):
     """``y`` times the :func:`smooth_gain` of ``ceiling / |y|``, clipped to
     ``[-ceiling, ceiling]`` (which only removes rounding): no sample exceeds
     the ceiling, and samples farther than ``2 * width`` from every sample
@@ -263,6 +275,8 @@ def peak_limit(y, width, ceiling):
     width : int
     ceiling : float
         Positive.
+    out : ndarray, optional
+        As :func:`level`'s.
 
     Returns
     -------
@@ -272,4 +286,4 @@ def peak_limit(y, width, ceiling):
     width = checks.positive_int("width", width, minimum=0)
     if not ceiling > 0:
         raise ValueError(f"ceiling must be positive, got {ceiling}")
-    return _synth.peak_limit(y, width, float(ceiling))
+    return _synth.peak_limit(y, width, float(ceiling), _output(out, y))

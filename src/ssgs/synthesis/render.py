@@ -60,7 +60,8 @@ def render(lar, log_gain, excitation, hop, state=None, audible=None):
     """
     k = np.clip(reflection_from_lar(lar), -0.999999, 0.999999)
     y, zf = kernels.lpc_synthesis_smooth(excitation, k, log_gain, hop, block=BLOCK, zi=state)
-    y = peak_limit(kernels.synth.level(y, log_gain, hop, max_ratio=100.0), hop // 2)
+    kernels.synth.level(y, log_gain, hop, max_ratio=100.0, out=y)  # in place: y is ours
+    kernels.synth.peak_limit(y, hop // 2, CEILING, out=y)
     if audible is not None and not np.all(audible):
         y *= silence_gate(audible, hop)[: y.shape[0]]
     return y, zf

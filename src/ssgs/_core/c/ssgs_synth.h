@@ -123,7 +123,8 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
  *   max_log_ratio  the correction's bound: |log(wanted / measured)| at most this
  *   out            [n] y times the correction, exp(log_gain - log RMS of
  *                  the hop) bounded, interpolated linearly between hop
- *                  centres and held before the first and after the last
+ *                  centres and held before the first and after the last;
+ *                  out may be y
  */
 int ssgs_level(const double *y, ptrdiff_t n, const double *log_gain, ptrdiff_t n_frames, ptrdiff_t hop,
                double max_log_ratio, double *out);
