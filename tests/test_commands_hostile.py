@@ -210,16 +210,22 @@ def test_resume_to_an_iteration_already_reached_is_an_error(trained):
 
 def test_interrupt_names_the_checkpoint_and_the_command_that_resumes(corpus, tmp_path):
     out = tmp_path / "m"
+    # Ctrl-C as a terminal gives it: a run started in the background of a
+    # script inherits SIGINT ignored, and Python then keeps it ignored
     proc = subprocess.Popen(
         [sys.executable, "-m", "ssgs.train", "--folders", str(corpus), "--n-states", "3", "--tol", "0",
          "--n-iterations", "100000", "--checkpoint-interval", "1", "--checkpoint-dir", str(out), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / "checkpoint_epoch_2.safetensors").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint_epoch_2.safetensors").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     match = re.fullmatch(r"python -m ssgs\.train: interrupted; resume with: python -m ssgs\.train --resume (\S+) "
                          r"--n-iterations 100000 --checkpoint-dir (\S+) --checkpoint-interval 1", err.strip())
