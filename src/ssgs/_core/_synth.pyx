@@ -18,7 +18,7 @@ def excitation(int kind, const double[::1] f0, const double[::1] voicing, const 
                ptrdiff_t hop, double sample_rate, const double[::1] pulse, ptrdiff_t oversampling,
                uint64_t seed):
     cdef ptrdiff_t F = f0.shape[0]
-    e = np.zeros(F * hop)
+    e = np.empty(F * hop)  # every sample is written
     if F == 0:
         return e
     cdef double[::1] ev = e

@@ -48,27 +48,31 @@ static inline double noise(ssgs_rng *rng)
     return (s - 2.0 * 65535.0) * 2.6428857203766826e-05; /* 1 / sqrt(4 (2^32 - 1) / 12) */
 }
 
-/* The period (samples) and voicing at every sample, interpolated linearly
- * between frame centres. */
-static void interpolate_controls(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const double *f0,
-                                 const double *voicing, double *period, double *v)
+/* The controls of the excitation: per frame the period (samples) and the
+ * voicing, read at any sample interpolated linearly between frame centres
+ * (no per-sample array: the loops compute them as they go). */
+typedef struct {
+    const double *period;  /* [n_frames] sample_rate / f0, one division per frame */
+    const double *voicing; /* [n_frames] */
+    ptrdiff_t hop, n_frames;
+} controls;
+
+static inline double period_at(const controls *c, ptrdiff_t t)
 {
-    const ptrdiff_t n = n_frames * hop;
-    ptrdiff_t current = -1;
-    double pf = 0.0, pg = 0.0; /* the periods of frames f and f + 1: divided once per frame */
-    for (ptrdiff_t t = 0; t < n; ++t) {
-        ptrdiff_t f;
-        double w;
-        frame_position((double)t, hop, n_frames, &f, &w);
-        if (f != current) {
-            current = f;
-            pf = sr / f0[f];
-            pg = f + 1 < n_frames ? sr / f0[f + 1] : pf;
-        }
-        const ptrdiff_t g = w > 0.0 ? f + 1 : f;
-        period[t] = pf + w * ((g == f ? pf : pg) - pf);
-        v[t] = voicing[f] + w * (voicing[g] - voicing[f]);
-    }
+    ptrdiff_t f;
+    double w;
+    frame_position((double)t, c->hop, c->n_frames, &f, &w);
+    const double pf = c->period[f];
+    return pf + w * (c->period[w > 0.0 ? f + 1 : f] - pf);
+}
+
+static inline double voicing_at(const controls *c, ptrdiff_t t)
+{
+    ptrdiff_t f;
+    double w;
+    frame_position((double)t, c->hop, c->n_frames, &f, &w);
+    const double vf = c->voicing[f];
+    return vf + w * (c->voicing[w > 0.0 ? f + 1 : f] - vf);
 }
 
 /* The pluck: len samples back in time from the write position, each the
@@ -129,9 +133,10 @@ static void pluck(double *line, size_t mask, size_t pos, size_t len, int K, doub
  * them: copy-synthesis FMD 355 on the demo, 145 on songs, 64 on speech,
  * against 254, 122 and 30 for this string.)
  */
-static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const double *period,
-                          const uint8_t *onset, const double *f0, ssgs_rng *rng, double *p)
+static int karplus_strong(const controls *c, double sr, const uint8_t *onset, const double *f0, ssgs_rng *rng,
+                          double *p)
 {
+    const ptrdiff_t n_frames = c->n_frames, hop = c->hop;
     double fmin = f0[0];
     for (ptrdiff_t f = 1; f < n_frames; ++f)
         if (f0[f] < fmin)
@@ -167,7 +172,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
              * of spread), a spectrum of the pluck's luck that no envelope
              * asked for (copy-synthesis FMD on read speech: 42, the
              * pulses' 25). No DC: the partials have none. */
-            const double P = period[t0] < 2.0 ? 2.0 : period[t0];
+            const double P0 = period_at(c, t0), P = P0 < 2.0 ? 2.0 : P0;
             size_t len = (size_t)ceil(P) + 2;
             if (len > size - 1)
                 len = size - 1;
@@ -183,7 +188,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
             /* the period as an integer delay and a first-order allpass for
              * the fraction (kept in [0.1, 1.1), where the allpass's phase
              * delay is near its nominal value at low frequencies) */
-            double delay = period[t];
+            double delay = period_at(c, t);
             if (delay < 2.0)
                 delay = 2.0;
             const size_t di = (size_t)(delay - 0.1);
@@ -232,7 +237,7 @@ static int karplus_strong(ptrdiff_t n_frames, ptrdiff_t hop, double sr, const do
 /* A train of pulses, one per period, each the pulse shape (tabulated
  * `os` points per sample) evaluated at its exact sub-sample position, scaled
  * so the train has unit power. */
-static void pulse_train(ptrdiff_t n, double sr, const double *period, const double *pulse,
+static void pulse_train(ptrdiff_t n, double sr, const controls *c, const double *pulse,
                         ptrdiff_t pulse_len, ptrdiff_t os, double *p)
 {
     const double energy = ssgs_dot(pulse, pulse, pulse_len) / (double)os;
@@ -242,7 +247,7 @@ static void pulse_train(ptrdiff_t n, double sr, const double *period, const doub
         return;
     double phase = 1.0; /* a pulse right at the start */
     for (ptrdiff_t t = 0; t < n; ++t) {
-        const double step = 1.0 / period[t];
+        const double step = 1.0 / period_at(c, t);
         const double f0 = sr * step;
         if (t > 0)
             phase += step;
@@ -281,16 +286,17 @@ int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_r
             e[t] = noise(&rng);
         return SSGS_OK;
     }
-    double *period = malloc((size_t)(2 * n) * sizeof(double));
+    double *period = malloc((size_t)n_frames * sizeof(double));
     if (period == NULL)
         return SSGS_ERR_NOMEM;
-    double *v = period + n;
-    interpolate_controls(n_frames, hop, sample_rate, f0, voicing, period, v);
+    for (ptrdiff_t f = 0; f < n_frames; ++f)
+        period[f] = sample_rate / f0[f];
+    const controls c = {period, voicing, hop, n_frames};
     int status = SSGS_OK;
     if (kind == SSGS_EXCITATION_KARPLUS_STRONG)
-        status = karplus_strong(n_frames, hop, sample_rate, period, onset, f0, &rng, e);
+        status = karplus_strong(&c, sample_rate, onset, f0, &rng, e);
     else
-        pulse_train(n, sample_rate, period, pulse, pulse_len, pulse_oversampling, e);
+        pulse_train(n, sample_rate, &c, pulse, pulse_len, pulse_oversampling, e);
     if (status == SSGS_OK) {
         /* the noisy part, high-passed (2nd-order Butterworth) at v * f0: a
          * voiced sound has nothing below its fundamental, and its breath
@@ -300,9 +306,9 @@ int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_r
         double x1 = 0.0, x2 = 0.0, y1 = 0.0, y2 = 0.0;
         double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
         for (ptrdiff_t t = 0; t < n; ++t) {
-            const double vt = v[t] < 0.0 ? 0.0 : (v[t] > 1.0 ? 1.0 : v[t]);
+            const double vr = voicing_at(&c, t), vt = vr < 0.0 ? 0.0 : (vr > 1.0 ? 1.0 : vr);
             if (t % NOISE_BLOCK == 0) {
-                double fc = vt * sample_rate / period[t];
+                double fc = vt * sample_rate / period_at(&c, t);
                 if (fc < 1.0)
                     fc = 1.0;
                 const double w0 = 6.283185307179586 * fc / sample_rate;
