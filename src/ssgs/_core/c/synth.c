@@ -436,19 +436,27 @@ static inline double exp_vector(double x)
     return q * scale;
 }
 
-/* gain[b] *= exp(v(b) / 2), v the frame's variation interpolated linearly
- * from n_in bins onto n_out, both spanning 0 to Nyquist (the same
- * arithmetic as ssgs.residual_shapes.resample_bins); arg: scratch [n_out] */
-static void vary_gains(const double *v, ptrdiff_t n_in, ptrdiff_t n_out, double *arg, double *gain)
+/* Where each of n_out bins falls among n_in, both spanning 0 to Nyquist (the
+ * arithmetic of ssgs.residual_shapes.resample_bins): the lower input bin and
+ * the weights of it and the next. */
+static void bin_positions(ptrdiff_t n_in, ptrdiff_t n_out, ptrdiff_t *lo, double *w_lo, double *w_hi)
 {
     const double ratio = (double)(n_in - 1) / (double)(n_out - 1);
     for (ptrdiff_t b = 0; b < n_out; ++b) {
         const double pos = (double)b * ratio;
-        ptrdiff_t lo = (ptrdiff_t)pos;
-        if (lo > n_in - 2)
-            lo = n_in - 2;
-        const double frac = pos - (double)lo;
-        const double half = 0.5 * ((1.0 - frac) * v[lo] + frac * v[lo + 1]);
+        lo[b] = (ptrdiff_t)pos < n_in - 2 ? (ptrdiff_t)pos : n_in - 2;
+        w_hi[b] = pos - (double)lo[b];
+        w_lo[b] = 1.0 - w_hi[b];
+    }
+}
+
+/* gain[b] *= exp(v(b) / 2), v the frame's variation interpolated linearly at
+ * the bin_positions; arg: scratch [n_out] */
+static void vary_gains(const double *v, const ptrdiff_t *lo, const double *w_lo, const double *w_hi,
+                       ptrdiff_t n_out, double *arg, double *gain)
+{
+    for (ptrdiff_t b = 0; b < n_out; ++b) {
+        const double half = 0.5 * (w_lo[b] * v[lo[b]] + w_hi[b] * v[lo[b] + 1]);
         arg[b] = half < -700.0 ? -700.0 : (half > 700.0 ? 700.0 : half);
     }
     for (ptrdiff_t b = 0; b < n_out; ++b)
@@ -470,13 +478,17 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         return SSGS_OK;
     ssgs_rfft plan;
     int status = ssgs_rfft_init(&plan, size);
-    double *window = malloc((size_t)(2 * size + 2 * (hop + 1)) * sizeof(double));
-    if (status != SSGS_OK || window == NULL) {
+    double *window = malloc((size_t)(2 * size + 4 * (hop + 1)) * sizeof(double));
+    ptrdiff_t *lo = malloc((size_t)(hop + 1) * sizeof(ptrdiff_t));
+    if (status != SSGS_OK || window == NULL || lo == NULL) {
         ssgs_rfft_free(&plan);
         free(window);
+        free(lo);
         return status != SSGS_OK ? status : SSGS_ERR_NOMEM;
     }
-    double *x = window + size, *gain = x + size, *arg = gain + hop + 1;
+    double *x = window + size, *gain = x + size, *arg = gain + hop + 1, *w_lo = arg + hop + 1, *w_hi = w_lo + hop + 1;
+    if (variation != NULL)
+        bin_positions(n_bins, hop + 1, lo, w_lo, w_hi);
     for (ptrdiff_t j = 0; j < size; ++j) /* periodic */
         window[j] = sqrt(0.5 - 0.5 * cos(2.0 * SSGS_PI * (double)j / (double)size));
     /* frame g covers samples [g hop - left, g hop - left + 2 hop): its
@@ -492,7 +504,7 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         ssgs_rfft_forward(&plan, x);
         memcpy(gain, table + index[src] * (hop + 1), (size_t)(hop + 1) * sizeof(double));
         if (variation != NULL)
-            vary_gains(variation + src * n_bins, n_bins, hop + 1, arg, gain);
+            vary_gains(variation + src * n_bins, lo, w_lo, w_hi, hop + 1, arg, gain);
         for (ptrdiff_t b = 0; b <= hop; ++b) {
             plan.re[b] *= gain[b];
             plan.im[b] *= gain[b];
@@ -503,6 +515,7 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
     }
     ssgs_rfft_free(&plan);
     free(window);
+    free(lo);
     return SSGS_OK;
 }
 
