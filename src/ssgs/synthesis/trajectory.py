@@ -4,6 +4,8 @@ pitch, voicing and note onsets the excitation follows."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.signal
 import scipy.special
@@ -206,7 +208,7 @@ def model_trajectory(params, exc, path, rng, bounds=None, kind=None, voicing_off
             redraw = True
         elif s != states[t - 1]:
             current = note + drift
-            b = min(max(round(69.0 + 12.0 * np.log2(np.exp(current) / 440.0)) - MIDI_LOW, 0), N_PITCH_BINS - 1)
+            b = min(max(round(69.0 + 12.0 * math.log2(math.exp(current) / 440.0)) - MIDI_LOW, 0), N_PITCH_BINS - 1)
             redraw = not (cdf[s][b] < 1.0 - PITCH_TAIL and cdf[s][b + 1] > PITCH_TAIL)  # outside the central range
         else:  # a leap within a state goes as far as the training's leaps went
             redraw, leap_from = leaps[t], note + drift

@@ -81,15 +81,30 @@ static void block(double *restrict ar, double *restrict ai, double *restrict br,
 static void butterflies(const ssgs_rfft *plan, double *re, double *im)
 {
     const ptrdiff_t m = plan->m;
-    for (ptrdiff_t s = 0; s < m; s += 2) { /* length 2: twiddle 1 */
-        const double ar = re[s], ai = im[s];
-        re[s] = ar + re[s + 1];
-        im[s] = ai + im[s + 1];
-        re[s + 1] = ar - re[s + 1];
-        im[s + 1] = ai - im[s + 1];
+    if (m == 2) { /* length 2: twiddle 1 */
+        const double ar = re[0], ai = im[0];
+        re[0] = ar + re[1];
+        im[0] = ai + im[1];
+        re[1] = ar - re[1];
+        im[1] = ai - im[1];
+        return;
     }
-    const double *t = plan->tw + 2;
-    for (ptrdiff_t half = 2; half < m; half *= 2) {
+    for (ptrdiff_t s = 0; s < m; s += 4) { /* lengths 2 and 4 at once: twiddles 1 and -i */
+        const double s0r = re[s] + re[s + 1], s0i = im[s] + im[s + 1];
+        const double d0r = re[s] - re[s + 1], d0i = im[s] - im[s + 1];
+        const double s1r = re[s + 2] + re[s + 3], s1i = im[s + 2] + im[s + 3];
+        const double d1r = re[s + 2] - re[s + 3], d1i = im[s + 2] - im[s + 3];
+        re[s] = s0r + s1r;
+        im[s] = s0i + s1i;
+        re[s + 2] = s0r - s1r;
+        im[s + 2] = s0i - s1i;
+        re[s + 1] = d0r + d1i; /* d0 - i d1 */
+        im[s + 1] = d0i - d1r;
+        re[s + 3] = d0r - d1i;
+        im[s + 3] = d0i + d1r;
+    }
+    const double *t = plan->tw + 2 + 4; /* past the stages of lengths 2 and 4 */
+    for (ptrdiff_t half = 4; half < m; half *= 2) {
         for (ptrdiff_t s = 0; s < m; s += 2 * half)
             block(re + s, im + s, re + s + half, im + s + half, t, t + half, half);
         t += 2 * half;
