@@ -102,7 +102,7 @@ def test_auto_n_states_picks_by_bic_and_records_the_scores():
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"n_states": 0}, "n_states must be an integer >= 1"),
-    ({"hop_size": 2048}, "hop_size .* must not exceed frame_size"),
+    ({"hop_size": 2048, "frame_size": 1024}, "hop_size .* must not exceed frame_size"),
     ({"lpc_order": 1024}, "lpc_order must be below frame_size"),
     ({"smoothness_weight": 2.0}, r"smoothness_weight must be in \[0.0, 1.0\]"),
     ({"seed": -1}, "seed must be an integer >= 0"),
@@ -112,6 +112,21 @@ def test_auto_n_states_picks_by_bic_and_records_the_scores():
 def test_constructor_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpectralStateGuidedSynthesis(**kwargs)
+
+
+def test_analysis_settings_follow_the_rate_unless_given():
+    x = np.random.default_rng(0).standard_normal(44100 * 2) * 0.1
+    m = SpectralStateGuidedSynthesis(n_states=2)
+    assert (m.lpc_order, m.frame_size, m.hop_size) == (12, 1024, 256)
+    m.train([x], 44100, n_em_iterations=1)
+    assert (m.lpc_order, m.frame_size, m.hop_size) == (24, 4096, 1024)
+    assert m.state_means.shape[1] == 26 and m.config()["hop_size"] == 1024
+    given = SpectralStateGuidedSynthesis(n_states=2, hop_size=512).train([x], 48000, n_em_iterations=1)
+    assert (given.lpc_order, given.frame_size, given.hop_size) == (24, 4096, 512)
+    low = SpectralStateGuidedSynthesis(n_states=2).train([x[:32000]], 16000, n_em_iterations=1)
+    assert (low.lpc_order, low.frame_size, low.hop_size) == (12, 1024, 256)
+    with pytest.raises(ValueError, match="hop_size .* must not exceed frame_size"):
+        SpectralStateGuidedSynthesis(n_states=2, hop_size=2048).train([x], 16000, n_em_iterations=1)
 
 
 def test_training_input_errors():

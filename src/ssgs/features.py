@@ -49,6 +49,7 @@ __all__ = [
     "GAIN_FLOOR",
     "METADATA_KEYS",
     "analyse_signal",
+    "analysis_defaults",
     "frame_harmonicity",
     "frame_starts",
     "lar_from_reflection",
@@ -102,6 +103,19 @@ def lag_window(order, sample_rate, bandwidth_hz=LAG_WINDOW_HZ, noise_floor=NOISE
     w = np.exp(-0.5 * (2 * np.pi * bandwidth_hz * lags / sample_rate) ** 2)
     w[0] = 1.0 + noise_floor
     return w
+
+
+# (lpc_order, frame_size, hop_size) by rate, unless given: docs/core.md#rates says how they were chosen
+_DEFAULTS_UP_TO_24K = (12, 1024, 256)  # 64 ms frames, 16 ms hops at 16 kHz
+_DEFAULTS_ABOVE_24K = (24, 4096, 1024)  # 93 ms frames, 23 ms hops at 44.1 kHz
+
+
+def analysis_defaults(sample_rate):
+    """The analysis settings (lpc_order, frame_size, hop_size) a model
+    takes at ``sample_rate`` unless they are given: 12, 1024, 256 up to
+    24 kHz; 24, 4096, 1024 above (44.1 and 48 kHz), chosen by measurement
+    on real music and speech (docs/core.md)."""
+    return _DEFAULTS_UP_TO_24K if sample_rate <= 24000 else _DEFAULTS_ABOVE_24K
 
 
 @dataclass(frozen=True)

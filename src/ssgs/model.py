@@ -24,7 +24,7 @@ from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
 from ssgs.corpus import Corpus, analyse_items
 from ssgs.errors import AudioError, CheckpointError, SSGSError
-from ssgs.features import FeatureConfig
+from ssgs.features import FeatureConfig, analysis_defaults
 from ssgs.retrieval import FrameQueries
 from ssgs.synthesis.calibration import calibrate
 from ssgs.synthesis.voice import Voice
@@ -41,13 +41,16 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
     ----------
     n_states : int
         Hidden states (spectral states) of the HMM.
-    lpc_order : int
+    lpc_order : int, optional
         LPC order p; observations have p + 2 dimensions (p log-area ratios,
         the log gain and the voicing).
-    frame_size : int
+    frame_size : int, optional
         Analysis window length in samples (Hann).
-    hop_size : int
+    hop_size : int, optional
         Samples between frames; frame f rules samples [f*hop, (f+1)*hop).
+        Each of the three left out follows the rate the model is trained at
+        (:func:`ssgs.features.analysis_defaults`: 12, 1024, 256 up to
+        24 kHz; 24, 4096, 1024 at 44.1 and 48 kHz).
     smoothness_weight : float
         Weight of spectral smoothness against transition cost for
         ``decoder='smooth'`` generation, in [0, 1].
@@ -89,17 +92,12 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         One record per EM iteration.
     """
 
-    def __init__(self, n_states=34, lpc_order=12, frame_size=1024, hop_size=256, smoothness_weight=0.5,
+    def __init__(self, n_states=34, lpc_order=None, frame_size=None, hop_size=None, smoothness_weight=0.5,
                  auto_n_states=False, adaptive_memory_limit=6000, *, seed=None, n_threads=0, tol=1e-4,
                  covariance_floor=1e-3, auto_n_states_candidates=_AUTO_CANDIDATES):
         self.n_states = check_int("n_states", n_states)
-        self.lpc_order = check_int("lpc_order", lpc_order)
-        self.frame_size = check_int("frame_size", frame_size, 2)
-        self.hop_size = check_int("hop_size", hop_size)
-        if self.hop_size > self.frame_size:
-            raise ValueError(f"hop_size ({hop_size}) must not exceed frame_size ({frame_size})")
-        if self.lpc_order >= self.frame_size or self.lpc_order > kernels.MAX_ORDER:
-            raise ValueError(f"lpc_order must be below frame_size and at most {kernels.MAX_ORDER}, got {lpc_order}")
+        self._analysis_given = (lpc_order, frame_size, hop_size)
+        self._follow_rate(16000)
         self.smoothness_weight = check_float("smoothness_weight", smoothness_weight, 0.0, 1.0)
         self.auto_n_states = bool(auto_n_states)
         self.adaptive_memory_limit = check_int("adaptive_memory_limit", adaptive_memory_limit)
@@ -203,10 +201,26 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
     def _analyse(self, items, sample_rate, **kwargs):
         return analyse_items(items, self._analysis_config(sample_rate), n_threads=self.n_threads, **kwargs)
 
+    def _follow_rate(self, sample_rate):
+        """Set the analysis settings: those given, the rest the rate's
+        defaults (checked together)."""
+        given = self._analysis_given
+        order, frame, hop = (d if v is None else v for v, d in zip(given, analysis_defaults(sample_rate)))
+        order, frame = check_int("lpc_order", order), check_int("frame_size", frame, 2)
+        hop = check_int("hop_size", hop)
+        if hop > frame:
+            raise ValueError(f"hop_size ({hop}) must not exceed frame_size ({frame})")
+        if order >= frame or order > kernels.MAX_ORDER:
+            raise ValueError(f"lpc_order must be below frame_size and at most {kernels.MAX_ORDER}, got {order}")
+        self.lpc_order, self.frame_size, self.hop_size = order, frame, hop
+
     def _analysis_config(self, sample_rate):
-        """The analysis settings at ``sample_rate`` (checked)."""
-        return FeatureConfig(check_int("sample_rate", sample_rate, 1000), self.frame_size, self.hop_size,
-                             self.lpc_order)
+        """The analysis settings at ``sample_rate`` (checked); an untrained
+        model first takes the rate's defaults for those not given."""
+        sample_rate = check_int("sample_rate", sample_rate, 1000)
+        if self.state_means is None:
+            self._follow_rate(sample_rate)
+        return FeatureConfig(sample_rate, self.frame_size, self.hop_size, self.lpc_order)
 
     def extract_features(self, audio, sample_rate=16000):
         """Analyse one signal (or a list of signals and/or file paths, each

@@ -27,7 +27,7 @@ CHECKPOINT_INTERVAL = 5
 # defaults of the options a resumed run takes from its checkpoint instead
 # (argparse leaves them None, so a value given can be told from a default)
 DEFAULTS = {"folders": ["training_001", "training_002"], "sample_rate": 16000, "n_states": 34,
-            "n_iterations": 20, "lpc_order": 12, "frame_size": 1024, "hop_size": 256, "tol": 1e-4}
+            "n_iterations": 20, "tol": 1e-4}  # LPC order, frame and hop follow the rate (features.analysis_defaults)
 # option -> the checkpoint's value in words, for a resumed run's contradictions
 FROM_CHECKPOINT = {"n_states": "{} states", "lpc_order": "LPC order {}", "frame_size": "frame size {}",
                    "hop_size": "hop size {}", "sample_rate": "sample rate {}", "seed": "seed {}", "tol": "tol {}"}
@@ -55,9 +55,12 @@ def build_parser(prog=None):
     p.add_argument("--n-states", type=int, default=None, help="HMM states (default: 34)")
     p.add_argument("--n-iterations", type=int, default=None,
                    help="EM iterations in total, counting those of a resumed checkpoint (default: 20)")
-    p.add_argument("--lpc-order", type=int, default=None, help="LPC order (default: 12)")
-    p.add_argument("--frame-size", type=int, default=None, help="analysis window in samples (default: 1024)")
-    p.add_argument("--hop-size", type=int, default=None, help="samples between frames (default: 256)")
+    p.add_argument("--lpc-order", type=int, default=None,
+                   help="LPC order (default: 12 up to 24 kHz, 24 at 44.1 and 48 kHz)")
+    p.add_argument("--frame-size", type=int, default=None,
+                   help="analysis window in samples (default: 1024 up to 24 kHz, 4096 at 44.1 and 48 kHz)")
+    p.add_argument("--hop-size", type=int, default=None,
+                   help="samples between frames (default: 256 up to 24 kHz, 1024 at 44.1 and 48 kHz)")
     p.add_argument("--tol", type=float, default=None,
                    help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
