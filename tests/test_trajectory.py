@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from ssgs.excitation_model import ExcitationModel, MIDI_LOW, SILENCE_QUANTILES, leap_intervals
 from ssgs.hmm import HMMParams
 from ssgs.synthesis import trajectory
-from ssgs.synthesis.trajectory import draw_frames, draw_pitch, model_trajectory, zero_phase_smooth
+from ssgs.synthesis.trajectory import draw_frames, draw_pitch, model_trajectory, zero_phase_smooth, fixed_order_product
 
 
 def test_a_leap_goes_as_far_as_the_trainings_leaps():
@@ -85,3 +85,12 @@ def test_drawn_sound_next_to_silence_keeps_its_level(rng):
     exc.silence_runs = None  # frame-by-frame silence (older models): smoothed across, as before
     levels = np.array([draw_frames(params, exc, path, rng)[0][edges, 2] for _ in range(50)])
     assert levels.mean() < -4.0, levels.mean()  # the case it is for
+
+
+def test_fixed_order_product_is_the_matrix_product_with_the_same_bits_in_any_layout():
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((301, 14)), rng.standard_normal((14, 9))
+    np.testing.assert_allclose(fixed_order_product(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    same = fixed_order_product(a, b).tobytes()
+    for x, y in ((np.asfortranarray(a), b), (a, np.asfortranarray(b)), (a, np.ascontiguousarray(b.T).T)):
+        assert fixed_order_product(x, y).tobytes() == same  # (np.einsum's differ here)

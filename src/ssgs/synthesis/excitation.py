@@ -8,7 +8,7 @@ import numpy as np
 from ssgs import kernels
 from ssgs.excitation_model import excitation_kind
 from ssgs.residual_shapes import resample_bins, spectral_shape
-from ssgs.synthesis.trajectory import ar1
+from ssgs.synthesis.trajectory import ar1, fixed_order_product
 
 __all__ = [
     "COLOUR_HOPS",
@@ -135,7 +135,6 @@ def state_shaped_excitation(exc, excitation, path, hop, rng, colour=None, deviat
             path = np.asarray(path)
             for s in np.unique(path):  # per state: no [F, R, D] stack
                 rows = path == s
-                coef[rows, :R] += np.einsum("fd,rd->fr", deviations[rows], exc.shape_regression[s].astype(np.float64))
-        # summed in numpy's own loop, not BLAS: no threads left spinning after it, the same sums on every CPU
-        variation = np.einsum("fk,kb->fb", coef, exc.shape_components.astype(np.float64))
+                coef[rows, :R] += fixed_order_product(deviations[rows], exc.shape_regression[s].T)
+        variation = fixed_order_product(coef, exc.shape_components)
     return shape_excitation(excitation, exc.residual_shape, hop, index=path, variation=variation, colour=colour)

@@ -18,6 +18,7 @@ __all__ = [
     "audible_frames",
     "draw_frames",
     "draw_pitch",
+    "fixed_order_product",
     "model_trajectory",
     "observation_trajectory",
     "pluck_onsets",
@@ -32,6 +33,19 @@ LEAP_SEMITONES = 3.0  # a pitch change this large is a new note, plucked anew
 PITCH_TAIL = 0.025  # a new state keeps the pitch held so far if it lies within the central 95% of the state's pitches
 PITCH_RETURN = 0.98  # per frame, how much of its wander from the note's pitch the pitch keeps (time constant ~50 frames)
 VOICING_OFF = 0.25  # a voiced sound ends when the voicing falls below this (it begins at 0.5)
+
+
+def fixed_order_product(a, b):
+    """``a @ b`` [F, K] @ [K, M] for a small K, as K elementwise
+    multiply-adds in a fixed order: the same bits whatever the arrays'
+    memory layout (numpy's einsum sums in an order set by the strides, so a
+    model reloaded from a checkpoint, its arrays laid out anew, rounded a
+    sample differently) and no BLAS threads left spinning after it."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    out = a[:, :1] * b[:1, :]
+    for k in range(1, a.shape[1]):
+        out += a[:, k : k + 1] * b[k : k + 1, :]
+    return out
 
 
 def ar1(eps, rho):
@@ -72,7 +86,7 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     deviation = np.empty_like(z)
     for state in np.unique(path):  # per state: no [F, D, D] stack of factors
         rows = path == state
-        deviation[rows] = np.einsum("fd,ed->fe", z[rows], chol[state])  # numpy's loop, not BLAS (no spinning threads)
+        deviation[rows] = fixed_order_product(z[rows], chol[state].T)
     obs = params.means[path] + deviation
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])
