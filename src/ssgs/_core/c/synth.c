@@ -57,23 +57,19 @@ typedef struct {
     ptrdiff_t hop, n_frames;
 } controls;
 
-static inline double period_at(const controls *c, ptrdiff_t t)
+/* A per-frame control (one of c's arrays) at sample t, linear between frame centres. */
+static inline double control_at(const controls *c, const double *values, ptrdiff_t t)
 {
     ptrdiff_t f;
     double w;
     frame_position((double)t, c->hop, c->n_frames, &f, &w);
-    const double pf = c->period[f];
-    return pf + w * (c->period[w > 0.0 ? f + 1 : f] - pf);
+    const double vf = values[f];
+    return vf + w * (values[w > 0.0 ? f + 1 : f] - vf);
 }
 
-static inline double voicing_at(const controls *c, ptrdiff_t t)
-{
-    ptrdiff_t f;
-    double w;
-    frame_position((double)t, c->hop, c->n_frames, &f, &w);
-    const double vf = c->voicing[f];
-    return vf + w * (c->voicing[w > 0.0 ? f + 1 : f] - vf);
-}
+static inline double period_at(const controls *c, ptrdiff_t t) { return control_at(c, c->period, t); }
+
+static inline double voicing_at(const controls *c, ptrdiff_t t) { return control_at(c, c->voicing, t); }
 
 /* The pluck: len samples back in time from the write position, each the
  * sum over partials k = 1..K (in that order) of amp cos(phi_k + j w_k),
