@@ -6,9 +6,17 @@ seeds, what they generate, and the checkpoints they write.
 (only on purpose: a change of output is a change of behaviour, to be
 explained in its commit). The checkpoints stored beside it were written by
 an earlier release and stay as they are (``--stored-files`` writes them
-anew, which makes them this release's). The hashes hold for
-this platform's numpy, scipy and PyWavelets; a dependency that changes its
-floating-point results changes them too.
+anew, which makes them this release's).
+
+The bytes hold for one numerical platform: numpy picks its vector
+routines (exp, log, sin) and OpenBLAS its kernels by the CPU, and their last
+bits differ between, say, an AVX-512 machine and an AVX2 one. So the file
+keeps one set of hashes per platform it was recorded on, each whole: a
+platform passes when everything it computes equals one recorded set.
+``python tests/golden.py`` records this platform's set and drops the
+others (a change of output on purpose: the others are stale);
+``python tests/golden.py --add-platform`` adds or replaces this platform's
+set and keeps the others (same code, a new machine).
 """
 
 import hashlib
@@ -146,14 +154,38 @@ def write_stored_models():
     gaps.export_model(DATA / "gaps.npz")
 
 
-def write_references():
-    """The hashes of what this ssgs makes (the stored files stay as they are)."""
-    reference = {"models": {c: model_hashes(trained(c)) for c in CORPORA}, "run_quantiles": run_quantile_hashes(),
-                 "stored": {name: stored_hashes(name) for name in stored_models()}}
-    REFERENCE.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
+def platform():
+    """What the last bits of ssgs's output depend on besides its own code:
+    the numerical libraries' versions, the CPU features numpy dispatches
+    on and the BLAS build."""
+    import pywt
+    import scipy
+    import soxr
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    levels = [k for k in ("AVX512F", "AVX512_SKX", "AVX2", "FMA3") if __cpu_features__.get(k)]
+    blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+    return (f"numpy {np.__version__} ({' '.join(levels) or 'baseline'}; {blas['name']} {blas['version']}), "
+            f"scipy {scipy.__version__}, PyWavelets {pywt.__version__}, soxr {soxr.__version__}")
+
+
+def platform_sets():
+    """The recorded sets of hashes, one per platform."""
+    return json.loads(REFERENCE.read_text())["platforms"]
+
+
+def write_references(keep_others):
+    """This platform's hashes of what this ssgs makes (the stored files stay
+    as they are); the other platforms' sets kept or dropped."""
+    here = platform()
+    mine = {"platform": here, "models": {c: model_hashes(trained(c)) for c in CORPORA},
+            "run_quantiles": run_quantile_hashes(),
+            "stored": {name: stored_hashes(name) for name in stored_models()}}
+    others = [p for p in platform_sets() if p["platform"] != here] if keep_others and REFERENCE.exists() else []
+    REFERENCE.write_text(json.dumps({"platforms": others + [mine]}, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
     if "--stored-files" in sys.argv[1:]:
         write_stored_models()
-    write_references()
+    write_references(keep_others="--add-platform" in sys.argv[1:])
