@@ -69,7 +69,15 @@ static inline double control_at(const controls *c, const double *values, ptrdiff
 
 static inline double period_at(const controls *c, ptrdiff_t t) { return control_at(c, c->period, t); }
 
-static inline double voicing_at(const controls *c, ptrdiff_t t) { return control_at(c, c->voicing, t); }
+
+/* A per-frame control at samples t0 .. t0 + len - 1 (control_at of each), so
+ * the per-sample arithmetic on it runs as a plain loop over an array, in
+ * vector registers. */
+static void control_run(const controls *c, const double *values, ptrdiff_t t0, ptrdiff_t len, double *out)
+{
+    for (ptrdiff_t j = 0; j < len; ++j)
+        out[j] = control_at(c, values, t0 + j);
+}
 
 /* The pluck: len samples back in time from the write position, each the
  * sum over partials k = 1..K (in that order) of amp cos(phi_k + j w_k),
@@ -145,7 +153,11 @@ static int karplus_strong(const controls *c, double sr, const uint8_t *onset, co
     double *rms = malloc((size_t)n_frames * sizeof(double));
     uint8_t *plucked = malloc((size_t)n_frames);
     double *partials = malloc(2 * size * sizeof(double)); /* K < size / 2 partials, 4 numbers each */
-    if (line == NULL || rms == NULL || plucked == NULL || partials == NULL) {
+    double *run = malloc(2 * (size_t)hop * sizeof(double)), *coef = run + hop; /* per hop */
+    int *whole = malloc((size_t)hop * sizeof(int));
+    if (line == NULL || rms == NULL || plucked == NULL || partials == NULL || run == NULL || whole == NULL) {
+        free(run);
+        free(whole);
         free(partials);
         free(line);
         free(rms);
@@ -179,18 +191,21 @@ static int karplus_strong(const controls *c, double sr, const uint8_t *onset, co
         }
         /* loop gain for the same decay time at every pitch */
         const double gain = exp(-KS_T60_DECADES * 2.302585092994046 / (KS_T60_SECONDS * f0[f]));
+        /* the period as an integer delay and a first-order allpass for
+         * the fraction (kept in [0.1, 1.1), where the allpass's phase
+         * delay is near its nominal value at low frequencies); a period
+         * is at most sample_rate / MIN_F0 samples, well inside an int */
+        control_run(c, c->period, t0, hop, run);
+        for (ptrdiff_t j = 0; j < hop; ++j) {
+            const double delay = run[j] < 2.0 ? 2.0 : run[j];
+            whole[j] = (int)(delay - 0.1);
+            const double frac = delay - (double)whole[j];
+            coef[j] = (1.0 - frac) / (1.0 + frac);
+        }
         double energy = 0.0;
         for (ptrdiff_t t = t0; t < t0 + hop; ++t) {
-            /* the period as an integer delay and a first-order allpass for
-             * the fraction (kept in [0.1, 1.1), where the allpass's phase
-             * delay is near its nominal value at low frequencies) */
-            double delay = period_at(c, t);
-            if (delay < 2.0)
-                delay = 2.0;
-            const size_t di = (size_t)(delay - 0.1);
-            const double frac = delay - (double)di;
-            const double C = (1.0 - frac) / (1.0 + frac);
-            const double u = line[(pos - di) & mask];
+            const double C = coef[t - t0];
+            const double u = line[(pos - (size_t)whole[t - t0]) & mask];
             const double v = C * u + ap_u - C * ap_v;
             ap_u = u;
             ap_v = v;
@@ -212,17 +227,21 @@ static int karplus_strong(const controls *c, double sr, const uint8_t *onset, co
     /* unit power: divide by the RMS of each hop, interpolated between hop
      * centres so the level never steps, except across a pluck, where each
      * side keeps its own hop's level (no overshoot on the attack) */
-    for (ptrdiff_t t = 0; t < n_frames * hop; ++t) {
-        ptrdiff_t f;
-        double w;
-        frame_position((double)t, hop, n_frames, &f, &w);
-        double r;
-        if (w > 0.0 && plucked[f + 1])
-            r = rms[t / hop];
-        else
-            r = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
-        p[t] = r > 1e-300 ? p[t] / r : 0.0;
+    for (ptrdiff_t t0 = 0; t0 < n_frames * hop; t0 += hop) {
+        for (ptrdiff_t j = 0; j < hop; ++j) {
+            ptrdiff_t f;
+            double w;
+            frame_position((double)(t0 + j), hop, n_frames, &f, &w);
+            if (w > 0.0 && plucked[f + 1])
+                run[j] = rms[t0 / hop];
+            else
+                run[j] = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
+        }
+        for (ptrdiff_t j = 0; j < hop; ++j)
+            p[t0 + j] = run[j] > 1e-300 ? p[t0 + j] / run[j] : 0.0;
     }
+    free(run);
+    free(whole);
     free(partials);
     free(line);
     free(rms);
@@ -264,6 +283,57 @@ static void pulse_train(ptrdiff_t n, double sr, const controls *c, const double 
     }
 }
 
+/* The periodic part p (n_frames * hop samples, unit power) mixed in place
+ * with the noisy part at each sample's voicing v: sqrt(v) p + sqrt(1 - v)
+ * w. The noise w is high-passed (2nd-order Butterworth) at v * f0: a voiced
+ * sound has nothing below its fundamental, and its breath and noise lie
+ * above it; an unvoiced one (v = 0) keeps full-band noise. Coefficients
+ * follow the controls every NOISE_BLOCK samples (direct form I, so changing
+ * them leaves no transient). A hop at a time: the square roots run over an
+ * array, in vector registers. */
+static int noisy_part(const controls *c, double sample_rate, ssgs_rng *rng, double *p)
+{
+    const ptrdiff_t hop = c->hop;
+    double *v = malloc(3 * (size_t)hop * sizeof(double)), *root_v = v + hop, *root_u = root_v + hop;
+    if (v == NULL)
+        return SSGS_ERR_NOMEM;
+    double x1 = 0.0, x2 = 0.0, y1 = 0.0, y2 = 0.0;
+    double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
+    for (ptrdiff_t t0 = 0; t0 < c->n_frames * hop; t0 += hop) {
+        control_run(c, c->voicing, t0, hop, v);
+        for (ptrdiff_t j = 0; j < hop; ++j) {
+            v[j] = v[j] < 0.0 ? 0.0 : (v[j] > 1.0 ? 1.0 : v[j]);
+            root_v[j] = sqrt(v[j]);
+            root_u[j] = sqrt(1.0 - v[j]);
+        }
+        for (ptrdiff_t j = 0; j < hop; ++j) {
+            const ptrdiff_t t = t0 + j;
+            if (t % NOISE_BLOCK == 0) {
+                double fc = v[j] * sample_rate / period_at(c, t);
+                if (fc < 1.0)
+                    fc = 1.0;
+                const double w0 = 6.283185307179586 * fc / sample_rate;
+                const double cw = cos(w0), alpha = sin(w0) / 1.4142135623730951;
+                const double a0 = 1.0 + alpha;
+                b0 = 0.5 * (1.0 + cw) / a0;
+                b1 = -(1.0 + cw) / a0;
+                b2 = b0;
+                a1 = -2.0 * cw / a0;
+                a2 = (1.0 - alpha) / a0;
+            }
+            const double x = noise(rng);
+            const double w = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            x2 = x1;
+            x1 = x;
+            y2 = y1;
+            y1 = w;
+            p[t] = root_v[j] * p[t] + root_u[j] * w;
+        }
+    }
+    free(v);
+    return SSGS_OK;
+}
+
 int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_rate,
                     const double *f0, const double *voicing, const uint8_t *onset,
                     const double *pulse, ptrdiff_t pulse_len, ptrdiff_t pulse_oversampling,
@@ -293,38 +363,8 @@ int ssgs_excitation(int kind, ptrdiff_t n_frames, ptrdiff_t hop, double sample_r
         status = karplus_strong(&c, sample_rate, onset, f0, &rng, e);
     else
         pulse_train(n, sample_rate, &c, pulse, pulse_len, pulse_oversampling, e);
-    if (status == SSGS_OK) {
-        /* the noisy part, high-passed (2nd-order Butterworth) at v * f0: a
-         * voiced sound has nothing below its fundamental, and its breath
-         * and noise lie above it; an unvoiced one (v = 0) keeps full-band
-         * noise. Coefficients follow the controls every NOISE_BLOCK samples
-         * (direct form I, so changing them leaves no transient). */
-        double x1 = 0.0, x2 = 0.0, y1 = 0.0, y2 = 0.0;
-        double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
-        for (ptrdiff_t t = 0; t < n; ++t) {
-            const double vr = voicing_at(&c, t), vt = vr < 0.0 ? 0.0 : (vr > 1.0 ? 1.0 : vr);
-            if (t % NOISE_BLOCK == 0) {
-                double fc = vt * sample_rate / period_at(&c, t);
-                if (fc < 1.0)
-                    fc = 1.0;
-                const double w0 = 6.283185307179586 * fc / sample_rate;
-                const double cw = cos(w0), alpha = sin(w0) / 1.4142135623730951;
-                const double a0 = 1.0 + alpha;
-                b0 = 0.5 * (1.0 + cw) / a0;
-                b1 = -(1.0 + cw) / a0;
-                b2 = b0;
-                a1 = -2.0 * cw / a0;
-                a2 = (1.0 - alpha) / a0;
-            }
-            const double x = noise(&rng);
-            const double w = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
-            x2 = x1;
-            x1 = x;
-            y2 = y1;
-            y1 = w;
-            e[t] = sqrt(vt) * e[t] + sqrt(1.0 - vt) * w;
-        }
-    }
+    if (status == SSGS_OK)
+        status = noisy_part(&c, sample_rate, &rng, e);
     free(period);
     return status;
 }
@@ -385,8 +425,9 @@ int ssgs_lpc_synthesis_smooth(const double *e, ptrdiff_t n, const double *k,
             g_start = gain_at(0.0, log_gain, hop, n_frames) * norm;
         const double g_end = gain_at((double)s1, log_gain, hop, n_frames) * norm;
         const double dg = (g_end - g_start) / (double)(s1 - s0);
-        for (ptrdiff_t t = s0; t < s1; ++t)
-            y[t] = ssgs_allpole_step(a, p, y, t, state, e[t] * (g_start + dg * (double)(t - s0)));
+        for (ptrdiff_t t = s0; t < s1; ++t) /* the inputs, filtered in place */
+            y[t] = e[t] * (g_start + dg * (double)(t - s0));
+        ssgs_allpole_run(a, p, y, s0, s1, state, y + s0);
         if (!isfinite(y[s1 - 1])) {
             if (err_index != NULL)
                 *err_index = (s1 - 1) / hop;
