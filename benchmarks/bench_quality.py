@@ -54,7 +54,10 @@ files that hold 60 s; each file's training audio is its parts before and
 after the held-out middle joined, so a stretch may cross that one splice;
 no row, with a message, when no file's training audio is 60 s long). --etr
 runs the bench on each piece of extremetuxracer's music
-(/usr/share/games/etr/music/*.ogg) over 60 s as its own corpus.
+(/usr/share/games/etr/music/*.ogg) over 60 s as its own corpus, then on
+all of them together (pieces with different tempi: the per-piece figures
+are the ones that mean something; the beat period of the whole is the
+strongest one of all the pieces' audio).
 
 Beside the held-out excerpts, two rows for scale. "Training excerpts,
 anywhere": real clips of the held-out lengths cut from random places in the
@@ -548,7 +551,8 @@ def bench_corpus(name, files, args, png):
 
 def etr_corpora():
     """Each piece of extremetuxracer's music longer than STRETCH_SECONDS, as
-    (name, [path]); none, with a message, when the package is absent."""
+    (name, [path]), then all of them together as one corpus ("all-pieces");
+    none, with a message, when the package is absent."""
     import glob
 
     import soundfile
@@ -560,7 +564,8 @@ def etr_corpora():
     for p in sorted(set(paths) - set(long)):
         print(f"--etr: {os.path.basename(p)} skipped ({soundfile.info(p).duration:.1f} s, "
               f"not over {STRETCH_SECONDS:g} s)")
-    return [(p, [p]) for p in long]
+    together = [("all-pieces", long)] if len(long) > 1 else []
+    return [(p, [p]) for p in long] + together
 
 
 def corpora(args, tmp):
