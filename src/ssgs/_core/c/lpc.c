@@ -181,8 +181,7 @@ int ssgs_lpc_synthesis(const double *e, ptrdiff_t n, const double *a, ptrdiff_t 
         const double *af = a + f * (p + 1);
         ptrdiff_t t = f * hop;
         ptrdiff_t t1 = t + hop < n ? t + hop : n;
-        for (; t < t1; ++t)
-            y[t] = ssgs_allpole_step(af, p, y, t, state, e[t]);
+        ssgs_allpole_run(af, p, y, t, t1, state, e + t);
         if (t1 > f * hop && !isfinite(y[t1 - 1])) {
             if (err_index != NULL)
                 *err_index = f;
