@@ -8,7 +8,7 @@ import numpy as np
 from ssgs import kernels
 from ssgs.excitation_model import excitation_kind
 from ssgs.residual_shapes import resample_bins, spectral_shape
-from ssgs.synthesis.trajectory import ar1, fixed_order_product
+from ssgs.synthesis.trajectory import ar1, fixed_order_product, state_deviations
 
 __all__ = [
     "COLOUR_HOPS",
@@ -132,9 +132,6 @@ def state_shaped_excitation(exc, excitation, path, hop, rng, colour=None, deviat
         coef = z * exc.shape_spread[path]
         if exc.shape_regression is not None and deviations is not None:
             R = exc.shape_regression.shape[1]
-            path = np.asarray(path)
-            for s in np.unique(path):  # per state: no [F, R, D] stack
-                rows = path == s
-                coef[rows, :R] += fixed_order_product(deviations[rows], exc.shape_regression[s].T)
+            coef[:, :R] += state_deviations(deviations, exc.shape_regression, path)
         variation = fixed_order_product(coef, exc.shape_components)
     return shape_excitation(excitation, exc.residual_shape, hop, index=path, variation=variation, colour=colour)

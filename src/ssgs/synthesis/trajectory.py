@@ -24,6 +24,7 @@ __all__ = [
     "pluck_onsets",
     "smooth_frames",
     "sound_boundaries",
+    "state_deviations",
     "voiced_starts",
     "zero_phase_smooth",
 ]
@@ -45,6 +46,25 @@ def fixed_order_product(a, b):
     out = a[:, :1] * b[:1, :]
     for k in range(1, a.shape[1]):
         out += a[:, k : k + 1] * b[k : k + 1, :]
+    return out
+
+
+def state_deviations(z, matrices, path, chunk=4096):
+    """``matrices[path[t]] @ z[t]`` for every frame t ([F, M] from ``z``
+    [F, K] and ``matrices`` [S, M, K]): each frame's draws through its
+    state's matrix, summed as :func:`fixed_order_product` sums (the same
+    bits), ``chunk`` frames at a time (a [chunk, M, K] stack, never one
+    per frame of a long path)."""
+    z, path = np.asarray(z, dtype=np.float64), np.asarray(path)
+    out = np.empty((len(path), matrices.shape[1]))
+    columns = np.ascontiguousarray(np.swapaxes(matrices, 1, 2), dtype=np.float64)  # [S, K, M]
+    for a in range(0, len(path), chunk):
+        b = min(a + chunk, len(path))
+        factors = columns[path[a:b]]  # [n, K, M]
+        dev = z[a:b, :1] * factors[:, 0]
+        for k in range(1, z.shape[1]):
+            dev += z[a:b, k : k + 1] * factors[:, k]
+        out[a:b] = dev
     return out
 
 
@@ -83,10 +103,7 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     eps = rng.standard_normal((len(path), D))
     rho = np.broadcast_to(np.asarray(smoothing, dtype=np.float64), (D,))
     z = ar1(eps, rho)
-    deviation = np.empty_like(z)
-    for state in np.unique(path):  # per state: no [F, D, D] stack of factors
-        rows = path == state
-        deviation[rows] = fixed_order_product(z[rows], chol[state].T)
+    deviation = state_deviations(z, chol, path)
     obs = params.means[path] + deviation
     if bounds is not None:
         obs = np.clip(obs, bounds[0], bounds[1])
