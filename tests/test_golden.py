@@ -4,7 +4,6 @@ files written by an earlier release, against the hashes in
 tests/data/golden.json (see tests/golden.py): everything one test computes
 must equal one platform's recorded set."""
 
-import json
 
 import pytest
 

@@ -72,11 +72,66 @@ static inline double period_at(const controls *c, ptrdiff_t t) { return control_
 
 /* A per-frame control at samples t0 .. t0 + len - 1 (control_at of each), so
  * the per-sample arithmetic on it runs as a plain loop over an array, in
- * vector registers. */
+ * vector registers. For a hop that is a power of two, the samples between
+ * two frame centres i and i + 1 take the same arithmetic without a branch
+ * per sample: u = (t - hop / 2) / hop exactly, so i = floor(u) holds
+ * from the centre of frame i up to the sample before the next. */
 static void control_run(const controls *c, const double *values, ptrdiff_t t0, ptrdiff_t len, double *out)
 {
-    for (ptrdiff_t j = 0; j < len; ++j)
-        out[j] = control_at(c, values, t0 + j);
+    const ptrdiff_t hop = c->hop, end = t0 + len;
+    if (hop & (hop - 1)) {
+        for (ptrdiff_t j = 0; j < len; ++j)
+            out[j] = control_at(c, values, t0 + j);
+        return;
+    }
+    const double inv = 1.0 / (double)hop, half = 0.5 * (double)hop;
+    ptrdiff_t t = t0;
+    while (t < end) {
+        const double u = ((double)t - half) * inv;
+        const ptrdiff_t i = (ptrdiff_t)u;
+        if (u <= 0.0 || i >= c->n_frames - 1) { /* before the first centre or after the last */
+            out[t - t0] = control_at(c, values, t);
+            ++t;
+            continue;
+        }
+        ptrdiff_t stop = (i + 1) * hop + (hop + 1) / 2; /* the first sample of frame i + 1's interval */
+        if (stop > end)
+            stop = end;
+        const double vf = values[i], d = values[i + 1] - vf;
+        for (; t < stop; ++t)
+            out[t - t0] = vf + (((double)t - half) * inv - (double)i) * d;
+    }
+}
+
+/* The level of the string at each sample of the hop starting at t0: the
+ * hops' RMS interpolated between hop centres, except across a pluck, where
+ * each side keeps its own hop's level. */
+static void hop_level(const controls *c, const double *rms, const uint8_t *plucked, ptrdiff_t t0, double *out)
+{
+    const ptrdiff_t hop = c->hop, n_frames = c->n_frames, g = t0 / hop;
+    if (hop & (hop - 1)) {
+        for (ptrdiff_t j = 0; j < hop; ++j) {
+            ptrdiff_t f;
+            double w;
+            frame_position((double)(t0 + j), hop, n_frames, &f, &w);
+            if (w > 0.0 && plucked[f + 1])
+                out[j] = rms[g];
+            else
+                out[j] = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
+        }
+        return;
+    }
+    control_run(c, rms, t0, hop, out);
+    /* samples before the hop's centre lie between frames g - 1 and g, those
+     * after it between g and g + 1 (a power-of-two hop: the centre falls on
+     * a sample, or for a hop of 1 between two) */
+    const ptrdiff_t centre = (hop + 1) / 2 - (hop == 1);
+    if (g >= 1 && plucked[g])
+        for (ptrdiff_t j = 0; j < (hop == 1 ? 1 : hop / 2); ++j)
+            out[j] = rms[g];
+    if (g + 1 < n_frames && plucked[g + 1])
+        for (ptrdiff_t j = centre + 1; j < hop; ++j)
+            out[j] = rms[g];
 }
 
 /* The pluck: len samples back in time from the write position, each the
@@ -228,15 +283,7 @@ static int karplus_strong(const controls *c, double sr, const uint8_t *onset, co
      * centres so the level never steps, except across a pluck, where each
      * side keeps its own hop's level (no overshoot on the attack) */
     for (ptrdiff_t t0 = 0; t0 < n_frames * hop; t0 += hop) {
-        for (ptrdiff_t j = 0; j < hop; ++j) {
-            ptrdiff_t f;
-            double w;
-            frame_position((double)(t0 + j), hop, n_frames, &f, &w);
-            if (w > 0.0 && plucked[f + 1])
-                run[j] = rms[t0 / hop];
-            else
-                run[j] = rms[f] + w * (rms[w > 0.0 ? f + 1 : f] - rms[f]);
-        }
+        hop_level(c, rms, plucked, t0, run);
         for (ptrdiff_t j = 0; j < hop; ++j)
             p[t0 + j] = run[j] > 1e-300 ? p[t0 + j] / run[j] : 0.0;
     }
