@@ -534,17 +534,41 @@ static void bin_positions(ptrdiff_t n_in, ptrdiff_t n_out, ptrdiff_t *lo, double
     }
 }
 
-/* gain[b] *= exp(v(b) / 2), v the frame's variation interpolated linearly at
- * the bin_positions; arg: scratch [n_out] */
-static void vary_gains(const double *v, const ptrdiff_t *lo, const double *w_lo, const double *w_hi,
-                       ptrdiff_t n_out, double *arg, double *gain)
+/* gain[b] *= exp(v(b) / 2), v the frame's variation (n_in values)
+ * interpolated linearly at the bin_positions. Between two of v's values the
+ * exponent is linear in the bin, so the factors are a geometric sequence:
+ * two exponentials per interval, then a multiplication per bin (within a
+ * few units in the last place of an exponential per bin). A variation
+ * large enough to overflow a factor takes an exponential per bin, its
+ * exponent clamped to [-700, 700]; arg: scratch [n_out]. */
+static void vary_gains(const double *v, ptrdiff_t n_in, const ptrdiff_t *lo, const double *w_lo,
+                       const double *w_hi, ptrdiff_t n_out, double *arg, double *gain)
 {
-    for (ptrdiff_t b = 0; b < n_out; ++b) {
-        const double half = 0.5 * (w_lo[b] * v[lo[b]] + w_hi[b] * v[lo[b] + 1]);
-        arg[b] = half < -700.0 ? -700.0 : (half > 700.0 ? 700.0 : half);
+    double largest = 0.0;
+    for (ptrdiff_t k = 0; k < n_in; ++k)
+        largest = fabs(v[k]) > largest ? fabs(v[k]) : largest;
+    if (!(largest <= 600.0)) {
+        for (ptrdiff_t b = 0; b < n_out; ++b) {
+            const double half = 0.5 * (w_lo[b] * v[lo[b]] + w_hi[b] * v[lo[b] + 1]);
+            arg[b] = half < -700.0 ? -700.0 : (half > 700.0 ? 700.0 : half);
+        }
+        for (ptrdiff_t b = 0; b < n_out; ++b)
+            gain[b] *= exp_vector(arg[b]);
+        return;
     }
-    for (ptrdiff_t b = 0; b < n_out; ++b)
-        gain[b] *= exp_vector(arg[b]);
+    ptrdiff_t b = 0;
+    while (b < n_out) {
+        const ptrdiff_t k = lo[b];
+        ptrdiff_t end = b + 1;
+        while (end < n_out && lo[end] == k)
+            ++end;
+        double factor = exp_vector(0.5 * (w_lo[b] * v[k] + w_hi[b] * v[k + 1]));
+        const double step = end - b > 1 ? exp_vector(0.5 * (w_hi[b + 1] - w_hi[b]) * (v[k + 1] - v[k])) : 1.0;
+        for (; b < end; ++b) {
+            gain[b] *= factor;
+            factor *= step;
+        }
+    }
 }
 
 int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, const double *table,
@@ -588,7 +612,7 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         ssgs_rfft_forward(&plan, x);
         memcpy(gain, table + index[src] * (hop + 1), (size_t)(hop + 1) * sizeof(double));
         if (variation != NULL)
-            vary_gains(variation + src * n_bins, lo, w_lo, w_hi, hop + 1, arg, gain);
+            vary_gains(variation + src * n_bins, n_bins, lo, w_lo, w_hi, hop + 1, arg, gain);
         for (ptrdiff_t b = 0; b <= hop; ++b) {
             plan.re[b] *= gain[b];
             plan.im[b] *= gain[b];
