@@ -198,6 +198,25 @@ def test_the_c_short_time_filter_matches_numpy(rng, hop, n_frames):
         assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
 
 
+def test_the_c_short_time_filter_takes_extreme_variations(rng):
+    """Variations beyond what a geometric run of factors can hold (hundreds
+    of nats) take an exponential per bin, clamped: a finite output, the
+    reference's where the reference itself is finite."""
+    hop, F = 256, 6
+    e, table, index = rng.standard_normal(F * hop), np.ones((1, hop + 1)), np.zeros(F, int)
+    variation = rng.normal(0, 1, (F, SHAPE_BINS))
+    variation[2, 10] = 1e4  # exp(5000): no double holds it
+    variation[4] = np.linspace(-800, 800, SHAPE_BINS)
+    got = kernels.synth.shape_excitation(e, table, index, hop, variation=variation)
+    assert np.isfinite(got).all()
+    mild = variation.copy()
+    mild[4] = np.linspace(-500, 500, SHAPE_BINS)  # the geometric run, over factors from e^-250 to e^250
+    mild[2, 10] = 0.0
+    want = _stft_filter_reference(e, table, index, mild, hop)
+    got = kernels.synth.shape_excitation(e, table, index, hop, variation=mild)
+    assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want[:3 * hop]).max())
+
+
 @pytest.mark.parametrize("hop", [256, 200])  # the C path, and numpy's for a hop that is not a power of two
 def test_shape_excitation_is_the_short_time_filter_of_its_table(rng, hop):
     F, N = 30, 4
