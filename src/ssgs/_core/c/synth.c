@@ -522,28 +522,45 @@ static inline double exp_vector(double x)
 
 /* Where each of n_out bins falls among n_in, both spanning 0 to Nyquist (the
  * arithmetic of ssgs.residual_shapes.resample_bins): the lower input bin and
- * the weights of it and the next. */
-static void bin_positions(ptrdiff_t n_in, ptrdiff_t n_out, ptrdiff_t *lo, double *w_lo, double *w_hi)
+ * the weights of it and the next; and the intervals between input bins,
+ * each as the first output bin in it (first[n_in - 1] = n_out). */
+typedef struct {
+    ptrdiff_t *lo, *first;
+    double *w_lo, *w_hi;
+    double *start, *step; /* scratch [n_in] */
+} bin_map;
+
+static void bin_positions(ptrdiff_t n_in, ptrdiff_t n_out, bin_map *m)
 {
     const double ratio = (double)(n_in - 1) / (double)(n_out - 1);
     for (ptrdiff_t b = 0; b < n_out; ++b) {
         const double pos = (double)b * ratio;
-        lo[b] = (ptrdiff_t)pos < n_in - 2 ? (ptrdiff_t)pos : n_in - 2;
-        w_hi[b] = pos - (double)lo[b];
-        w_lo[b] = 1.0 - w_hi[b];
+        m->lo[b] = (ptrdiff_t)pos < n_in - 2 ? (ptrdiff_t)pos : n_in - 2;
+        m->w_hi[b] = pos - (double)m->lo[b];
+        m->w_lo[b] = 1.0 - m->w_hi[b];
     }
+    ptrdiff_t b = 0;
+    for (ptrdiff_t k = 0; k < n_in - 1; ++k) {
+        while (b < n_out && m->lo[b] < k)
+            ++b;
+        m->first[k] = b;
+    }
+    m->first[n_in - 1] = n_out;
 }
 
 /* gain[b] *= exp(v(b) / 2), v the frame's variation (n_in values)
  * interpolated linearly at the bin_positions. Between two of v's values the
  * exponent is linear in the bin, so the factors are a geometric sequence:
- * two exponentials per interval, then a multiplication per bin (within a
- * few units in the last place of an exponential per bin). A variation
- * large enough to overflow a factor takes an exponential per bin, its
- * exponent clamped to [-700, 700]; arg: scratch [n_out]. */
-static void vary_gains(const double *v, ptrdiff_t n_in, const ptrdiff_t *lo, const double *w_lo,
-                       const double *w_hi, ptrdiff_t n_out, double *arg, double *gain)
+ * two exponentials per interval (all of them in one loop, in vector
+ * registers), then a multiplication per bin (within a few units in the last
+ * place of an exponential per bin). A variation large enough to overflow a
+ * factor takes an exponential per bin, its exponent clamped to [-700, 700];
+ * arg: scratch [n_out]. */
+static void vary_gains(const double *v, ptrdiff_t n_in, const bin_map *m, ptrdiff_t n_out, double *arg,
+                       double *gain)
 {
+    const ptrdiff_t *lo = m->lo, *first = m->first;
+    const double *w_lo = m->w_lo, *w_hi = m->w_hi;
     double largest = 0.0;
     for (ptrdiff_t k = 0; k < n_in; ++k)
         largest = fabs(v[k]) > largest ? fabs(v[k]) : largest;
@@ -556,17 +573,21 @@ static void vary_gains(const double *v, ptrdiff_t n_in, const ptrdiff_t *lo, con
             gain[b] *= exp_vector(arg[b]);
         return;
     }
-    ptrdiff_t b = 0;
-    while (b < n_out) {
-        const ptrdiff_t k = lo[b];
-        ptrdiff_t end = b + 1;
-        while (end < n_out && lo[end] == k)
-            ++end;
-        double factor = exp_vector(0.5 * (w_lo[b] * v[k] + w_hi[b] * v[k + 1]));
-        const double step = end - b > 1 ? exp_vector(0.5 * (w_hi[b + 1] - w_hi[b]) * (v[k + 1] - v[k])) : 1.0;
-        for (; b < end; ++b) {
+    double *start = m->start, *step = m->step;
+    for (ptrdiff_t k = 0; k < n_in - 1; ++k) { /* an empty interval's numbers go unused */
+        const ptrdiff_t b = first[k] < n_out ? first[k] : n_out - 1, next = b + 1 < n_out ? b + 1 : b;
+        start[k] = 0.5 * (w_lo[b] * v[k] + w_hi[b] * v[k + 1]);
+        step[k] = 0.5 * (w_hi[next] - w_hi[b]) * (v[k + 1] - v[k]);
+    }
+    for (ptrdiff_t k = 0; k < n_in - 1; ++k)
+        start[k] = exp_vector(start[k]);
+    for (ptrdiff_t k = 0; k < n_in - 1; ++k)
+        step[k] = exp_vector(step[k]);
+    for (ptrdiff_t k = 0; k < n_in - 1; ++k) {
+        double factor = start[k];
+        for (ptrdiff_t b = first[k]; b < first[k + 1]; ++b) {
             gain[b] *= factor;
-            factor *= step;
+            factor *= step[k];
         }
     }
 }
@@ -586,17 +607,20 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         return SSGS_OK;
     ssgs_rfft plan;
     int status = ssgs_rfft_init(&plan, size);
-    double *window = malloc((size_t)(2 * size + 4 * (hop + 1)) * sizeof(double));
-    ptrdiff_t *lo = malloc((size_t)(hop + 1) * sizeof(ptrdiff_t));
+    const ptrdiff_t n_in = variation != NULL ? n_bins : 2;
+    double *window = malloc((size_t)(2 * size + 4 * (hop + 1) + 2 * n_in) * sizeof(double));
+    ptrdiff_t *lo = malloc((size_t)(hop + 1 + n_in) * sizeof(ptrdiff_t));
     if (status != SSGS_OK || window == NULL || lo == NULL) {
         ssgs_rfft_free(&plan);
         free(window);
         free(lo);
         return status != SSGS_OK ? status : SSGS_ERR_NOMEM;
     }
-    double *x = window + size, *gain = x + size, *arg = gain + hop + 1, *w_lo = arg + hop + 1, *w_hi = w_lo + hop + 1;
+    double *x = window + size, *gain = x + size, *arg = gain + hop + 1;
+    bin_map map = {lo, lo + hop + 1, arg + hop + 1, arg + 2 * (hop + 1), arg + 3 * (hop + 1),
+                   arg + 3 * (hop + 1) + n_in};
     if (variation != NULL)
-        bin_positions(n_bins, hop + 1, lo, w_lo, w_hi);
+        bin_positions(n_bins, hop + 1, &map);
     for (ptrdiff_t j = 0; j < size; ++j) /* periodic */
         window[j] = sqrt(0.5 - 0.5 * cos(2.0 * SSGS_PI * (double)j / (double)size));
     /* frame g covers samples [g hop - left, g hop - left + 2 hop): its
@@ -612,7 +636,7 @@ int ssgs_shape_excitation(const double *e, ptrdiff_t n_frames, ptrdiff_t hop, co
         ssgs_rfft_forward(&plan, x);
         memcpy(gain, table + index[src] * (hop + 1), (size_t)(hop + 1) * sizeof(double));
         if (variation != NULL)
-            vary_gains(variation + src * n_bins, n_bins, lo, w_lo, w_hi, hop + 1, arg, gain);
+            vary_gains(variation + src * n_bins, n_bins, &map, hop + 1, arg, gain);
         for (ptrdiff_t b = 0; b <= hop; ++b) {
             plan.re[b] *= gain[b];
             plan.im[b] *= gain[b];
