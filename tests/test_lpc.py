@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.signal
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -150,6 +151,18 @@ def test_round_trip_property(n, hop, order, scale, seed):
     ulp = np.finfo(float).eps * (order + 1) * max(np.abs(e).max(initial=0), np.abs(x).max(initial=0))
     assert np.all(np.abs(y - x) <= 8 * ulp * np.abs(H).sum(axis=1).reshape(n))
     assert zf.shape == (order,)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 12, 24])
+def test_four_samples_at_a_time_equal_one_at_a_time_bit_for_bit(rng, order):
+    """One filter for every frame, run with frames of 3 samples (each sample
+    a step of its own) and of 256 (four samples at a time): the same bits."""
+    a = np.tile(stable_lpc(rng, order, radius=0.95), (1, 1))
+    e = rng.standard_normal(3 * 256)
+    by_steps, _ = kernels.lpc_synthesis(e, np.repeat(a, 256, axis=0), 3)
+    by_blocks, _ = kernels.lpc_synthesis(e, np.repeat(a, 3, axis=0), 256)
+    assert_array_equal(by_blocks, by_steps)
+    assert_allclose(by_blocks, scipy.signal.lfilter([1.0], a[0], e), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("split", [0, 1, 2, 5, 255, 256, 257, 511, 512, 513, 999, 1000])
