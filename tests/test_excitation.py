@@ -142,7 +142,7 @@ def test_short_and_long_generations_are_as_periodic(tmp_path, monkeypatch):
     trained = harmonicity(files)
 
     def short_and_long(kind):
-        short = [model.generate(0.25, excitation_type=kind, seed=k).astype(np.float64) for k in range(24)]
+        short = [model.generate(0.25, excitation_type=kind, seed=k).astype(np.float64) for k in range(96)]
         return harmonicity(short), harmonicity([model.generate(6.0, excitation_type=kind, seed=99)])
 
     shorts = {}
@@ -161,7 +161,10 @@ def test_short_and_long_generations_are_as_periodic(tmp_path, monkeypatch):
     monkeypatch.setattr(model.voice(), "colour", lambda kind: None)
     for kind in ("Karplus-Strong", "Wavelet"):
         short, long = short_and_long(kind)
-        assert short < shorts[kind] - 0.025, (kind, short, shorts[kind], long)  # less periodic than with the model's
+        # less periodic than with the model's: by 0.024-0.028 over 120 clips
+        # (0.014-0.034 for sets of 24, the same seeds both ways); a mean of
+        # 96 clips moves by about 0.003
+        assert short < shorts[kind] - 0.015, (kind, short, shorts[kind], long)
 
 
 def _stft_filter_reference(e, table, index, variation, hop):

@@ -9,7 +9,8 @@ from signals import music_like
 from ssgs import SpectralStateGuidedSynthesis, kernels
 from ssgs.excitation_model import ExcitationModel, SILENCE_QUANTILES
 from ssgs.runs import RUN_QUANTILES, silence_run_lengths, state_runs
-from ssgs.synthesis.paths import duration_corrected_transitions, model_path, retime_silences, sample_path
+from ssgs.synthesis.paths import (duration_corrected_transitions, model_path, retime_silences, sample_path,
+                                  with_end)
 
 SR, HOP = 16000, 256
 
@@ -153,8 +154,52 @@ def test_sampled_paths_keep_the_training_durations_of_a_state_sequences_end_in()
 
     assert abs(share() - train_share) < 0.1, (share(), train_share)
     # the correction's own part, with silence decided frame by frame (the
-    # silence retiming sets the silences' lengths on top of any chain)
-    exc.silence_runs = None
+    # silence retiming sets the silences' lengths on top of any chain) and
+    # without the chain's ends (which also let it leave the silence the
+    # files end in: with them, EM's own transitions keep the share too)
+    exc.silence_runs, exc.end = None, None
     corrected = share()
     exc.mean_run = None  # EM's own transitions linger in the silence
     assert abs(share() - train_share) > abs(corrected - train_share)
+
+
+def test_with_end_sends_a_states_share_of_its_exits_to_the_end():
+    A = np.array([[0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.0, 0.0, 1.0]])
+    out = with_end(A, np.array([0.0, 0.25, 0.5]), mean_run=np.array([5.0, 10.0, 4.0]))
+    assert out.shape == (4, 4) and and_all_rows_sum_to_one(out)
+    assert_allclose(out[0], [0.8, 0.2, 0.0, 0.0])  # no runs end a sequence: as it was
+    assert_allclose(out[1], [0.1 * 0.75, 0.9, 0.0, 0.1 * 0.25])  # a quarter of its exits end the chain
+    assert_allclose(out[2], [0.0, 0.0, 0.75, 0.25])  # no exit of its own: leaves after its mean run, to the end
+    assert_allclose(out[3], [0.0, 0.0, 0.0, 1.0])  # the end holds
+    assert_allclose(with_end(A, np.array([0.0, 1.0, 0.0]))[1], [0.0, 0.9, 0.0, 0.1])  # every run ends it
+
+
+def and_all_rows_sum_to_one(a):
+    return np.allclose(a.sum(axis=1), 1.0)
+
+
+def test_a_state_the_training_ended_in_does_not_hold_the_chain():
+    """A model whose sequences end in a state that, by EM's counts, never
+    leaves (a fade-out at each file's end): the generated chain leaves it
+    about as soon as the training did and starts a new piece, instead of
+    staying until the piece's length runs out (the holes of near-silence
+    on real music)."""
+    rng = np.random.default_rng(21)
+    sr, files = 16000, []
+    for _ in range(3):
+        sound = scipy.signal.lfilter([0.3], [1.0, -0.9], rng.standard_normal(int(sr * 4.0)))
+        fade = 0.003 * rng.standard_normal(int(sr * 0.8))
+        files.append(np.concatenate([sound, fade]))
+    model = SpectralStateGuidedSynthesis(n_states=3, seed=0).train(files, sr, n_em_iterations=5)
+    exc = model.excitation_model
+    quiet = int(np.argmin(model.state_means[:, -2]))
+    assert exc.end[quiet] > 0.5 and model.transition_matrix[quiet, quiet] > 0.97
+    train_share = 0.8 / 4.8  # the fade's share of each file
+
+    def quiet_share():
+        return np.mean(model_path(model.voice(), 30_000, np.random.default_rng(3)) == quiet)
+
+    with_ends = quiet_share()
+    assert abs(with_ends - train_share) < 0.08, (with_ends, train_share)
+    exc.end = None  # an older checkpoint's chain: pieces as long as the files, the fade held to their end
+    assert quiet_share() > with_ends + 0.05

@@ -4,7 +4,8 @@ state's runs from a geometric's."""
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from ssgs.runs import RUN_QUANTILES, geometric_rejected, mean_run_lengths, silence_run_lengths, state_run_quantiles
+from ssgs.runs import (RUN_QUANTILES, end_shares, geometric_rejected, mean_run_lengths, silence_run_lengths,
+                       state_run_quantiles)
 
 
 def test_silence_run_lengths_worked_example():
@@ -13,6 +14,16 @@ def test_silence_run_lengths_worked_example():
     assert_array_equal(silence_run_lengths(silent), [2, 1, 3])
     assert_array_equal(silence_run_lengths(silent, [4, 6]), [2, 1, 3])  # the run across the boundary is cut
     assert silence_run_lengths(np.zeros(4, bool)).size == 0
+
+
+def test_end_shares_worked_example():
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 1, 0, 2])
+    # sequences [0 0 1 1 1] [2 2 1] [0 2]: runs of 0: 2 (none ending a
+    # sequence); of 1: 2, both ending one; of 2: 2, one ending; state 3 none
+    assert_allclose(end_shares(labels, [5, 3, 2], 4), [0.0, 1.0, 0.5, 0.0])
+    assert_allclose(end_shares(labels, [5, 0, 3, 2], 4), [0.0, 1.0, 0.5, 0.0])  # an empty sequence ends nothing
+    # one sequence: a run cut by no boundary; the last run ends it
+    assert_allclose(end_shares(np.array([0, 0, 1, 0, 1, 1]), [6], 2), [0.0, 0.5])
 
 
 def test_mean_run_lengths_worked_example():

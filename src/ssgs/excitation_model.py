@@ -16,7 +16,7 @@ import numpy as np
 from ssgs import kernels
 from ssgs.errors import CheckpointError
 from ssgs.residual_shapes import SHAPE_BINS, fit_shape_variation, lag1_correlation, state_spectral_shape
-from ssgs.runs import (RUN_QUANTILES, mean_run_lengths, silence_run_lengths, state_run_quantiles,
+from ssgs.runs import (RUN_QUANTILES, end_shares, mean_run_lengths, silence_run_lengths, state_run_quantiles,
                        within_sequences)
 
 __all__ = [
@@ -130,6 +130,9 @@ class ExcitationModel:
         coefficients follow the frame's whitened deviation from its state
     equaliser : [len(KINDS), hop // 2 + 1] per excitation kind, a log
         power spectrum added to the excitation's colour (fitted at training)
+    end : [N] per state, the chance that a chain ends when a run of the
+        state ends: the share of its training runs that end a sequence
+        (:func:`ssgs.runs.end_shares`)
 
     Optional tables are None in older checkpoints and where the training
     gives nothing to fit. The pitch statistics and silence lengths are
@@ -157,12 +160,13 @@ class ExcitationModel:
     run_quantiles: np.ndarray | None = None
     shape_regression: np.ndarray | None = None
     equaliser: np.ndarray | None = None
+    end: np.ndarray | None = None
 
     PER_STATE = ("pitch_histogram", "pitch_log_f0", "periodicity", "residual_shape", "silence", "occupancy",
-                 "mean_run", "shape_spread", "run_quantiles", "shape_regression")
+                 "mean_run", "shape_spread", "run_quantiles", "shape_regression", "end")
 
     COMPACT = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread", "silence_runs",
-               "silence_rate", "pitch_leaps", "run_quantiles", "shape_regression", "equaliser")
+               "silence_rate", "pitch_leaps", "run_quantiles", "shape_regression", "equaliser", "end")
     HALF = ("pitch_histogram", "pitch_log_f0", "residual_shape", "shape_components", "shape_spread",
             "shape_regression", "equaliser")
 
@@ -186,7 +190,7 @@ class ExcitationModel:
         "shape_spread": "state_shape_spread", "shape_correlation": "excitation_shape_correlation",
         "silence_runs": "excitation_silence_runs", "silence_rate": "excitation_silence_rate",
         "pitch_leaps": "excitation_pitch_leaps", "run_quantiles": "state_run_quantiles",
-        "shape_regression": "state_shape_regression", "equaliser": "excitation_equaliser",
+        "shape_regression": "state_shape_regression", "equaliser": "excitation_equaliser", "end": "state_end",
     }
 
     def tensors(self):
@@ -356,6 +360,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
     run_quantiles = None if lengths is None else state_run_quantiles(labels, lengths, N)
+    end = None if lengths is None else end_shares(labels, lengths, N)
     runs = silence_run_lengths(silent, lengths)
     silence_runs = np.quantile(runs, np.linspace(0.0, 1.0, SILENCE_QUANTILES)) if runs.size else None
     silence_rate = np.array(runs.size / T) if runs.size else None
@@ -363,7 +368,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
                            np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
                            pitch_motion=pitch_motion(f0, periodicity, lengths), silence_runs=silence_runs,
                            silence_rate=silence_rate, pitch_leaps=leap_intervals(f0, periodicity, lengths),
-                           run_quantiles=run_quantiles,
+                           run_quantiles=run_quantiles, end=end,
                            **({} if variation is None else dict(zip(("shape_components", "shape_spread",
                                                                       "shape_correlation", "shape_regression"),
                                                                      variation))))
@@ -382,7 +387,7 @@ def tensor_shapes(n_states, n_features, hop):
             "excitation_silence_runs": (SILENCE_QUANTILES,), "excitation_silence_rate": (),
             "state_shape_spread": (N, None), "excitation_shape_correlation": (None,),
             "state_run_quantiles": (N, RUN_QUANTILES), "state_shape_regression": (N, None, D),
-            "excitation_equaliser": (None, hop // 2 + 1)}
+            "excitation_equaliser": (None, hop // 2 + 1), "state_end": (N,)}
 
 
 def check_tensors(tensors, name):

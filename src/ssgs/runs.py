@@ -13,6 +13,7 @@ import scipy.stats
 
 __all__ = [
     "RUN_QUANTILES",
+    "end_shares",
     "geometric_rejected",
     "mean_run_lengths",
     "silence_run_lengths",
@@ -61,6 +62,21 @@ def state_runs(labels, lengths, n_states):
     runs = np.diff(np.append(starts, labels.shape[0]))
     owner = labels[starts]
     return [runs[owner == s] for s in range(n_states)]
+
+
+def end_shares(labels, lengths, n_states):
+    """Per state, the share of its runs in ``labels`` (:func:`state_runs`)
+    that end a sequence (of ``lengths`` frames): the chance that a chain
+    ends when a run of the state ends. A state a sequence fades out in is
+    left this way in the training; without it such a state, whose
+    transitions lead only back into it, would hold a generated chain for
+    good. 0 for states with no run."""
+    labels = np.asarray(labels, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    last = np.cumsum(lengths)[lengths > 0] - 1
+    ends = np.bincount(labels[last], minlength=n_states).astype(np.float64)
+    runs = np.array([r.size for r in state_runs(labels, lengths, n_states)], dtype=np.float64)
+    return np.where(runs > 0, ends / np.maximum(runs, 1.0), 0.0)
 
 
 def mean_run_lengths(labels, lengths, n_states):

@@ -23,6 +23,7 @@ __all__ = [
     "retime_silences",
     "sample_path",
     "smooth_path",
+    "with_end",
     "smooth_transition_scores",
 ]
 
@@ -198,21 +199,55 @@ def smooth_path(params, n_frames, rng, weight, occupancy=None, start=None):
     return kernels.viterbi_log(gumbel, log_start, scores)[1]
 
 
+def with_end(transmat, end, mean_run=None):
+    """The transitions with an end state (index N, absorbing) added:
+    [N + 1, N + 1]. A state's exits (1 - its self-transition) go to the end
+    with its share ``end[s]`` of runs that end a sequence, to the other
+    states in their proportions with the rest; a state that ends runs but
+    has no other exit leaves after its mean run (``mean_run[s]``, one frame
+    without it) to the end alone."""
+    A = np.asarray(transmat, dtype=np.float64)
+    N = A.shape[0]
+    out = np.zeros((N + 1, N + 1))
+    out[:N, :N] = A
+    out[N, N] = 1.0
+    for s, share in enumerate(np.asarray(end, dtype=np.float64)):
+        if share <= 0.0:
+            continue
+        leave = 1.0 - A[s, s]
+        others = leave > 0.0 and share < 1.0
+        if leave <= 0.0:
+            run = 1.0 if mean_run is None else max(float(mean_run[s]), 1.0)
+            leave = 1.0 / run
+        out[s, :N] *= (1.0 - share) if others else 0.0
+        out[s, s] = 1.0 - leave
+        out[s, N] = leave * share if others else leave
+        out[s] /= out[s].sum()
+    return out
+
+
 def model_path(voice, n_frames, rng, decoder="sample"):
     """A state path of ``n_frames`` for fidelity 0, read as an excerpt of an
     endless succession of training-like pieces: its first state drawn from
     the states' share of the training frames and its first chain running
     for a random part of a training sequence's length; then chains from
     the start distribution, each as long as a training sequence drawn at
-    random (``voice.piece_lengths``). The chains follow the
+    random (``voice.piece_lengths``), or shorter: a model that knows where
+    its training's sequences ended (``end``) ends a chain where a run of a
+    state ends as often as the training's runs of the state ended a
+    sequence (:func:`with_end`; not with the smooth decoder). The chains
+    follow the
     duration-corrected transitions (:func:`duration_corrected_transitions`,
     :func:`sample_path`), or with ``decoder='smooth'`` the smooth decoder
     (:func:`smooth_path`); each stretch of silent states is retimed
     (:func:`retime_silences`). ``voice``: a :class:`ssgs.synthesis.voice.Voice`."""
     params, exc = voice.params, voice.excitation
-    lengths = voice.piece_lengths
-    occupancy = exc.occupancy
-    transmat = voice.transitions()
+    lengths, occupancy, transmat, quantiles = voice.piece_lengths, exc.occupancy, voice.transitions(), exc.run_quantiles
+    ends = exc.end is not None and decoder != "smooth"
+    if ends:  # the end is one more state, absorbing, never a start; it has geometric runs
+        transmat = with_end(transmat, exc.end, exc.mean_run)
+        if quantiles is not None:
+            quantiles = np.vstack([quantiles, np.zeros((1, quantiles.shape[1]), quantiles.dtype)])
     chain_runs = voice.chain_runs()
     pieces, total = [], 0
     while total < n_frames:
@@ -225,7 +260,9 @@ def model_path(voice, n_frames, rng, decoder="sample"):
         if decoder == "smooth":
             piece = smooth_path(params, take, rng, voice.smoothness_weight, occupancy, start)
         else:
-            piece = sample_path(start, transmat, take, int(rng.integers(2**63)), exc.run_quantiles)
+            start = np.append(start, 0.0) if ends else start
+            piece = sample_path(start, transmat, take, int(rng.integers(2**63)), quantiles)
+            piece = piece[piece < params.means.shape[0]]  # up to the end state: the rest holds it
         pieces.append(retime_silences(piece, exc, rng, chain_runs))
         total += pieces[-1].size
     return np.concatenate(pieces)[:n_frames]
