@@ -7,10 +7,12 @@ audio made from them by driving LPC filters with an excitation.
 from pathlib import Path as _Path
 
 from ssgs._version import __version__
-from ssgs.errors import AudioError, AudioWarning, CheckpointError, CheckpointNotFoundError, SSGSError
+from ssgs.errors import (AudioError, AudioWarning, CheckpointError, CheckpointNotFoundError,
+                         ReferenceCheckpointWarning, SSGSError)
 from ssgs.model import SpectralStateGuidedSynthesis
 
-__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "SSGSError",
+__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "ReferenceCheckpointWarning",
+           "SSGSError",
            "SpectralStateGuidedSynthesis", "__version__", "get_include"]
 
 

@@ -4,6 +4,7 @@
     ssgs generate CKPT -o out.wav --duration 5       (= python -m ssgs.generate)
     ssgs info CKPT [--json] [--force]
     ssgs verify CKPT [CKPT ...]
+    ssgs convert REFERENCE.safetensors -o MODEL.safetensors   (a reference implementation's checkpoint)
     ssgs report CKPT -o report.png                   (needs ssgs[plot]: matplotlib)
 
 Exit codes: 0 success; 1 a checkpoint that fails verification (or an
@@ -135,9 +136,51 @@ def _print_info(info, max_sources):
         print(f"  DAMAGED    {info['damaged']}")
 
 
+def _reference_info(path):
+    """What a reference implementation's checkpoint holds (its header), or
+    None for any other file."""
+    from ssgs import checkpoint, reference
+    from ssgs.errors import CheckpointError, CheckpointNotFoundError
+
+    try:
+        metadata, tensors = checkpoint.read_header(path)
+    except CheckpointNotFoundError:
+        raise
+    except CheckpointError:  # damaged: the ssgs checks say how
+        return None
+    if not reference.is_reference(metadata):
+        return None
+    keys = ("n_states", "lpc_order", "frame_size", "hop_size", "sample_rate", "precision")
+    return {"path": str(path), "format": "reference implementation", "file_bytes": checkpoint.file_size(path),
+            "config": {k: metadata.get(k) for k in keys}, "has_training_artifacts": "training_frames" in tensors,
+            "has_adaptive_statistics": any(t.startswith("adaptive_") for t in tensors), "verified": False,
+            "tensors": tensors}
+
+
+def _print_reference_info(info):
+    c = info["config"]
+    print(f"{info['path']}  ({_human(info['file_bytes'])}): a checkpoint of the reference implementation, "
+          "not an ssgs checkpoint; it has no integrity check")
+    print(f"  model      {c['n_states']} states over LPC coefficients, order {c['lpc_order']}, frame "
+          f"{c['frame_size']} / hop {c['hop_size']}, "
+          + (f"at {c['sample_rate']} Hz" if c["sample_rate"] not in (None, "None") else
+             "rate not recorded (16000 Hz assumed)") + f", {c['precision']}")
+    print(f"  artifacts  {'yes (training frames)' if info['has_training_artifacts'] else 'no'}"
+          f"   adaptive statistics {'yes (not converted)' if info['has_adaptive_statistics'] else 'no'}")
+    print(f"  convert    ssgs convert {info['path']} -o MODEL.safetensors  (load_checkpoint converts it too)")
+
+
 def cmd_info(args):
     """What a checkpoint holds; exit 1 for one that is not whole (with
-    --force, after showing what its header holds)."""
+    --force, after showing what its header holds). A reference
+    implementation's checkpoint: what it is and how to convert it."""
+    ref = _reference_info(args.checkpoint)
+    if ref is not None:
+        if args.json:
+            print(json.dumps(ref, indent=1, sort_keys=True))
+        else:
+            _print_reference_info(ref)
+        return 0
     damage = _damage(args.checkpoint, args.force)
     info = {**checkpoint_info(args.checkpoint, whole=damage is None), "damaged": damage}
     if args.json:
@@ -157,6 +200,9 @@ def cmd_verify(args):
     failed = 0
     for path in args.checkpoints:
         try:
+            if _reference_info(path) is not None:
+                raise SSGSError(f"{path}: a checkpoint of the reference implementation: it has no integrity "
+                                "check to verify (ssgs convert writes a verified ssgs checkpoint of it)")
             model = SpectralStateGuidedSynthesis.load_checkpoint(path, verify=True)
         except SSGSError as exc:
             failed += 1
@@ -181,6 +227,29 @@ def cmd_report(args):
     return 0
 
 
+def cmd_convert(args):
+    """A reference implementation's checkpoint converted and written as a
+    verified ssgs checkpoint."""
+    import warnings
+
+    from ssgs.errors import ReferenceCheckpointWarning, SSGSError
+    from ssgs.model import SpectralStateGuidedSynthesis
+
+    if args.n_iterations < 0:
+        raise ValueError(f"--n-iterations must be at least 0, got {args.n_iterations}")
+    if _reference_info(args.reference) is None:
+        raise SSGSError(f"{args.reference}: not a checkpoint of the reference implementation (nothing to convert)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ReferenceCheckpointWarning)
+        model = SpectralStateGuidedSynthesis.convert_reference(args.reference, args.n_iterations, args.seed)
+    for w in caught:
+        print(f"note: {w.message}")
+    model.save_checkpoint(args.output)
+    extra = "with artifacts: every fidelity" if model.has_training_artifacts else "parameters only: fidelity 0"
+    print(f"wrote {args.output}  ({model.n_states} states, {extra})")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description="Spectral-State Guided Synthesis: train models of "
                                 "audio, generate from them, inspect checkpoints.")
@@ -200,7 +269,13 @@ def build_parser():
     report.add_argument("-o", "--output", required=True, help="output PNG")
     report.add_argument("--seconds", type=float, default=6.0, help="length of the spectrograms (default: 6)")
     report.add_argument("--seed", type=int, default=0, help="seed of the generated example (default: 0)")
-    for parser in (info, verify, report):
+    convert = sub.add_parser("convert", help="a reference implementation's checkpoint as an ssgs checkpoint")
+    convert.add_argument("reference", help="the reference implementation's .safetensors file")
+    convert.add_argument("-o", "--output", required=True, help="the ssgs checkpoint to write")
+    convert.add_argument("--n-iterations", type=int, default=10,
+                         help="EM iterations refining a model with training frames (default: 10)")
+    convert.add_argument("--seed", type=int, default=0, help="seed of the refit (default: 0)")
+    for parser in (info, verify, report, convert):
         parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks for unexpected errors")
     return p
 
@@ -222,7 +297,7 @@ def main(argv=None):
         return 2
     from ssgs._cli import run_reporting_errors
 
-    command = {"info": cmd_info, "verify": cmd_verify, "report": cmd_report}[args.command]
+    command = {"info": cmd_info, "verify": cmd_verify, "report": cmd_report, "convert": cmd_convert}[args.command]
     return run_reporting_errors(f"{PROG} {args.command}", lambda: command(args), verbose=args.verbose)
 
 

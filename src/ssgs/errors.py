@@ -1,6 +1,6 @@
 """The exceptions ssgs raises for problems a user can fix."""
 
-__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "SSGSError"]
+__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "ReferenceCheckpointWarning", "SSGSError"]
 
 
 class SSGSError(Exception):
@@ -22,3 +22,9 @@ class AudioError(SSGSError, ValueError):
 class AudioWarning(UserWarning):
     """Audio used with a caveat the user should know of (a truncated file:
     only its decodable part is used)."""
+
+
+class ReferenceCheckpointWarning(UserWarning):
+    """A checkpoint of the reference implementation, converted on load: its
+    contents could not be verified, and some of the model may be
+    approximated (:mod:`ssgs.reference`)."""

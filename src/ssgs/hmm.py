@@ -28,6 +28,7 @@ __all__ = [
     "kmeans_plus_plus",
     "m_step",
     "occupancy_entropy",
+    "parameters_from_labels",
     "prune_states",
     "select_state_rows",
     "smoothness_penalty",
@@ -136,12 +137,27 @@ def initialize(X, lengths, n_states, rng, covariance_floor, prior=0.1):
     """
     mean, var = X.mean(axis=0), X.var(axis=0)
     var = np.where(var > 0, var, 1.0)
-    Xs = (X - mean) / np.sqrt(var)
-    centres, labels = kmeans_plus_plus(Xs, n_states, rng)
+    centres, labels = kmeans_plus_plus((X - mean) / np.sqrt(var), n_states, rng)
+    return parameters_from_labels(X, lengths, labels, n_states, covariance_floor, prior,
+                                  means=centres * np.sqrt(var) + mean)
+
+
+def parameters_from_labels(X, lengths, labels, n_states, covariance_floor, prior=0.1, means=None):
+    """Parameters from a state label per frame: each state's mean (unless
+    ``means`` [N, D] are given) and covariance those of its frames (a state
+    with no frames: the overall mean; with D frames or fewer: the overall
+    covariance; covariances floored), start and transition probabilities
+    counted along each sequence with ``prior`` added to every count."""
+    labels = np.asarray(labels, dtype=np.int64)
+    var = X.var(axis=0)
+    var = np.where(var > 0, var, 1.0)
     D = X.shape[1]
-    means = centres * np.sqrt(var) + mean
     covars = np.empty((n_states, D, D))
     global_cov = np.cov(X, rowvar=False).reshape(D, D)
+    if means is None:
+        means = np.tile(X.mean(axis=0), (n_states, 1))
+        for j in np.unique(labels):
+            means[j] = X[labels == j].mean(axis=0)
     for j in range(n_states):
         members = X[labels == j]
         if members.shape[0] > D:

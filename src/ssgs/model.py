@@ -24,7 +24,7 @@ from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
 from ssgs.corpus import Corpus, analyse_items
 from ssgs.errors import AudioError, CheckpointError, SSGSError
-from ssgs.features import FeatureConfig, analysis_defaults
+from ssgs.features import FeatureConfig, analysis_defaults, lpc_from_reflection, reflection_from_lar
 from ssgs.retrieval import FrameQueries
 from ssgs.synthesis.calibration import calibrate
 from ssgs.synthesis.voice import Voice
@@ -77,6 +77,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
     transition_matrix : ndarray [N, N]
     initial_probabilities : ndarray [N]
     state_means : ndarray [N, D]
+        Each state's mean observation: log-area ratios, level, voicing
+        (``state_lpc_coefficients`` gives the LPC coefficients).
     state_covariances : ndarray [N, D, D]
     corpus : ssgs.corpus.Corpus or None
         The training frames; ``observations``, ``lpc_coefficients``,
@@ -178,6 +180,16 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         self.initial_probabilities, self.transition_matrix = params.startprob, params.transmat
         self.state_means, self.state_covariances = params.means, params.covars
         self.n_states = params.n_states
+
+    @property
+    def state_lpc_coefficients(self) -> np.ndarray:
+        """Each state's LPC coefficients a_1..a_p of A(z) = 1 + sum a_i z^-i
+        [N, p], from its mean log-area ratios (``state_means[:, :p]``; the
+        rest of a state's mean is its level and voicing): what the reference
+        implementation's ``state_means`` held."""
+        self._require_model()
+        p = self.lpc_order
+        return lpc_from_reflection(reflection_from_lar(np.asarray(self.state_means)[:, :p]))[:, 1:]
 
     def _require_model(self):
         if self.state_means is None:
@@ -283,6 +295,25 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         self.iteration, self.converged, self.training_history = 0, False, []
         self._excitation = None
         self._reseeds = np.zeros(self.n_states, dtype=np.int64)
+        return self
+
+    def initialize_from_labels(self, labels):
+        """Initial parameters from a state label per training frame
+        (:func:`ssgs.hmm.parameters_from_labels`), for a model whose states
+        come from elsewhere (a converted reference checkpoint's, say)."""
+        self._require_data()
+        labels = np.asarray(labels)
+        if labels.shape != (self.corpus.n_frames,) or labels.min() < 0 or labels.max() >= self.n_states:
+            raise ValueError(f"labels must be {self.corpus.n_frames} state indices in [0, {self.n_states}), "
+                             f"got shape {labels.shape}")
+        self.params = _hmm.parameters_from_labels(self.corpus.data(), self.sequence_lengths, labels,
+                                                  self.n_states, self.covariance_floor)
+        self.iteration, self.converged, self.training_history = 0, False, []
+        self._excitation = None
+        self._reseeds = np.zeros(self.n_states, dtype=np.int64)
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().entropy % 2**63)
+        self._rng = np.random.default_rng(self.seed)
         return self
 
     def run_em_iteration(self):

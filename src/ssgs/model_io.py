@@ -14,13 +14,14 @@ behaviour: loading fits nothing.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 
-from ssgs import checkpoint
+from ssgs import checkpoint, reference
 from ssgs import excitation_model as _excitation
 from ssgs.corpus import Corpus
-from ssgs.errors import CheckpointError
+from ssgs.errors import CheckpointError, ReferenceCheckpointWarning
 from ssgs.features import FeatureConfig
 from ssgs.hmm import HMMParams
 from ssgs.kernels import MIN_F0
@@ -386,6 +387,8 @@ class Persistence:
             configuration, NaN or inf, or a format newer than this ssgs.
         """
         name = str(path)
+        if reference.is_reference(checkpoint.read_header(path)[0]):
+            return cls.convert_reference(path)
         tensors, metadata = checkpoint.read_checkpoint(path, verify=verify)
         config = checkpoint.json_field(metadata, "config", name)
         check_config(config, name, "metadata entry 'config'")
@@ -394,6 +397,21 @@ class Persistence:
         check_entries(state, sources, name)
         check_tensors(tensors, config, name)
         return restore(cls.from_config(config, name), tensors, state, sources, name)
+
+    @classmethod
+    def convert_reference(cls, path, n_iterations=10, seed=0):
+        """A model from a checkpoint of the reference implementation
+        (:func:`ssgs.reference.convert`), with a warning that says how it
+        was made and that such files carry no integrity check. CheckpointError
+        naming a missing or malformed tensor."""
+        name = str(path)
+        tensors, metadata = checkpoint.read_checkpoint(path, verify=False)
+        model, how = reference.convert(cls, tensors, metadata, name, n_iterations, seed)
+        model.training_history.insert(0, {"iteration": 0, "converted_from_reference": name})
+        warnings.warn(f"{name}: a checkpoint of the reference implementation, converted on load: {how}. "
+                      "Its contents could not be verified (the format has no checksum); `ssgs convert` writes "
+                      "a verified ssgs checkpoint", ReferenceCheckpointWarning, stacklevel=3)
+        return model
 
     def export_model(self, path, use_compression=True, precision=np.float32, pack_covariances=True,
                      include_training_artifacts=False, include_adaptive_statistics=True):
