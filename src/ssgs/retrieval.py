@@ -126,29 +126,35 @@ class FrameSearch:
         self.index = FrameIndex(frame_features(self.corpus, feature_space), feature_space, normalize)
         return self.index
 
-    def _index_for(self, feature_space):
-        if self.index is None or (feature_space is not None and self.index.feature_space != feature_space):
-            self.build(feature_space or "lpc")
+    def _index_for(self, feature_space, normalize):
+        """The index in ``feature_space`` (None: the current one, or 'lpc'),
+        normalised or not as asked (None: as it is), built when needed."""
+        index = self.index
+        space = feature_space or (index.feature_space if index is not None else "lpc")
+        if index is None or index.feature_space != space or (normalize is not None and index.normalize != normalize):
+            self.build(space, True if normalize is None else bool(normalize))
         return self.index
 
-    def result(self, indices, distances, feature_space):
-        """A :class:`FrameQueryResult` with the frames' metadata."""
-        return FrameQueryResult(np.asarray(indices, np.int64), np.asarray(distances, np.float64),
-                                frame_metadata(self.corpus, indices=indices), feature_space)
+    def result(self, indices, distances, feature_space, include_metadata=True):
+        """A :class:`FrameQueryResult`, with the frames' metadata unless
+        ``include_metadata`` is false (then an empty dict)."""
+        metadata = frame_metadata(self.corpus, indices=indices) if include_metadata else {}
+        return FrameQueryResult(np.asarray(indices, np.int64), np.asarray(distances, np.float64), metadata,
+                                feature_space)
 
-    def similar(self, frame_idx, k, feature_space=None, exclude_self=True):
+    def similar(self, frame_idx, k, feature_space=None, exclude_self=True, normalize=None, include_metadata=True):
         """The ``k`` frames nearest to frame ``frame_idx``."""
         T = self.corpus.n_frames
         if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < T:
             raise ValueError(f"frame_idx must be an integer in 0..{T - 1}, got {frame_idx!r}")
-        index = self._index_for(feature_space)
+        index = self._index_for(feature_space, normalize)
         vector = frame_features(self.corpus, index.feature_space)[frame_idx]
         idx, dist = index.query(vector, k, exclude=int(frame_idx) if exclude_self else None)
-        return self.result(idx, dist, index.feature_space)
+        return self.result(idx, dist, index.feature_space, include_metadata)
 
-    def nearest(self, vector, k, feature_space=None):
+    def nearest(self, vector, k, feature_space=None, normalize=None, include_metadata=True):
         """The ``k`` frames nearest to a feature vector (in the feature space's units)."""
-        index = self._index_for(feature_space)
+        index = self._index_for(feature_space, normalize)
         vector = np.asarray(vector, dtype=np.float64)
         if vector.shape != (index.n_dims,):
             raise ValueError(f"vector must have {index.n_dims} values for feature space "
@@ -156,7 +162,7 @@ class FrameSearch:
         if not np.isfinite(vector).all():
             raise ValueError("vector contains NaN or inf")
         idx, dist = index.query(vector, k)
-        return self.result(idx, dist, index.feature_space)
+        return self.result(idx, dist, index.feature_space, include_metadata)
 
     def top(self, metric, k, descending=True):
         """The ``k`` frames with the largest (or smallest) value of ``metric``."""
@@ -185,16 +191,23 @@ class FrameQueries:
         periodicity); ``normalize`` scales every dimension to unit variance."""
         return self._search("build_feature_index").build(feature_space, normalize)
 
-    def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True):
+    def query_similar_frames(self, frame_idx, k=5, feature_space=None, exclude_self=True, *, normalize=None,
+                             include_metadata=True):
         """The k training frames nearest to training frame ``frame_idx``
-        (a :class:`ssgs.retrieval.FrameQueryResult`)."""
+        (a :class:`ssgs.retrieval.FrameQueryResult`). ``feature_space`` None
+        and ``normalize`` None keep the current index's (at first 'lpc',
+        normalised); ``include_metadata=False`` leaves the result's
+        metadata empty."""
         return self._search("query_similar_frames").similar(frame_idx, check_int("k", k), feature_space,
-                                                            exclude_self)
+                                                            exclude_self, normalize, include_metadata)
 
-    def query_frames_by_features(self, vector, k=5, feature_space=None):
+    def query_frames_by_features(self, vector, k=5, feature_space=None, *, normalize=None, include_metadata=True):
         """The k training frames nearest to a feature vector (in the units of
-        the feature space, before normalisation)."""
-        return self._search("query_frames_by_features").nearest(vector, check_int("k", k), feature_space)
+        the feature space, before normalisation); ``feature_space``,
+        ``normalize`` and ``include_metadata`` as for
+        :meth:`query_similar_frames`."""
+        return self._search("query_frames_by_features").nearest(vector, check_int("k", k), feature_space,
+                                                                normalize, include_metadata)
 
     def get_frame_metadata(self, key=None, indices=None):
         """Per-frame metadata: a dict of arrays (every key, plus f0,
