@@ -381,15 +381,22 @@ def test_training_ends_with_what_to_run_next(corpus, tmp_path):
     assert lines[-1] == f"      python -m ssgs.cli report {final} -o report.png"
 
 
-def test_far_more_states_than_frames_warns(corpus, tmp_path):
-    proc = run_train("--folders", corpus, "--n-states", "40", "--n-iterations", "1", "--seed", "1",
+def test_more_states_than_the_frames_support_are_reduced_with_one_warning(corpus, tmp_path):
+    proc = run_train("--folders", corpus, "--n-states", "400", "--n-iterations", "1", "--seed", "1",
                      "--checkpoint-dir", tmp_path / "m")
     assert proc.returncode == 0, proc.stderr
-    frames = int(np.sum(SpectralStateGuidedSynthesis.load_checkpoint(
-        tmp_path / "m" / "checkpoint_final.safetensors").sequence_lengths))
+    final = tmp_path / "m" / "checkpoint_final.safetensors"
+    model = SpectralStateGuidedSynthesis.load_checkpoint(final)
+    frames = int(np.sum(model.sequence_lengths))
+    assert model.n_states == frames // (model.n_features + 1) < 400
     warning = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
-    assert len(warning) == 1 and f"40 states for {frames} frames ({frames / 40:.1f} frames per state)" in warning[0]
-    assert "fewer states" in warning[0]
+    assert len(warning) == 1, proc.stderr
+    assert f"400 states asked for, but {frames} frames support only {model.n_states}" in warning[0]
+    info = run_module("ssgs.cli", "info", final)
+    assert f"400 states asked for; {frames} frames support {model.n_states}" in info.stdout, info.stdout
     fine = run_train("--folders", corpus, "--n-states", "3", "--n-iterations", "1", "--seed", "1",
                      "--checkpoint-dir", tmp_path / "n")
     assert fine.returncode == 0 and "warning" not in fine.stderr
+    assert "asked for" not in run_module("ssgs.cli", "info", tmp_path / "n" / "checkpoint_final.safetensors").stdout
+
+

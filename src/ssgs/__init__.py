@@ -8,12 +8,11 @@ from pathlib import Path as _Path
 
 from ssgs._version import __version__
 from ssgs.errors import (AudioError, AudioWarning, CheckpointError, CheckpointNotFoundError,
-                         ReferenceCheckpointWarning, SSGSError)
+                         ReferenceCheckpointWarning, SSGSError, SSGSWarning, StateCountWarning)
 from ssgs.model import SpectralStateGuidedSynthesis
 
 __all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "ReferenceCheckpointWarning",
-           "SSGSError",
-           "SpectralStateGuidedSynthesis", "__version__", "get_include"]
+           "SSGSError", "SSGSWarning", "SpectralStateGuidedSynthesis", "StateCountWarning", "__version__", "get_include"]
 
 
 def get_include() -> str:

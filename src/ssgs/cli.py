@@ -63,7 +63,9 @@ def checkpoint_info(path, whole=True) -> dict:
     metadata, tensors = checkpoint.read_header(path, whole=whole)
     config, state = _entry(metadata, "config", {}), _entry(metadata, "training_state", {})
     sources = [s for s in _entry(metadata, "sources", []) if isinstance(s, dict)]
-    history = [r for r in state.get("history", []) if isinstance(r, dict) and "log_likelihood" in r]
+    records = [r for r in state.get("history", []) if isinstance(r, dict)]
+    history = [r for r in records if "log_likelihood" in r]
+    reduced = next((r["n_states_reduced"] for r in records if isinstance(r.get("n_states_reduced"), dict)), None)
     sample_rate = _number(config.get("sample_rate")) or 16000
     return {
         "path": str(path),
@@ -78,6 +80,7 @@ def checkpoint_info(path, whole=True) -> dict:
             "converged": state.get("converged"),
             "log_likelihood_per_frame": [_number(r["log_likelihood"]) for r in history],
             "seconds": sum(_number(r.get("seconds")) for r in history),
+            "n_states_reduced": reduced,
         },
         "sources": {"count": len(sources), "seconds_of_audio": sum(_number(s.get("n_samples")) for s in sources)
                     / sample_rate, "files": sources},
@@ -121,6 +124,10 @@ def _print_info(info, max_sources):
     print(f"  model      {c.get('n_states')} states, LPC order {c.get('lpc_order')}, "
           f"{c.get('n_features')} features, frame {c.get('frame_size')} / hop {c.get('hop_size')} "
           f"at {c.get('sample_rate')} Hz, seed {c.get('seed')}")
+    if t.get("n_states_reduced"):
+        r = t["n_states_reduced"]
+        print(f"             {r.get('requested')} states asked for; {r.get('n_frames')} frames support "
+              f"{r.get('n_states')}")
     trend = f", log-likelihood per frame {ll[0]:.4f} -> {ll[-1]:.4f}" if ll else ""
     print(f"  training   {t['iteration']} EM iteration(s){trend}, "
           f"{'converged' if t['converged'] else 'not converged'}, {t['seconds']:.1f} s of EM")

@@ -1,6 +1,7 @@
 """The exceptions ssgs raises for problems a user can fix."""
 
-__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "ReferenceCheckpointWarning", "SSGSError"]
+__all__ = ["AudioError", "AudioWarning", "CheckpointError", "CheckpointNotFoundError", "ReferenceCheckpointWarning",
+           "SSGSError", "SSGSWarning", "StateCountWarning"]
 
 
 class SSGSError(Exception):
@@ -19,12 +20,22 @@ class AudioError(SSGSError, ValueError):
     """Audio that cannot be used: unreadable, empty, or otherwise unusable."""
 
 
-class AudioWarning(UserWarning):
+class SSGSWarning(UserWarning):
+    """Base class of every ssgs warning: something done with a caveat the
+    user should know of."""
+
+
+class AudioWarning(SSGSWarning):
     """Audio used with a caveat the user should know of (a truncated file:
     only its decodable part is used)."""
 
 
-class ReferenceCheckpointWarning(UserWarning):
+class ReferenceCheckpointWarning(SSGSWarning):
     """A checkpoint of the reference implementation, converted on load: its
     contents could not be verified, and some of the model may be
     approximated (:mod:`ssgs.reference`)."""
+
+
+class StateCountWarning(SSGSWarning):
+    """The model has fewer states than asked for: the training audio has
+    fewer distinct frames than that (recorded in the training history)."""

@@ -15,12 +15,12 @@ import numpy as np
 
 from ssgs import kernels
 from ssgs.checks import check_float
-from ssgs.errors import SSGSError
 
 __all__ = [
     "HMMParams",
     "StateSelection",
     "bic",
+    "supported_states",
     "em_iteration",
     "floor_covariances",
     "graph_structure",
@@ -62,6 +62,21 @@ def _sq_distances(X, centres):
         diff = X[s : s + _CHUNK, None, :] - centres[None, :, :]
         out[s : s + _CHUNK] = np.einsum("tkd,tkd->tk", diff, diff)
     return out
+
+
+def supported_states(X, limit):
+    """How many states the observations ``X`` [T, D] can support, counting
+    no further than ``limit``: at most one per distinct frame, and at most
+    one per D + 1 frames (below that a state's covariance is singular and
+    :func:`m_step` leaves it for re-seeding); at least 1."""
+    T, D = X.shape
+    limit = min(limit, max(1, T // (D + 1)))
+    seen = set()
+    for row in np.ascontiguousarray(X):  # reads rows only until ``limit`` distinct ones
+        seen.add(row.tobytes())
+        if len(seen) >= limit:
+            break
+    return len(seen)
 
 
 def kmeans_plus_plus(Xs, n_clusters, rng, n_lloyd=10):
@@ -396,16 +411,16 @@ class StateSelection:
     ``_reseeds`` and the ``_require_*`` checks."""
 
     def select_n_states(self, n_iterations=5):
-        """Choose ``n_states`` by BIC among ``auto_n_states_candidates``, each
-        candidate trained for ``n_iterations`` from its own seeded start.
+        """Choose ``n_states`` by BIC among ``auto_n_states_candidates`` (each
+        at most what the frames support: :func:`supported_states`), each candidate
+        trained for ``n_iterations`` from its own seeded k-means++ start.
         Returns the candidates' scores (n_states, log_likelihood, bic)."""
         self._require_data()
         X, scores = self.corpus.data(), []
-        for n in self.auto_n_states_candidates:
-            if n > X.shape[0]:
-                continue
+        most = supported_states(X, max(self.auto_n_states_candidates))
+        for n in sorted({min(n, most) for n in self.auto_n_states_candidates}):
             self.n_states = n
-            self.initialize_hmm_parameters()
+            self.kmeans_initialization()
             for _ in range(n_iterations):
                 self.run_em_iteration()
             p = self.params
@@ -413,8 +428,6 @@ class StateSelection:
                                   n_threads=self.n_threads)
             scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / X.shape[0],
                            "bic": bic(stats.log_likelihood, n, X.shape[1], X.shape[0])})
-        if not scores:
-            raise SSGSError(f"{X.shape[0]} frames are too few for any candidate state count")
         self.n_states = min(scores, key=lambda s: s["bic"])["n_states"]
         return scores
 

@@ -11,6 +11,7 @@ names are those of the reference implementation.
 from __future__ import annotations
 
 import hashlib as _hashlib
+import warnings
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from ssgs.adaptation import Adaptation
 from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
 from ssgs.corpus import Corpus, analyse_items
-from ssgs.errors import AudioError, CheckpointError, SSGSError
+from ssgs.errors import AudioError, CheckpointError, SSGSError, StateCountWarning
 from ssgs.features import FeatureConfig, analysis_defaults, lpc_from_reflection, reflection_from_lar
 from ssgs.retrieval import FrameQueries
 from ssgs.synthesis.calibration import calibrate
@@ -55,7 +56,9 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         Weight of spectral smoothness against transition cost for
         ``decoder='smooth'`` generation, in [0, 1].
     auto_n_states : bool
-        Choose n_states by BIC among ``auto_n_states_candidates`` when training.
+        Choose n_states by BIC among ``auto_n_states_candidates`` when the
+        parameters are initialised (:meth:`initialize_hmm_parameters`, which
+        :meth:`train` calls).
     adaptive_memory_limit : int
         Frames of recent audio that online adaptation remembers.
     seed : int, optional
@@ -283,7 +286,45 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         return self.lpc_coefficients, self.residual_signals
 
     def initialize_hmm_parameters(self):
-        """Seeded k-means++ initialisation on the standardised observations."""
+        """The initial parameters. With ``auto_n_states``, first the number
+        of states by BIC (:meth:`select_n_states`; its scores go into the
+        training history). When the training frames support fewer than
+        ``n_states`` states (:func:`ssgs.hmm.supported_states`: one per
+        n_features + 1 frames), as many as they support, with a
+        :class:`ssgs.StateCountWarning` and a record in the training
+        history. Then seeded k-means++ (:meth:`kmeans_initialization`)."""
+        self._require_data()
+        n_frames = self.corpus.n_frames
+        if n_frames == 0:
+            raise SSGSError("no usable frames in the training audio (each input is shorter than one hop)")
+        selection = self.select_n_states() if self.auto_n_states else None
+        reduced = None if selection is not None else self._fit_states_to_frames()
+        self.kmeans_initialization()
+        if selection is not None:
+            self.training_history.append({"iteration": 0, "n_states_selection": selection})
+        if reduced is not None:
+            self.training_history.append({"iteration": 0, "n_states_reduced": reduced})
+        return self
+
+    def _fit_states_to_frames(self):
+        """At most as many states as the frames support
+        (:func:`ssgs.hmm.supported_states`): the reduction made
+        (requested, n_states, n_frames), warned of once, or None."""
+        supported = _hmm.supported_states(self.corpus.data(), self.n_states)
+        if supported >= self.n_states:
+            return None
+        n_frames = self.corpus.n_frames
+        reduced = {"requested": self.n_states, "n_states": supported, "n_frames": n_frames}
+        warnings.warn(f"{self.n_states} states asked for, but {n_frames} frames support only {supported} (a state "
+                      f"needs {self.n_features + 1} frames): training {supported} states",
+                      StateCountWarning, stacklevel=3)
+        self.n_states = supported
+        return reduced
+
+    def kmeans_initialization(self):
+        """Seeded k-means++ initialisation of ``n_states`` states on the
+        standardised observations (:func:`ssgs.hmm.initialize`); resets
+        the training history."""
         self._require_data()
         X = self.corpus.data()
         if X.shape[0] < self.n_states:
@@ -384,10 +425,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         n_em_iterations = check_int("n_em_iterations", n_em_iterations, 0)
         analysed, skipped = self._analyse(audio_items(audio), sample_rate, augment=bool(augment))
         self._set_corpus(analysed, skipped, sample_rate)
-        selection = self.select_n_states() if self.auto_n_states else None
         self.initialize_hmm_parameters()
-        if selection is not None:
-            self.training_history.append({"iteration": 0, "n_states_selection": selection})
         hooks = [callback] if callback is not None else []
         if preview_every is not None:
             hooks.append(preview_hook(self, check_int("preview_every", preview_every),

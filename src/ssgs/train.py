@@ -70,18 +70,19 @@ class Reporter:
 
 @contextlib.contextmanager
 def _warnings_as_lines(report):
-    """Show each AudioWarning (a truncated file, ...) once, as one "warning: ..."
-    line on stderr. The hook is process-wide while it is set, so it also
-    catches the warnings of the threads that decode."""
-    from ssgs.errors import AudioWarning
+    """Show each ssgs warning (a truncated file, fewer states than asked
+    for, ...) once, as one "warning: ..." line on stderr. The hook is
+    process-wide while it is set, so it also catches the warnings of the
+    threads that decode."""
+    from ssgs.errors import SSGSWarning
 
     seen = set()
     with warnings.catch_warnings():
-        warnings.simplefilter("always", AudioWarning)
+        warnings.simplefilter("always", SSGSWarning)
         original = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if not issubclass(category, AudioWarning):
+            if not issubclass(category, SSGSWarning):
                 return original(message, category, filename, lineno, file, line)
             if str(message) not in seen:
                 seen.add(str(message))
@@ -140,21 +141,6 @@ def _extract_features(model, files, args, report):
     _warn_skipped(model.skipped_files, report)
 
 
-def _warn_few_frames(model, report):
-    """Warn when the states outnumber what the frames support: fewer than
-    n_features + 1 frames per state. Below that the sample covariance of a
-    state's share of the frames is singular (its rank is at most frames - 1),
-    so the covariance floor, not the audio, decides the state's shape; more
-    frames only make the estimate less noisy, so this is the one count with
-    a reason behind it (15 with the default LPC order)."""
-    frames = int(np.sum(model.sequence_lengths))
-    per_state, needed = frames / model.n_states, model.n_features + 1
-    if per_state < needed:
-        report.warn(f"warning: {model.n_states} states for {frames} frames ({per_state:.1f} frames per state); "
-                    f"a state's covariance over {model.n_features} features needs at least {needed} frames: "
-                    f"use fewer states (at most {max(1, frames // needed)}) or more audio")
-
-
 def _no_audio_message(args, folders, scan):
     from ssgs.audio import display_path
 
@@ -168,14 +154,16 @@ def _no_audio_message(args, folders, scan):
 
 
 def _initialise(model, report, timings):
-    """The number of states (by BIC when asked) and the initial parameters."""
+    """The number of states (by BIC when asked, fewer when the frames are
+    fewer) and the initial parameters."""
     t0 = time.perf_counter()
-    selection = model.select_n_states() if model.auto_n_states else None
-    model.initialize_hmm_parameters()
-    if selection is not None:
-        model.training_history.append({"iteration": 0, "n_states_selection": selection})
-        report.info("states by BIC: " + ", ".join(f"{s['n_states']}: {s['bic']:.0f}" for s in selection)
-                    + f" -> {model.n_states}")
+    with _warnings_as_lines(report):
+        model.initialize_hmm_parameters()
+    for record in model.training_history:
+        if "n_states_selection" in record:
+            report.info("states by BIC: " + ", ".join(f"{s['n_states']}: {s['bic']:.0f}"
+                                                      for s in record["n_states_selection"])
+                        + f" -> {model.n_states}")
     timings["initialisation"] = time.perf_counter() - t0
 
 
@@ -192,10 +180,7 @@ def _fresh_model(args, report, timings):
     report.info(f"decoding and analysing {len(scan.files)} file(s)")
     _extract_features(model, scan.files, args, report)
     timings["analysis"] = time.perf_counter() - t0
-    if model.observations.shape[0] < model.n_states:
-        raise UsageError(f"only {model.observations.shape[0]} frames of audio: too few for {model.n_states} states")
     _initialise(model, report, timings)
-    _warn_few_frames(model, report)
     skipped = scan.skipped + model.skipped_files
     return model, skipped
 
