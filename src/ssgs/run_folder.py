@@ -20,7 +20,7 @@ import uuid
 
 from ssgs._cli import UsageError
 
-__all__ = ["check_destination", "join", "keep_last", "remove", "write_bytes"]
+__all__ = ["check_destination", "exists", "join", "keep_last", "remove", "write_bytes"]
 
 # what a run writes into its folder, and what a write killed midway leaves
 _RUN_FILE = re.compile(r"checkpoint_.+\.safetensors|model_final\.npz|test_generation\.wav")
@@ -49,6 +49,16 @@ def write_bytes(path, data):
             fs.put_file(tmp.name, rpath)
     else:
         checkpoint.atomic_write(checkpoint.local_path(path), data)
+
+
+def exists(path) -> bool:
+    """Whether the file ``path`` (a path or URL) is there."""
+    from ssgs import checkpoint
+
+    if checkpoint.is_remote(path):
+        fs, rpath = checkpoint.filesystem(path)
+        return fs.exists(rpath)
+    return os.path.isfile(checkpoint.local_path(path))
 
 
 def _names_in(folder):

@@ -307,10 +307,14 @@ def _saver(model, args, timings, written):
 
     def save(name):
         path = run_folder.join(args.checkpoint_dir, name)
+        # a new name that appears is whole (writes are atomic): Ctrl-C between
+        # the write and the append below still names it
+        args.saving = None if run_folder.exists(path) else path
         t0 = time.perf_counter()
         model.save_checkpoint(path, include_training_artifacts=include)
         timings["checkpoints"] = timings.get("checkpoints", 0.0) + time.perf_counter() - t0
         written.append(path)
+        args.saving = None
         if args.replaced:  # the run this one replaces goes once a checkpoint of this one is whole
             run_folder.remove(args.checkpoint_dir, [n for n in args.replaced if n != name])
             args.replaced = []
@@ -442,6 +446,8 @@ def _next_steps(args, final, report):
 def _interrupted(args):
     """What Ctrl-C says: the newest checkpoint and the command that resumes from it."""
     checkpoints = [p for p in args.written if p.endswith(".safetensors")]
+    if args.saving and run_folder.exists(args.saving):
+        checkpoints.append(args.saving)
     if not checkpoints:
         return "interrupted before the first checkpoint was written"
     if checkpoints[-1].endswith("checkpoint_final.safetensors"):
@@ -521,7 +527,7 @@ def main(argv=None, prog=None):
     prog = prog or PROG
     args = build_parser(prog).parse_args(argv)
     report = Reporter(args.quiet)
-    args.prog, args.written, args.replaced = prog, [], []
+    args.prog, args.written, args.replaced, args.saving = prog, [], [], None
     args.cleanup, args.cleanup_callables = [], []
     from ssgs._cli import run_reporting_errors
     from ssgs.errors import SSGSError
