@@ -569,7 +569,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         ------
         ValueError
             A bad argument (the message names it), or a duration whose
-            synthesis would need more memory than is available.
+            output would need more memory than is available
+            (:meth:`generate_stream` makes any length in constant memory).
         SSGSError
             fidelity > 0 on a model without training artifacts.
         """
