@@ -646,7 +646,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         voice, args = self._generation_arguments(duration, sample_rate, fidelity, excitation_type, rng, seed,
                                                  start, decoder)
         block = max(1, int(round(block_seconds * sample_rate)))
-        details, blocks = synthesis.stream(voice, *args[:5], block, *args[5:])
+        details, blocks = synthesis.stream_blocks(voice, *args[:5], block, *args[5:])
         self.last_generation = details
         return blocks
 

@@ -27,7 +27,7 @@ from ssgs.synthesis.segments import SEGMENT_FRAMES, joined_segments
 from ssgs.synthesis.stream import blocks, limited, resampled, trimmed
 from ssgs.synthesis.voice import model_plan
 
-__all__ = ["GenerationDetails", "generate", "generation", "stream"]
+__all__ = ["GenerationDetails", "generate", "generation", "stream_blocks"]
 
 
 @dataclass
@@ -136,8 +136,8 @@ def generate(voice, corpus, duration, fidelity, kind, seed, start=None, decoder=
     return y, details
 
 
-def stream(voice, corpus, duration, fidelity, kind, seed, block, start=None, decoder="sample", sample_rate=None,
-           sources=()):
+def stream_blocks(voice, corpus, duration, fidelity, kind, seed, block, start=None, decoder="sample",
+                  sample_rate=None, sources=()):
     """:func:`generation`'s audio in blocks of ``block`` samples (the last
     one shorter), the same samples as :func:`generate`'s. Returns
     (details, blocks); ``details.n_samples`` counts the samples handed out."""
