@@ -11,14 +11,25 @@ first). Each figure is the median of ``--repeats`` runs of
 ``load_checkpoint(path)`` + ``generate(1.0, seed=...)`` in this process;
 the outputs of the two checkpoints are compared byte for byte.
 
+With ``--long 60 3600``, ``ssgs generate --duration D`` is then run in a
+fresh process for each duration from the first rate's final checkpoint
+(fidelity 0, written to a .wav a block at a time): its peak resident
+memory (the child's own ru_maxrss, from os.wait4) and its seconds of wall
+time per second of audio, side by side.
+
     python benchmarks/bench_load_generate.py \\
         /usr/share/games/etr/music/calmrace-ks.ogg /usr/share/games/etr/music/spunkyrace-ks.ogg --rates 16000 44100
+    python benchmarks/bench_load_generate.py /usr/share/games/etr/music/calmrace-ks.ogg \\
+        --rates 16000 --repeats 1 --long 60 3600
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +62,28 @@ def timed(path, repeats, fidelity):
     return statistics.median(times), audio
 
 
+def generate_command(checkpoint, duration, out):
+    """Run ``ssgs generate`` for ``duration`` seconds in a fresh process:
+    (peak RSS in MB, wall seconds)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ssgs.generate", str(checkpoint), "-o", str(out),
+                             "--duration", str(duration), "--seed", "1", "-q"])
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"ssgs generate --duration {duration} failed ({proc.returncode})")
+    return usage.ru_maxrss / 1024, seconds
+
+
+def long_generations(checkpoint, durations, tmp):
+    """Peak RSS and seconds per audio-second of ``ssgs generate`` at each duration."""
+    print(f"\n{'duration':>9} {'peak RSS':>9} {'wall':>8} {'s per audio-s':>14}")
+    for duration in durations:
+        rss, seconds = generate_command(checkpoint, duration, Path(tmp) / "long.wav")
+        print(f"{duration:>8g}s {rss:>7.0f}MB {seconds:>7.1f}s {seconds / duration:>14.5f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+")
@@ -58,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--n-states", type=int, default=34)
     parser.add_argument("--n-iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--long", type=float, nargs="*", default=[],
+                        help="durations (s) to run ssgs generate for, measuring peak RSS and speed")
     args = parser.parse_args(argv)
     print(f"{'rate':>6} {'minutes':>7} {'fidelity':>8} {'with tables':>12} {'without':>9} {'ratio':>6}  same bytes")
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +107,8 @@ def main(argv=None):
                 t_old, y_old = timed(bare, 1, fidelity)
                 print(f"{rate:>6} {minutes:>7.1f} {fidelity:>8} {t_new:>11.3f}s {t_old:>8.2f}s {t_old / t_new:>5.0f}x  "
                       f"{np.array_equal(y_new, y_old)}")
+        if args.long:
+            long_generations(Path(tmp) / f"final-{args.rates[0]}.safetensors", args.long, tmp)
 
 
 if __name__ == "__main__":

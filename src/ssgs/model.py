@@ -569,20 +569,93 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         ------
         ValueError
             A bad argument (the message names it), or a duration whose
-            synthesis would need more memory than is available.
+            output would need more memory than is available
+            (:meth:`generate_stream` makes any length in constant memory).
         SSGSError
             fidelity > 0 on a model without training artifacts.
         """
         self._require_model()
         duration = check_duration("duration_seconds", duration_seconds)
+        sample_rate = check_int("sample_rate", sample_rate, 1000)
+        # refused before allocating: the output's float32 samples twice (its
+        # segments and the whole) and the per-frame plan (below 64 kB a second)
+        check_memory(f"duration_seconds {duration:g} s", duration * (8 * sample_rate + 65536))
+        voice, args = self._generation_arguments(duration, sample_rate, fidelity, excitation_type, rng, seed,
+                                                 start, decoder)
+        y, details = synthesis.generate(voice, *args)
+        self.last_generation = details
+        return (y, details) if return_details else y
+
+    def generate_stream(self, duration_seconds=None, block_seconds=1.0, sample_rate=16000, fidelity=0.0,
+                        excitation_type="Karplus-Strong", rng=None, seed=None, start=None, *, decoder="sample"):
+        """Make audio a block at a time, in memory that does not grow with
+        the duration.
+
+        Parameters
+        ----------
+        duration_seconds : float or None
+            Length of the output (> 0); None: endless (see Notes).
+        block_seconds : float
+            Length of each block (> 0), rounded to whole samples at the
+            output rate (at least one); the last block is shorter.
+        sample_rate, fidelity, excitation_type, rng, seed, start, decoder
+            As :meth:`generate`.
+
+        Returns
+        -------
+        iterator of ndarray of float32
+            The blocks. Concatenated, they are the bytes :meth:`generate`
+            returns for the same arguments and seed, whatever the block size.
+
+        Raises
+        ------
+        ValueError
+            A bad argument (the message names it); duration_seconds=None
+            with fidelity > 0.
+        SSGSError
+            fidelity > 0 on a model without training artifacts.
+
+        Notes
+        -----
+        The state path and every per-frame quantity (62.5 frames a second at
+        hop 256, 16 kHz) are computed when the stream is made; the samples
+        are made a segment of 2048 frames at a time
+        (:mod:`ssgs.synthesis.segments`) as the blocks are read.
+        ``last_generation`` holds the stream's details from the start; its
+        ``n_samples`` counts the samples handed out so far.
+
+        Endless (``duration_seconds=None``) is fidelity 0 only: a blend or
+        a replay follows a stretch of training audio planned up front, so
+        fidelity > 0 needs a duration. An endless stream is a succession of
+        segments, each along its own state path drawn from (seed, segment)
+        (with decoder='smooth', smoothed within the segment), handed over
+        to the next at equal power over two frames; its ``state_path`` and
+        ``f0`` in ``last_generation`` grow as segments are rendered. It is
+        not the start of any finite generation.
+        """
+        self._require_model()
+        block_seconds = check_duration("block_seconds", block_seconds)
+        sample_rate = check_int("sample_rate", sample_rate, 1000)
+        duration = None
+        if duration_seconds is not None:
+            duration = check_duration("duration_seconds", duration_seconds)
+            check_memory(f"duration_seconds {duration:g} s", duration * 65536)
+        elif check_float("fidelity", fidelity, 0.0, 1.0) > 0:
+            raise ValueError(f"duration_seconds=None (endless) needs fidelity 0, got fidelity {fidelity:g}: "
+                             "a blend or replay follows a stretch of training audio planned up front")
+        voice, args = self._generation_arguments(duration, sample_rate, fidelity, excitation_type, rng, seed,
+                                                 start, decoder)
+        block = max(1, int(round(block_seconds * sample_rate)))
+        details, blocks = synthesis.stream_blocks(voice, *args[:5], block, *args[5:])
+        self.last_generation = details
+        return blocks
+
+    def _generation_arguments(self, duration, sample_rate, fidelity, excitation_type, rng, seed, start, decoder):
+        """The voice and :func:`ssgs.synthesis.generate`'s arguments after
+        the voice, checked (ValueError naming the argument)."""
+        self._require_model()
         fidelity = check_float("fidelity", fidelity, 0.0, 1.0)
         kind = _excitation.parse_excitation(excitation_type)
-        sample_rate = check_int("sample_rate", sample_rate, 1000)
-        # refused before allocating: synthesis peaks below 96 bytes per sample
-        # at the model's rate (fidelity 0.5, measured) plus the output's float32
-        # samples and their resampling at the output rate
-        check_memory(f"duration_seconds {duration:g} s",
-                     duration * (96 * (self.sample_rate or sample_rate) + 16 * sample_rate))
         if decoder not in ("sample", "smooth"):
             raise ValueError(f"decoder must be 'sample' or 'smooth', got {decoder!r}")
         if seed is None:
@@ -595,10 +668,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         # exact replay along Viterbi paths reads no excitation statistics: none fitted for it
         replay = fidelity == 1.0 and decoder == "sample"
         voice = self._new_voice(None) if replay else self.voice()
-        y, details = synthesis.generate(voice, self.corpus if fidelity > 0 else None, duration, fidelity, kind,
-                                        seed, start, decoder, sample_rate, self.sources)
-        self.last_generation = details
-        return (y, details) if return_details else y
+        return voice, (self.corpus if fidelity > 0 else None, duration, fidelity, kind, seed, start, decoder,
+                       sample_rate, self.sources)
 
     def synthesize_audio(self, duration_seconds, sample_rate=16000, fidelity=0.0, excitation_type="Karplus-Strong",
                          rng=None, seed=None, start=None, **kwargs):

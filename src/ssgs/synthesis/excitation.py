@@ -14,7 +14,9 @@ __all__ = [
     "COLOUR_HOPS",
     "excitation_colour",
     "pulse_shape",
+    "shape_coefficients",
     "shape_excitation",
+    "shape_variation",
     "state_shaped_excitation",
     "synthetic_excitation",
 ]
@@ -114,24 +116,39 @@ def _stft_filter(e, table, index, variation, hop):
     return ola.reshape(-1)[left : left + F * hop]
 
 
+def shape_coefficients(exc, path, rng, deviations=None):
+    """Each frame's coefficients along the excitation model ``exc``'s shape
+    components [F, K]: a draw of the state's spread, correlated from frame
+    to frame as in training, plus, where the model has a
+    ``shape_regression``, what it predicts from the frame's ``deviations``
+    [F, D]; None for a model without shape components. Per frame, so a
+    renderer can take any stretch of frames (:func:`shape_variation`)."""
+    if exc.residual_shape is None or exc.shape_components is None:
+        return None
+    K, rho = exc.shape_components.shape[0], np.clip(exc.shape_correlation, 0.0, 0.98)
+    z = ar1(rng.standard_normal((len(path), K)), rho)
+    coef = z * exc.shape_spread[path]
+    if exc.shape_regression is not None and deviations is not None:
+        R = exc.shape_regression.shape[1]
+        coef[:, :R] += state_deviations(deviations, exc.shape_regression, path)
+    return coef
+
+
+def shape_variation(exc, coef):
+    """The log-power variation [F, B] of frames with shape coefficients
+    ``coef`` [F, K] (:func:`shape_coefficients`; row by row, the same bits
+    for any stretch of rows), or None without."""
+    return None if coef is None else fixed_order_product(coef, exc.shape_components)
+
+
 def state_shaped_excitation(exc, excitation, path, hop, rng, colour=None, deviations=None):
     """The excitation given the residual shape of each frame's state in the
     excitation model ``exc`` (:func:`shape_excitation`, ``colour`` as
-    there), each frame straying from it along the shape components by a
-    draw of the state's spread, correlated from frame to frame as in
-    training, and where the model has a ``shape_regression``, by what it
-    predicts from the frame's ``deviations`` [F, D] (its standardised
-    draw, or a training frame's whitened deviation); unchanged for a model
-    without shapes."""
+    there), each frame straying from it along the shape components by
+    :func:`shape_coefficients` (drawn from ``rng``, following
+    ``deviations`` [F, D] where the model predicts from them); unchanged
+    for a model without shapes."""
     if exc.residual_shape is None:
         return excitation
-    variation = None
-    if exc.shape_components is not None:
-        K, rho = exc.shape_components.shape[0], np.clip(exc.shape_correlation, 0.0, 0.98)
-        z = ar1(rng.standard_normal((len(path), K)), rho)
-        coef = z * exc.shape_spread[path]
-        if exc.shape_regression is not None and deviations is not None:
-            R = exc.shape_regression.shape[1]
-            coef[:, :R] += state_deviations(deviations, exc.shape_regression, path)
-        variation = fixed_order_product(coef, exc.shape_components)
+    variation = shape_variation(exc, shape_coefficients(exc, path, rng, deviations))
     return shape_excitation(excitation, exc.residual_shape, hop, index=path, variation=variation, colour=colour)

@@ -16,20 +16,26 @@ import scipy.special
 from ssgs.checks import check_float
 from ssgs.features import voicing_from_logit, voicing_logit
 from ssgs.residual_shapes import whitened_deviations
-from ssgs.synthesis.excitation import state_shaped_excitation, synthetic_excitation
+from ssgs.synthesis.excitation import shape_coefficients
 from ssgs.synthesis.paths import decoded_path
-from ssgs.synthesis.render import CEILING, ramp_between_centres, render, smooth_gain
+from ssgs.synthesis.render import CEILING, ramp_between_centres, smooth_gain
+from ssgs.synthesis.segments import SEGMENT_FRAMES, FramePlan, joined_segments
 from ssgs.synthesis.trajectory import audible_frames, draw_frames, pluck_onsets
 
 __all__ = [
     "DecodedPaths",
+    "PassageAudio",
     "blend",
+    "blend_segments",
     "blended_gain_scores",
     "crossfade",
     "passage_controls",
+    "passage_plan",
     "passage_stretches",
     "render_passage",
     "replay",
+    "replay_segments",
+    "replay_states",
     "resolve_start",
 ]
 
@@ -127,25 +133,69 @@ def frames_from(corpus, index, frame, n_frames):
     return pieces
 
 
+class PassageAudio:
+    """The training audio of ``corpus`` from (``index``, ``sample``) on,
+    across files and round to the first, read a stretch at a time (the
+    last file rebuilt is kept for the next read)."""
+
+    def __init__(self, corpus, index, sample):
+        self.corpus, self.index, self.sample = corpus, int(index), int(sample)
+        self._rebuilt = (None, None)
+
+    def _sequence(self, index):
+        if self._rebuilt[0] != index:
+            self._rebuilt = (None, None)
+            self._rebuilt = (index, self.corpus.rebuild_sequence(index))
+        return self._rebuilt[1]
+
+    def read(self, s0, s1):
+        """Samples [s0, s1) of the passage."""
+        lengths = self.corpus.sequence_samples
+        index, sample, pos, out = self.index, self.sample, 0, []
+        while pos < s1:
+            take = int(lengths[index]) - sample
+            if pos + take > s0:
+                lo, hi = max(s0 - pos, 0), min(s1 - pos, take)
+                out.append(self._sequence(index)[sample + lo:sample + hi])
+            pos += take
+            index, sample = (index + 1) % len(lengths), 0
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def replay_states(corpus, paths, index, sample, n):
+    """The decoded states (``paths``: a :class:`DecodedPaths`) of the frames
+    ``n`` samples of training audio from (``index``, ``sample``) cover."""
+    lengths, hop, states = corpus.sequence_samples, corpus.hop_size, []
+    while n > 0:
+        take = min(n, int(lengths[index]) - sample)
+        states.append(paths(index)[sample // hop:-(-(sample + take) // hop)])
+        n -= take
+        index, sample = (index + 1) % len(lengths), 0
+    return np.concatenate(states)
+
+
 def replay(corpus, paths, index, sample, n):
     """The training audio from (``index``, ``sample``), ``n`` samples,
     across files, and its decoded states (``paths``: a :class:`DecodedPaths`)."""
-    out, states = [], []
-    while n > 0:
-        audio = corpus.rebuild_sequence(index)[sample:sample + n]
-        out.append(audio)
-        f0, f1 = sample // corpus.hop_size, -(-(sample + len(audio)) // corpus.hop_size)
-        states.append(paths(index)[f0:f1])
-        n -= len(audio)
-        index, sample = (index + 1) % len(corpus.sequence_lengths), 0
-    return np.concatenate(out), np.concatenate(states)
+    return PassageAudio(corpus, index, sample).read(0, n), replay_states(corpus, paths, index, sample, n)
 
 
-def blend(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
+def replay_segments(corpus, index, sample, n):
+    """:func:`replay`'s audio, a segment (SEGMENT_FRAMES hops) at a time."""
+    audio, step = PassageAudio(corpus, index, sample), SEGMENT_FRAMES * corpus.hop_size
+    for s0 in range(0, n, step):
+        yield audio.read(s0, min(n, s0 + step))
+
+
+def blend_segments(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
     """0 < fidelity < 1: ``n`` samples from (``index``, ``sample``): the
     passage's own audio in a share ``fidelity`` of its stretches, the
-    model's rendering of the passage in the rest (:func:`render_passage`),
-    crossfaded at equal power over one hop. Returns (audio, states)."""
+    model's rendering of the passage in the rest (:func:`passage_plan`,
+    rendered in segments: :func:`ssgs.synthesis.segments.joined_segments`),
+    crossfaded at equal power over one hop. Returns (segments, states,
+    offset): the audio on the frame grid a segment at a time, of which the
+    first ``offset`` samples come before ``sample`` and what follows the
+    ``n`` after them is to be dropped."""
     hop = corpus.hop_size
     first, offset = sample // hop, sample % hop
     n_frames = -(-(n + offset) // hop)
@@ -156,12 +206,25 @@ def blend(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
     # drawn first, from the same seed the same at every fidelity: a higher
     # fidelity keeps every stretch a lower one kept
     shortest, longest = (max(1, int(round(t * corpus.sample_rate / hop))) for t in STRETCH_SECONDS)
-    draws = passage_stretches(path, rng, shortest, longest)
-    own = draws < fidelity
-    real, _ = replay(corpus, paths, index, first * hop, n_frames * hop)
-    model = render_passage(voice, corpus, rows, path, fidelity, kind, rng)
-    y = crossfade(real, model, ramp_between_centres(own.astype(np.float64), hop), hop // 2)
-    return y[offset:offset + n], path
+    own = (passage_stretches(path, rng, shortest, longest) < fidelity).astype(np.float64)
+    plan = passage_plan(voice, corpus, rows, path, fidelity, kind, rng)
+    return _blended(plan, own, PassageAudio(corpus, index, first * hop), hop), path, offset
+
+
+def _blended(plan, own, audio, hop):
+    pos = 0
+    for model in joined_segments(plan.render, plan.n_frames, hop):
+        a, b = pos // hop, (pos + model.shape[0]) // hop
+        lo, hi = max(0, a - 1), min(own.shape[0], b + 1)
+        share = ramp_between_centres(own[lo:hi], hop)[(a - lo) * hop:(b - lo) * hop]
+        yield crossfade(audio.read(pos, pos + model.shape[0]), model, share, hop // 2)
+        pos += model.shape[0]
+
+
+def blend(voice, corpus, paths, index, sample, n, fidelity, kind, rng):
+    """:func:`blend_segments` whole. Returns (audio, states)."""
+    segments, path, offset = blend_segments(voice, corpus, paths, index, sample, n, fidelity, kind, rng)
+    return np.concatenate(list(segments))[offset:offset + n], path
 
 
 def crossfade(real, model, share, width):
@@ -182,14 +245,16 @@ def crossfade(real, model, share, width):
     return a + smooth_gain(allowed, width) * b
 
 
-def render_passage(voice, corpus, rows, path, fidelity, kind, rng):
+def passage_plan(voice, corpus, rows, path, fidelity, kind, rng):
     """The model's rendering of training frames ``rows`` along their decoded
-    states ``path``: frames drawn from the states, deviating from the
-    state's mean as the passage's own frames do in proportion to the
-    fidelity (the rest drawn afresh), silent where the passage's gain
-    scores mixed with fresh ones say so (:func:`blended_gain_scores`),
-    sounded with the passage's own pitch and voicing. [len(rows) * hop]"""
-    hop, p, params, exc = voice.hop, voice.lpc_order, voice.params, voice.excitation
+    states ``path``, planned per frame
+    (:class:`ssgs.synthesis.segments.FramePlan`): frames drawn from the
+    states, deviating from the state's mean as the passage's own frames do
+    in proportion to the fidelity (the rest drawn afresh), silent where the
+    passage's gain scores mixed with fresh ones say so
+    (:func:`blended_gain_scores`), sounded with the passage's own pitch and
+    voicing."""
+    p, params, exc = voice.lpc_order, voice.params, voice.excitation
     obs, gain_score, draws = draw_frames(params, exc, path, rng, bounds=voice.observation_range)
     X = corpus.data()[rows].astype(np.float64)
     mean = params.means[path]
@@ -203,12 +268,17 @@ def render_passage(voice, corpus, rows, path, fidelity, kind, rng):
     if voice.observation_range is not None:
         obs = np.clip(obs, voice.observation_range[0], voice.observation_range[1])
     f0, voicing, onset = passage_controls(exc, corpus, rows, path, kind)
-    e = synthetic_excitation(kind, f0, voicing, onset, hop, corpus.sample_rate, int(rng.integers(2**63)))
-    e = state_shaped_excitation(exc, e, path, hop, rng, colour=voice.colour(kind), deviations=deviations)
+    seed = int(rng.integers(2**63))
+    coef = shape_coefficients(exc, path, rng, deviations=deviations)
     silent = corpus.silent_frames(rows) == 1
     score = blended_gain_scores(params, exc, path, X[:, p], silent, gain_score, fidelity)
-    y, _ = render(obs[:, :p], obs[:, p], e, hop, audible=audible_frames(exc, path, score))
-    return np.pad(y, (0, len(rows) * hop - len(y)))
+    return FramePlan(kind, voice.hop, corpus.sample_rate, obs[:, :p], obs[:, p], f0, voicing, onset,
+                     audible_frames(exc, path, score), np.asarray(path), coef, exc, voice.colour(kind), seed)
+
+
+def render_passage(voice, corpus, rows, path, fidelity, kind, rng):
+    """:func:`passage_plan` rendered whole [len(rows) * hop]."""
+    return passage_plan(voice, corpus, rows, path, fidelity, kind, rng).render(0, len(rows), 0)
 
 
 def passage_controls(exc, corpus, rows, path, kind):

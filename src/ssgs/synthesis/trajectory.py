@@ -100,37 +100,45 @@ def observation_trajectory(params, path, rng, smoothing=SMOOTHING, bounds=None, 
     """
     D = params.means.shape[1]
     chol = np.linalg.cholesky(params.covars)
-    eps = rng.standard_normal((len(path), D))
     rho = np.broadcast_to(np.asarray(smoothing, dtype=np.float64), (D,))
-    z = ar1(eps, rho)
+    z = ar1(rng.standard_normal((len(path), D)), rho)
     deviation = state_deviations(z, chol, path)
-    obs = params.means[path] + deviation
+    g = D - 2
+    score = deviation[:, g] / np.sqrt(params.covars[path, g, g]) if return_scores else None
+    obs = params.means[path]
+    obs += deviation  # in place, the same bits: an hour's frames hold no spare copies
+    del deviation
     if bounds is not None:
-        obs = np.clip(obs, bounds[0], bounds[1])
+        np.clip(obs, bounds[0], bounds[1], out=obs)
     out = (obs,)
     if return_scores:
-        g = D - 2
-        out += (deviation[:, g] / np.sqrt(params.covars[path, g, g]),)
+        out += (score,)
     if return_draws:
         out += (z,)
     return out[0] if len(out) == 1 else out
 
 
-def zero_phase_smooth(x, coefficient, starts=None):
+def zero_phase_smooth(x, coefficient, starts=None, out=None):
     """A one-pole low-pass run forwards then backwards over the frames
     ``x`` [F, D] (coefficient per dimension, 0 = untouched), each pass
     starting from its first value (no pull towards zero at the ends).
     ``starts`` (optional): frames where a new segment begins; each segment
-    is smoothed on its own, nothing carried across."""
+    is smoothed on its own, nothing carried across. ``out`` (optional, may
+    be ``x`` itself): where to write the result."""
     x = np.asarray(x, dtype=np.float64)
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        out[...] = x
     if starts is not None and len(starts) and x.shape[0]:
         bounds = np.unique(np.concatenate([[0], np.asarray(starts, dtype=np.int64), [x.shape[0]]]))
-        return np.concatenate([zero_phase_smooth(x[a:b], coefficient) for a, b in zip(bounds[:-1], bounds[1:])])
-    out = x.copy()
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            zero_phase_smooth(out[a:b], coefficient, out=out[a:b])
+        return out
     for d, c in enumerate(np.broadcast_to(coefficient, (x.shape[1],))):
         if c <= 0.0 or x.shape[0] < 2:
             continue
-        y = scipy.signal.lfilter([1.0 - c], [1.0, -c], x[:, d], zi=[c * x[0, d]])[0]
+        y = scipy.signal.lfilter([1.0 - c], [1.0, -c], out[:, d], zi=[c * out[0, d]])[0]
         out[:, d] = scipy.signal.lfilter([1.0 - c], [1.0, -c], y[::-1], zi=[c * y[-1]])[0][::-1]
     return out
 
@@ -143,9 +151,23 @@ def smooth_frames(obs, means, smoother, starts=None):
     smoother = np.asarray(smoother, dtype=np.float64)
     if smoother.shape[0] < 4:
         return means + (zero_phase_smooth(obs, smoother[0], starts) - means) * smoother[1]
+    return _smooth_deviations(np.asarray(obs, dtype=np.float64) - means, means, smoother, starts)
+
+
+def _smooth_deviations(deviations, means, smoother, starts):
+    """:func:`smooth_frames` of the frames ``means + deviations`` (a
+    [4, D] ``smoother``): centre + smooth(deviations) * s1 + smooth(means -
+    centre) * s2, the same bits, worked in place in ``deviations`` (an
+    hour's frames hold no spare copies)."""
     centre = smoother[3]
-    return (centre + zero_phase_smooth(obs - means, smoother[0], starts) * smoother[1] +
-            zero_phase_smooth(means - centre, smoother[0], starts) * smoother[2])
+    out = zero_phase_smooth(deviations, smoother[0], starts, out=deviations)
+    out *= smoother[1]
+    out += centre
+    rest = np.subtract(means, centre)
+    rest = zero_phase_smooth(rest, smoother[0], starts, out=rest)
+    rest *= smoother[2]
+    out += rest
+    return out
 
 
 def sound_boundaries(exc, path):
@@ -174,9 +196,15 @@ def draw_frames(params, exc, path, rng, bounds=None):
     obs, score, z = observation_trajectory(params, path, rng, smoothing=smoothing, bounds=bounds,
                                            return_scores=True, return_draws=True)
     if exc.smoother is not None and np.any(exc.smoother[0] > 0):
-        obs = smooth_frames(obs, params.means[path], exc.smoother, sound_boundaries(exc, path))
+        means, starts = params.means[path], sound_boundaries(exc, path)
+        if np.asarray(exc.smoother).shape[0] < 4:
+            obs = smooth_frames(obs, means, exc.smoother, starts)
+        else:  # obs is ours: its deviations from the means are smoothed in place
+            obs -= means
+            obs = _smooth_deviations(obs, means, np.asarray(exc.smoother, dtype=np.float64), starts)
+        del means
         if bounds is not None:
-            obs = np.clip(obs, bounds[0], bounds[1])
+            np.clip(obs, bounds[0], bounds[1], out=obs)
     return obs, score, z
 
 

@@ -12,13 +12,14 @@ import numpy as np
 
 from ssgs.excitation_model import KINDS
 
-from ssgs.synthesis.excitation import (COLOUR_HOPS, excitation_colour, state_shaped_excitation,
-                                       synthetic_excitation)
+from ssgs.synthesis.excitation import (COLOUR_HOPS, excitation_colour, shape_coefficients,
+                                       state_shaped_excitation, synthetic_excitation)
 from ssgs.synthesis.paths import chain_silence_runs, duration_corrected_transitions, model_path
 from ssgs.synthesis.render import render
+from ssgs.synthesis.segments import FramePlan
 from ssgs.synthesis.trajectory import model_trajectory
 
-__all__ = ["DERIVED_SEED", "Voice", "render_model", "tensor_shapes"]
+__all__ = ["DERIVED_SEED", "Voice", "model_plan", "render_model", "tensor_shapes"]
 
 DERIVED_SEED = 0x5C01  # the fixed seed of what generation derives from the model itself
 
@@ -155,6 +156,22 @@ def render_model(voice, path, kind, rng, voicing_offset=None):
     e = state_shaped_excitation(exc, e, path, hop, rng, colour=colour, deviations=draws)
     y, _ = render(obs[:, :p], obs[:, p], e, hop, audible=audible)
     return y, f0
+
+
+def model_plan(voice, path, kind, rng):
+    """What :func:`render_model` renders along ``path``, planned per frame
+    (:class:`ssgs.synthesis.segments.FramePlan`), drawing from ``rng`` in
+    the same order, so that the plan's rendering of all its frames is
+    :func:`render_model`'s audio. Returns (plan, F0 per frame)."""
+    p, exc = voice.lpc_order, voice.excitation
+    obs, f0, voicing, onset, audible, draws = model_trajectory(
+        voice.params, exc, path, rng, bounds=voice.observation_range, kind=kind, return_draws=True)
+    seed = int(rng.integers(2**63))
+    colour = voice.colour(kind)
+    coef = shape_coefficients(exc, path, rng, deviations=draws)
+    plan = FramePlan(kind, voice.hop, voice.sample_rate, obs[:, :p], obs[:, p], f0, voicing, onset, audible,
+                     np.asarray(path), coef, exc, colour, seed)
+    return plan, f0
 
 
 def tensor_shapes(hop):
