@@ -136,7 +136,7 @@ def test_smoother_rows_older_two_and_unknown(saved, tmp_path):
 def test_metadata_describes_the_run(trained, tmp_path):
     path = trained.save_checkpoint(tmp_path / "c.safetensors")
     meta, tensors = ckpt.read_header(path)
-    assert meta["format"] == "safetensors" and meta["ssgs_format_version"] == "1"
+    assert meta["format"] == "safetensors" and meta["ssgs_format_version"] == "2"  # 2: coded training audio
     assert json.loads(meta["config"])["n_states"] == 34
     state = json.loads(meta["training_state"])
     assert state["iteration"] == 3 and len(state["history"]) == 3 and state["rng_state"]
@@ -144,7 +144,9 @@ def test_metadata_describes_the_run(trained, tmp_path):
     assert [s["n_frames"] for s in sources] == list(trained.sequence_lengths)
     assert len(meta["tensors_sha256"]) == 64 and meta["created"].endswith("Z")
     assert tensors["state_covariances"] == {"dtype": "F64", "shape": [34, 14, 14]}  # D = 12 LARs + gain + voicing
-    assert tensors["residual_signals"]["dtype"] == "F32"
+    assert tensors["training_audio"]["dtype"] == "U8" and "residual_signals" not in tensors
+    bare = trained.save_checkpoint(tmp_path / "p.safetensors", include_training_artifacts=False)
+    assert ckpt.read_header(bare)[0]["ssgs_format_version"] == "1"  # what older ssgs reads
 
 
 def write_raw(path, tensors, metadata):
@@ -190,14 +192,14 @@ def test_every_flipped_byte_is_caught(saved, tmp_path):
 
 def test_missing_tensor_is_named(saved, tmp_path):
     _, tensors, metadata = saved
-    tensors2 = dict(tensors)  # a copy whole: only residual_signals goes from it below
+    tensors2 = dict(tensors)  # a copy whole: only training_audio goes from it below
     del tensors["state_means"]
     write_raw(tmp_path / "m.safetensors", tensors, metadata)
     with pytest.raises(CheckpointError, match="missing tensor 'state_means'"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "m.safetensors")
-    del tensors2["residual_signals"]
+    del tensors2["training_audio_offsets"]
     write_raw(tmp_path / "r.safetensors", tensors2, metadata)
-    with pytest.raises(CheckpointError, match="missing tensor 'residual_signals'"):
+    with pytest.raises(CheckpointError, match="missing tensor 'training_audio_offsets'"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "r.safetensors")
 
 
@@ -211,14 +213,14 @@ def test_shape_that_disagrees_with_the_config(saved, tmp_path):
     config["n_states"] = 34
     config["hop_size"] = 128
     write_raw(tmp_path / "h.safetensors", tensors, {**metadata, "config": json.dumps(config)})
-    with pytest.raises(CheckpointError, match="'residual_signals' has shape"):
+    with pytest.raises(CheckpointError, match="'excitation_equaliser' has shape"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "h.safetensors")
 
 
-@pytest.mark.parametrize("name", ["state_covariances", "transition_matrix", "residual_signals"])
+@pytest.mark.parametrize("name", ["state_covariances", "transition_matrix", "training_audio_scale"])
 def test_nan_or_inf_is_refused(saved, tmp_path, name):
     _, tensors, metadata = saved
-    tensors[name].reshape(-1)[3] = np.nan if name != "transition_matrix" else np.inf
+    tensors[name].reshape(-1)[1] = np.nan if name != "transition_matrix" else np.inf
     write_raw(tmp_path / "n.safetensors", tensors, metadata)
     with pytest.raises(CheckpointError, match=f"'{name}' contains NaN or inf"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "n.safetensors")
@@ -226,8 +228,8 @@ def test_nan_or_inf_is_refused(saved, tmp_path, name):
 
 def test_newer_format_is_refused(saved, tmp_path):
     _, tensors, metadata = saved
-    write_raw(tmp_path / "v.safetensors", tensors, {**metadata, "ssgs_format_version": "2"})
-    with pytest.raises(CheckpointError, match="format 2 by a newer ssgs; this ssgs reads up to format 1"):
+    write_raw(tmp_path / "v.safetensors", tensors, {**metadata, "ssgs_format_version": "3"})
+    with pytest.raises(CheckpointError, match="format 3 by a newer ssgs; this ssgs reads up to format 2"):
         SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "v.safetensors")
 
 
@@ -333,7 +335,7 @@ def test_npz_refuses_bad_tables(trained, tmp_path):
         "state_silence": (-np.ones(N, np.float32), "'state_silence' has negative values"),
         "state_periodicity": (np.full(N, np.nan, np.float32), "'state_periodicity' contains NaN"),
         "state_run_quantiles": (np.tile(np.linspace(5, 1, 33, dtype=np.float32), (N, 1)), "state_run_quantiles"),
-        "f0": (np.zeros(3, np.float32), "'f0' has shape"),
+        "training_audio_bits": (np.array([16, 12]), "sequence 1's training audio has scale .* and 12 bits"),
         "sequence_samples": (arrays["sequence_samples"] + 4096, "'sequence_samples' disagrees"),
         "config": (np.array(json.dumps({"n_states": N})), "configuration lacks 'lpc_order'"),
     }

@@ -30,11 +30,13 @@ def test_info_human_and_json(checkpoints):
     proc = run_ssgs("info", full)
     assert proc.returncode == 0, proc.stderr
     for text in ("6 states", "LPC order 12", "4 EM iteration(s)", "2 sequence(s), 7.0 s of audio",
-                 "artifacts  yes", "adaptive statistics no"):
+                 "artifacts  yes (16-bit FLAC training audio)", "adaptive statistics no"):
         assert text in proc.stdout, proc.stdout
     info = json.loads(run_ssgs("info", small, "--json").stdout)
     assert info["config"]["n_states"] == 6 and info["training"]["iteration"] == 4
     assert info["has_training_artifacts"] is False and info["sources"]["count"] == 2
+    assert info["training_audio"] is None
+    assert json.loads(run_ssgs("info", full, "--json").stdout)["training_audio"] == "coded"
     assert len(info["training"]["log_likelihood_per_frame"]) == 4
     assert info["tensor_bytes"]["training artifacts"] == 0 and info["tensor_bytes"]["parameters"] > 0
     assert info["file_bytes"] == (folder / "small.safetensors").stat().st_size

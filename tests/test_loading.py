@@ -39,7 +39,8 @@ def test_stored_derived_values_are_used_only_with_their_tables(model, tmp_path):
     changed derives them again from its own tables."""
     path = model.save_checkpoint(tmp_path / "m.safetensors")
     tensors, metadata = read_checkpoint(path)
-    tensors["voice_colour"] = tensors["voice_colour"] + 1.0  # stale values under the same key
+    colour = tensors["voice_colour"]  # stale values under the same key: a tilt (an even offset is only a
+    tensors["voice_colour"] = colour + np.linspace(0.0, 2.0, colour.shape[-1])  # gain, which the level undoes)
     write_checkpoint(tmp_path / "stale.safetensors", tensors, metadata)
     stale = SpectralStateGuidedSynthesis.load_checkpoint(tmp_path / "stale.safetensors")
     assert not np.array_equal(stale.generate(1.0, seed=4), model.generate(1.0, seed=4))

@@ -278,3 +278,23 @@ def test_auto_n_states_from_the_command_line(corpus, tmp_path):
     assert "states by BIC: 2:" in proc.stdout
     model = load(tmp_path / "checkpoint_final.safetensors")
     assert model.n_states in (2, 3) and model.training_history[0]["n_states_selection"]
+
+
+def test_audio_bits_option_is_kept_and_resumed(corpus, tmp_path):
+    """--audio-bits 24 keeps 24-bit training audio, recorded in the
+    checkpoint, and a resume that contradicts it is refused; a 16-bit WAV
+    at the model's rate is kept as its samples either way."""
+    proc = run_train("--folders", corpus, "--n-states", "4", "--n-iterations", "2", "--seed", "3", "-q",
+                     "--audio-bits", "24", "--checkpoint-dir", tmp_path / "m")
+    assert proc.returncode == 0, proc.stderr
+    model = load(tmp_path / "m" / "checkpoint_final.safetensors")
+    assert model.audio_bits == 24
+    index = [os.path.basename(s["path"]) for s in model.sources].index("clip0.wav")
+    x, _ = sf.read(corpus / "clip0.wav", dtype="float32")  # written as 16-bit PCM at 16 kHz
+    assert_array_equal(model.rebuild_sequence(index).astype(np.float32), x)
+    again = run_train("--resume", tmp_path / "m" / "checkpoint_final.safetensors", "--n-iterations", "3",
+                      "--audio-bits", "16", "--checkpoint-dir", tmp_path / "r")
+    assert again.returncode == 2 and "--audio-bits 16 contradicts" in again.stderr
+    assert "24-bit training audio" in again.stderr
+    bad = run_train("--folders", corpus, "--audio-bits", "12", "--checkpoint-dir", tmp_path / "b")
+    assert bad.returncode == 2 and "--audio-bits" in bad.stderr

@@ -84,7 +84,9 @@ def checkpoint_info(path, whole=True) -> dict:
         },
         "sources": {"count": len(sources), "seconds_of_audio": sum(_number(s.get("n_samples")) for s in sources)
                     / sample_rate, "files": sources},
-        "has_training_artifacts": "residual_signals" in tensors,
+        "has_training_artifacts": "training_audio" in tensors or "residual_signals" in tensors,
+        "training_audio": ("coded" if "training_audio" in tensors else
+                           "residuals" if "residual_signals" in tensors else None),
         "has_adaptive_statistics": any(t.startswith("adaptive__") for t in tensors),
         "tensor_bytes": _tensor_bytes(tensors),
         "tensors": tensors,
@@ -136,7 +138,9 @@ def _print_info(info, max_sources):
         print(f"             {src.get('path')}  ({src.get('n_frames')} frames)")
     if s["count"] > max_sources:
         print(f"             ... and {s['count'] - max_sources} more (--json lists them all)")
-    print(f"  artifacts  {'yes' if info['has_training_artifacts'] else 'no'}"
+    kept = {"coded": f"yes ({c.get('audio_bits') or 16}-bit FLAC training audio)",
+            "residuals": "yes (float32 residuals, an older checkpoint)", None: "no"}[info["training_audio"]]
+    print(f"  artifacts  {kept}"
           f"   adaptive statistics {'yes' if info['has_adaptive_statistics'] else 'no'}")
     print("  sizes      " + ", ".join(f"{k} {_human(v)}" for k, v in info["tensor_bytes"].items() if v))
     if info["damaged"]:

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ssgs import audio as _audio
-from ssgs import kernels
+from ssgs import kernels, training_audio
 from ssgs.checks import check_int
 from ssgs.errors import AudioError, CheckpointError
 from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, n_frames_for, rebuild_signal
 from ssgs.residual_shapes import frame_spectral_shapes
 from ssgs.scan import file_sha256
 
-__all__ = ["Corpus", "analyse_item", "analyse_items"]
+__all__ = ["Corpus", "analyse_coded", "analyse_item", "analyse_items"]
 
 
 def _signal_sha(signal):
@@ -77,12 +77,22 @@ def analyse_item(item, index, config: FeatureConfig, kernel_threads=1, augment=F
         versions += augmented_copies(signal, config.sample_rate)
     out = []
     for augmentation, x in versions:
-        feats = analyse_signal(x, config, n_threads=kernel_threads)
+        feats = analyse_coded(training_audio.encode(np.asarray(x, np.float32), config.sample_rate,
+                                                    config.audio_bits), config, kernel_threads)
         entry = dict(source, n_frames=feats.n_frames, n_samples=feats.n_samples)
         if augmentation is not None:
             entry["augmentation"] = augmentation
         out.append((feats, entry))
     return out
+
+
+def analyse_coded(coded, config: FeatureConfig, kernel_threads=1):
+    """The analysis (FileFeatures, with ``audio`` set) of the training audio
+    ``coded`` (a :class:`ssgs.training_audio.CodedAudio`): of its decoded
+    samples, so the same codes always give the same features."""
+    feats = analyse_signal(coded.decode(), config, n_threads=kernel_threads)
+    feats.audio = coded
+    return feats
 
 
 def _progress_bar(enabled, total):
@@ -163,12 +173,46 @@ def _reason(error, item):
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
+_ANALYSED = ("observations", "lpc_coefficients", "residual_signals", "frame_metadata", "perceptual_features", "f0",
+             "periodicity")
+
+
+def _gather(feats):
+    """The per-frame arrays of analysed sequences ``feats`` (FileFeatures,
+    each emptied as it is gathered, so nothing is held twice), as
+    :class:`Corpus` takes them."""
+    def gather(attr):
+        out = np.concatenate([getattr(f, attr) for f in feats])
+        for f in feats:
+            setattr(f, attr, None)
+        return out
+
+    arrays = {"residual_signals": gather("residual"), "lpc_coefficients": gather("lpc"),
+              "observations": gather("observations"), "perceptual_features": gather("perceptual"),
+              "f0": gather("f0"), "periodicity": gather("periodicity")}
+    arrays["frame_metadata"] = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
+    return arrays
+
+
+def _analyse_all(audio, config, n_threads):
+    """The gathered analysis of every coded sequence in ``audio``, a
+    sequence per thread (``n_threads``, 0: one per core)."""
+    threads = kernels.resolve_threads(n_threads)
+    workers = max(1, min(threads, len(audio)))
+    feats = _in_order(lambda i: analyse_coded(audio[i], config, max(1, threads // workers)), len(audio), workers,
+                      None)
+    return _gather(feats)
+
+
 class Corpus:
     """The training frames of every sequence, concatenated (T frames in all).
 
     Attributes
     ----------
     config : ssgs.features.FeatureConfig
+    audio : list of ssgs.training_audio.CodedAudio, or None
+        Each sequence's training audio as it is kept (None for a corpus
+        loaded from a checkpoint that stored residuals instead).
     observations : ndarray float32 [T, D]
     lpc_coefficients : ndarray float64 [T, p]
     residual_signals : ndarray float32 [T, hop]
@@ -176,9 +220,12 @@ class Corpus:
     frame_metadata : dict of str -> ndarray float32 [T]
     perceptual_features : ndarray float16 [T, n_mel + n_erb + 2] or None
     f0, periodicity : ndarray float32 [T] or None
+
+    A corpus loaded from coded audio (:meth:`from_coded`) analyses it when
+    one of the per-frame arrays is first read.
     """
 
-    TENSORS = {  # attribute -> (checkpoint tensor, dtype)
+    TENSORS = {  # the per-frame form older checkpoints stored: attribute -> (tensor, dtype)
         "observations": ("observations", np.float32), "lpc_coefficients": ("lpc_coefficients", np.float64),
         "residual_signals": ("residual_signals", np.float32), "sequence_offsets": ("sequence_offsets", np.int64),
         "sequence_samples": ("sequence_samples", np.int64),
@@ -186,20 +233,33 @@ class Corpus:
         "f0": ("f0", np.float32), "periodicity": ("periodicity", np.float32),
     }
     REQUIRED = ("observations", "lpc_coefficients", "residual_signals", "sequence_samples")
+    CODED = {  # the coded form: tensor -> dtype
+        "training_audio": np.uint8, "training_audio_offsets": np.int64, "training_audio_scale": np.float64,
+        "training_audio_bits": np.int64, "sequence_offsets": np.int64, "sequence_samples": np.int64,
+    }
 
     def __init__(self, config, observations, lpc_coefficients, residual_signals, sequence_samples,
-                 frame_metadata=None, perceptual_features=None, f0=None, periodicity=None):
+                 frame_metadata=None, perceptual_features=None, f0=None, periodicity=None, audio=None):
+        self._init_sequences(config, sequence_samples, audio)
+        self._set_arrays(observations, lpc_coefficients, residual_signals, frame_metadata, perceptual_features, f0,
+                         periodicity)
+
+    def _init_sequences(self, config, sequence_samples, audio):
         self.config = config
+        self.audio = audio
+        self.sequence_samples = np.asarray(sequence_samples, dtype=np.int64)
+        self.sequence_lengths = n_frames_for(self.sequence_samples, config.hop_size)
+        self._X = self._global_var = self._shapes = None
+
+    def _set_arrays(self, observations, lpc_coefficients, residual_signals, frame_metadata=None,
+                    perceptual_features=None, f0=None, periodicity=None):
         self.observations = observations
         self.lpc_coefficients = lpc_coefficients
         self.residual_signals = residual_signals
-        self.sequence_samples = np.asarray(sequence_samples, dtype=np.int64)
-        self.sequence_lengths = n_frames_for(self.sequence_samples, config.hop_size)
         self.frame_metadata = {} if frame_metadata is None else frame_metadata
         self.perceptual_features = perceptual_features
         self.f0 = f0
         self.periodicity = periodicity
-        self._X = self._global_var = self._shapes = None
 
     @classmethod
     def from_analysed(cls, analysed, config):
@@ -207,18 +267,29 @@ class Corpus:
         it is gathered, so the corpus is never held twice)."""
         feats = [f for f, _ in analysed]
         analysed.clear()
+        audio = [f.audio for f in feats]
+        return cls(config, sequence_samples=[f.n_samples for f in feats], **_gather(feats),
+                   audio=None if any(a is None for a in audio) else audio)
 
-        def gather(attr):
-            out = np.concatenate([getattr(f, attr) for f in feats])
-            for f in feats:
-                setattr(f, attr, None)
-            return out
+    @classmethod
+    def from_coded(cls, config, audio, n_threads=0):
+        """The corpus of the coded sequences ``audio``, analysed (on
+        ``n_threads`` threads) when a per-frame array is first read: the
+        same arrays training had."""
+        corpus = cls.__new__(cls)
+        corpus._init_sequences(config, [a.n_samples for a in audio], list(audio))
+        corpus._pending_threads = n_threads
+        return corpus
 
-        residual, lpc, observations = gather("residual"), gather("lpc"), gather("observations")
-        perceptual, f0, periodicity = gather("perceptual"), gather("f0"), gather("periodicity")
-        metadata = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
-        return cls(config, observations, lpc, residual, [f.n_samples for f in feats], metadata, perceptual,
-                   f0, periodicity)
+    def __getattr__(self, name):
+        """Reached only for an attribute not set: a per-frame array of a
+        corpus from :meth:`from_coded` not analysed yet."""
+        pending = self.__dict__.get("_pending_threads")
+        if name not in _ANALYSED or pending is None:
+            raise AttributeError(f"'Corpus' object has no attribute {name!r}")
+        self._set_arrays(**_analyse_all(self.audio, self.config, pending))
+        del self._pending_threads
+        return getattr(self, name)
 
     @property
     def sample_rate(self) -> int:
@@ -234,7 +305,7 @@ class Corpus:
 
     @property
     def n_frames(self) -> int:
-        return int(self.observations.shape[0])
+        return int(self.sequence_lengths.sum())
 
     @property
     def sequence_offsets(self):
@@ -271,16 +342,24 @@ class Corpus:
         return self._shapes[1]
 
     def rebuild_sequence(self, index) -> np.ndarray:
-        """The training audio of sequence ``index`` (float64), rebuilt exactly."""
-        offsets = self.sequence_offsets
-        f0, f1 = offsets[index], offsets[index + 1]
-        return rebuild_signal(self.lpc_coefficients[f0:f1], self.residual_signals[f0:f1],
-                              int(self.sequence_samples[index]), self.hop_size)
+        """The training audio of sequence ``index`` (float64): decoded
+        exactly, or rebuilt from the residuals of an older checkpoint."""
+        return self.audio_segment(index, 0, int(self.sequence_samples[index]))
+
+    def audio_segment(self, index, start, stop) -> np.ndarray:
+        """Samples ``start:stop`` of sequence ``index``'s training audio
+        (float64); from an older checkpoint's residuals, frames ``start //
+        hop`` on rebuilt from the sequence's start."""
+        if self.audio is not None:
+            return self.audio[index].decode(start, stop).astype(np.float64)
+        offsets, hop = self.sequence_offsets, self.hop_size
+        f0, f1 = offsets[index], offsets[index] + -(-stop // hop)
+        return rebuild_signal(self.lpc_coefficients[f0:f1], self.residual_signals[f0:f1], stop, hop)[start:]
 
     def training_frames(self):
         """The training audio frame by frame: float32 [T, hop] (the last frame
         of each sequence is zero beyond its end)."""
-        out = np.zeros(self.residual_signals.shape, np.float32)
+        out = np.zeros((self.n_frames, self.hop_size), np.float32)
         offsets = self.sequence_offsets
         for s in range(len(self.sequence_lengths)):
             y = self.rebuild_sequence(s)
@@ -306,9 +385,15 @@ class Corpus:
             first, last = int(rows[piece[0]] - offsets[i]), int(rows[piece[-1]] - offsets[i]) + 1
             lo, hi = max(0, first - run_in), min(int(self.sequence_lengths[i]), last + reach)
             n = min(int(self.sequence_samples[i]), hi * hop) - lo * hop
-            g0, g1 = offsets[i] + lo, offsets[i] + hi
-            audio = rebuild_signal(self.lpc_coefficients[g0:g1], self.residual_signals[g0:g1], n, hop)
-            yield piece, audio, np.arange(first, last) - lo
+            yield piece, self._stretch(i, lo, hi, n), np.arange(first, last) - lo
+
+    def _stretch(self, i, lo, hi, n):
+        """``n`` samples of sequence ``i`` from frame ``lo`` (of frames ``lo:hi``)."""
+        hop = self.hop_size
+        if self.audio is not None:
+            return self.audio[i].decode(lo * hop, lo * hop + n).astype(np.float64)
+        g0, g1 = self.sequence_offsets[i] + lo, self.sequence_offsets[i] + hi
+        return rebuild_signal(self.lpc_coefficients[g0:g1], self.residual_signals[g0:g1], n, hop)
 
     def frame_table(self):
         """Per-frame metadata: every metadata key, f0, periodicity, gain,
@@ -325,11 +410,23 @@ class Corpus:
         return table
 
     def tensors(self):
-        """The corpus as named arrays, in their stored dtypes."""
+        """The corpus as named arrays, in their stored dtypes: the coded
+        audio (:data:`CODED`) when there is some, else the per-frame form."""
+        if self.audio is not None:
+            return self._coded_tensors()
         out = {name: np.asarray(getattr(self, attr)).astype(dtype, copy=False)
                for attr, (name, dtype) in self.TENSORS.items() if getattr(self, attr) is not None}
         out.update({f"frame_metadata__{k}": v.astype(np.float32, copy=False) for k, v in self.frame_metadata.items()})
         return out
+
+    def _coded_tensors(self):
+        sizes = [len(a.data) for a in self.audio]
+        out = {"training_audio": np.frombuffer(b"".join(a.data for a in self.audio), np.uint8),
+               "training_audio_offsets": np.concatenate([[0], np.cumsum(sizes)]),
+               "training_audio_scale": [a.scale for a in self.audio],
+               "training_audio_bits": [a.bits for a in self.audio],
+               "sequence_offsets": self.sequence_offsets, "sequence_samples": self.sequence_samples}
+        return {k: np.asarray(v, self.CODED[k]) for k, v in out.items()}
 
     @staticmethod
     def tensor_shapes(tensors, n_features, lpc_order, hop, name):
@@ -343,22 +440,31 @@ class Corpus:
         if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
             raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
         T, S = int(offsets[-1]), offsets.size - 1
-        shapes = {"observations": (T, n_features), "lpc_coefficients": (T, lpc_order),
-                  "residual_signals": (T, hop), "sequence_samples": (S,), "perceptual_features": (T, None),
-                  "f0": (T,), "periodicity": (T,)}
-        shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
-        for required in Corpus.REQUIRED:
-            if required not in tensors:
-                raise CheckpointError(f"{name}: missing tensor '{required}' (the training artifacts are incomplete)")
+        if "training_audio" in tensors:
+            shapes = {"training_audio": (None,), "training_audio_offsets": (S + 1,), "training_audio_scale": (S,),
+                      "training_audio_bits": (S,), "sequence_samples": (S,)}
+            required = tuple(shapes)
+        else:
+            shapes = {"observations": (T, n_features), "lpc_coefficients": (T, lpc_order),
+                      "residual_signals": (T, hop), "sequence_samples": (S,), "perceptual_features": (T, None),
+                      "f0": (T,), "periodicity": (T,)}
+            shapes.update({f"frame_metadata__{k}": (T,) for k in METADATA_KEYS})
+            required = Corpus.REQUIRED
+        for tname in required:
+            if tname not in tensors:
+                raise CheckpointError(f"{name}: missing tensor '{tname}' (the training artifacts are incomplete)")
         return shapes
 
     @classmethod
-    def from_tensors(cls, tensors, config, name, copy=True):
-        """The corpus stored in ``tensors`` (checked by :meth:`tensor_shapes`)."""
-        take = (lambda v: np.array(v)) if copy else (lambda v: v)
+    def from_tensors(cls, tensors, config, name, copy=True, n_threads=0):
+        """The corpus stored in ``tensors`` (checked by :meth:`tensor_shapes`);
+        coded audio is analysed on first use, on ``n_threads`` threads."""
         samples = np.asarray(tensors["sequence_samples"], dtype=np.int64)
         if np.any(n_frames_for(samples, config.hop_size) != np.diff(tensors["sequence_offsets"])):
             raise CheckpointError(f"{name}: 'sequence_samples' disagrees with 'sequence_offsets'")
+        if "training_audio" in tensors:
+            return cls.from_coded(config, _coded_sequences(tensors, samples, config.sample_rate, name), n_threads)
+        take = (lambda v: np.array(v)) if copy else (lambda v: v)
         metadata = {k[len("frame_metadata__"):]: take(v) for k, v in tensors.items()
                     if k.startswith("frame_metadata__")}
         optional = {k: take(tensors[k]) if k in tensors else None for k in ("perceptual_features", "f0", "periodicity")}
@@ -366,3 +472,24 @@ class Corpus:
             optional["f0"] = optional["periodicity"] = None
         return cls(config, take(tensors["observations"]), take(tensors["lpc_coefficients"]),
                    take(tensors["residual_signals"]), samples, metadata, **optional)
+
+
+def _coded_sequences(tensors, samples, sample_rate, name):
+    """The CodedAudio of each sequence in ``tensors``, each checked to be
+    a mono FLAC stream of its sequence's length at ``sample_rate`` with a
+    positive scale and 16 or 24 bits (CheckpointError naming the fault)."""
+    data, offsets = tensors["training_audio"], np.asarray(tensors["training_audio_offsets"], np.int64)
+    if offsets[0] != 0 or offsets[-1] != data.shape[0] or np.any(np.diff(offsets) < 1):
+        raise CheckpointError(f"{name}: tensor 'training_audio_offsets' does not split 'training_audio'")
+    out = []
+    for i, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+        scale, bits = float(tensors["training_audio_scale"][i]), int(tensors["training_audio_bits"][i])
+        if not scale > 0 or bits not in training_audio.BITS:
+            raise CheckpointError(f"{name}: sequence {i}'s training audio has scale {scale:g} and {bits} bits "
+                                  f"(a positive scale and 16 or 24 bits are needed)")
+        coded = training_audio.CodedAudio(bytes(data[a:b]), scale, bits, int(samples[i]))
+        fault = training_audio.check(coded, sample_rate)
+        if fault:
+            raise CheckpointError(f"{name}: sequence {i}'s training audio {fault}")
+        out.append(coded)
+    return out

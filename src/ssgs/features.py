@@ -128,6 +128,7 @@ class FeatureConfig:
     lpc_order: int = 12
     n_mel: int = 40
     n_erb: int = 32
+    audio_bits: int = 16  # how the training audio is kept (ssgs.training_audio)
 
     @property
     def n_features(self) -> int:
@@ -150,6 +151,8 @@ class FeatureConfig:
             raise ValueError(f"lpc_order must be <= {kernels.MAX_ORDER}, got {self.lpc_order}")
         if self.sample_rate < 1000:
             raise ValueError(f"sample_rate must be at least 1000 Hz, got {self.sample_rate}")
+        if self.audio_bits not in (16, 24):
+            raise ValueError(f"audio_bits must be 16 or 24, got {self.audio_bits!r}")
         return self
 
 
@@ -175,6 +178,8 @@ class FileFeatures:
         Fundamental frequency in Hz (0 for silence), from the residual.
     periodicity : ndarray, float32 [F]
         How periodic the residual is at that F0, in [0, 1].
+    audio : ssgs.training_audio.CodedAudio or None
+        The signal analysed, as it is kept.
     """
 
     n_samples: int
@@ -185,6 +190,7 @@ class FileFeatures:
     perceptual: np.ndarray | None = None
     f0: np.ndarray | None = None
     periodicity: np.ndarray | None = None
+    audio: object = None
 
     @property
     def n_frames(self) -> int:

@@ -74,6 +74,12 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         Each covariance is kept at least this fraction of the data's variance.
     auto_n_states_candidates : sequence of int
         Candidates for ``auto_n_states``.
+    audio_bits : {16, 24}
+        How the training audio is kept and stored: integers at this many
+        bits after a gain to the full range (exactly, when a file already
+        holds such samples), FLAC-coded. Training analyses what is kept,
+        so fidelity 1 replays it exactly; a file that 16 bits would keep
+        under 80 dB from its source (crest factor over ~21 dB) gets 24.
 
     Attributes
     ----------
@@ -99,7 +105,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
 
     def __init__(self, n_states=34, lpc_order=None, frame_size=None, hop_size=None, smoothness_weight=0.5,
                  auto_n_states=False, adaptive_memory_limit=6000, *, seed=None, n_threads=0, tol=1e-4,
-                 covariance_floor=1e-3, auto_n_states_candidates=_AUTO_CANDIDATES):
+                 covariance_floor=1e-3, auto_n_states_candidates=_AUTO_CANDIDATES, audio_bits=16):
         self.n_states = check_int("n_states", n_states)
         self._analysis_given = (lpc_order, frame_size, hop_size)
         self._follow_rate(16000)
@@ -115,6 +121,9 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         if not candidates:
             raise ValueError("auto_n_states_candidates must name at least one state count")
         self.auto_n_states_candidates = candidates
+        if audio_bits not in (16, 24) or isinstance(audio_bits, bool):
+            raise ValueError(f"audio_bits must be 16 or 24, got {audio_bits!r}")
+        self.audio_bits = int(audio_bits)
         self.sample_rate = None
         self.transition_matrix = self.initial_probabilities = self.state_means = self.state_covariances = None
         self.training_history, self.iteration, self.converged = [], 0, False
@@ -159,7 +168,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         return self.corpus.training_frames()
 
     def rebuild_sequence(self, index) -> np.ndarray:
-        """The training audio of sequence ``index`` (float64), rebuilt exactly."""
+        """The training audio of sequence ``index`` (float64) as it is kept
+        (``audio_bits``): what training analysed and fidelity 1 replays."""
         self._require_data()
         return self.corpus.rebuild_sequence(index)
 
@@ -235,7 +245,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         sample_rate = check_int("sample_rate", sample_rate, 1000)
         if self.state_means is None:
             self._follow_rate(sample_rate)
-        return FeatureConfig(sample_rate, self.frame_size, self.hop_size, self.lpc_order)
+        return FeatureConfig(sample_rate, self.frame_size, self.hop_size, self.lpc_order, audio_bits=self.audio_bits)
 
     def extract_features(self, audio, sample_rate=16000):
         """Analyse one signal (or a list of signals and/or file paths, each
@@ -688,6 +698,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
             "auto_n_states_candidates": list(self.auto_n_states_candidates),
             "sample_rate": self.sample_rate, "n_features": self.n_features,
             "n_mel": self.feature_config.n_mel, "n_erb": self.feature_config.n_erb,
+            "audio_bits": self.audio_bits,
         }
 
     def training_state(self) -> dict:
@@ -737,7 +748,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
                         adaptive_memory_limit=config.get("adaptive_memory_limit", 6000),
                         seed=config.get("seed"), tol=config.get("tol", 1e-4),
                         covariance_floor=config.get("covariance_floor", 1e-3),
-                        auto_n_states_candidates=config.get("auto_n_states_candidates", _AUTO_CANDIDATES))
+                        auto_n_states_candidates=config.get("auto_n_states_candidates", _AUTO_CANDIDATES),
+                        audio_bits=config.get("audio_bits", 16))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{name}: invalid configuration ({exc})") from None
         model.sample_rate = config.get("sample_rate")

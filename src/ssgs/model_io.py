@@ -272,7 +272,7 @@ def check_tensors(tensors, config, name):
 def feature_config(config):
     """The analysis settings a saved configuration describes."""
     return FeatureConfig(config.get("sample_rate") or 16000, int(config["frame_size"]), int(config["hop_size"]),
-                         int(config["lpc_order"]))
+                         int(config["lpc_order"]), audio_bits=int(config.get("audio_bits", 16)))
 
 
 def restore(model, tensors, training_state, sources, name, renormalise=False, copy=True):
@@ -289,7 +289,8 @@ def restore(model, tensors, training_state, sources, name, renormalise=False, co
     model.restore_training_state(training_state, name)
     model.sources = sources
     if "sequence_offsets" in tensors:
-        model.corpus = Corpus.from_tensors(tensors, feature_config(model.config()), name, copy=copy)
+        model.corpus = Corpus.from_tensors(tensors, feature_config(model.config()), name, copy=copy,
+                                           n_threads=model.n_threads)
     if all(k in tensors for k in _EXCITATION_KEYS):
         derived = {k: np.array(v) for k, v in tensors.items() if k in _voice.tensor_shapes(1)}
         model.set_excitation_model(_excitation.ExcitationModel.from_tensors(tensors), derived)

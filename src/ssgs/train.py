@@ -101,7 +101,7 @@ def _model_from_args(args):
         return SpectralStateGuidedSynthesis(
             n_states=args.n_states, lpc_order=args.lpc_order, frame_size=args.frame_size,
             hop_size=args.hop_size, seed=args.seed, n_threads=args.threads, tol=args.tol,
-            auto_n_states=auto, auto_n_states_candidates=candidates)
+            auto_n_states=auto, auto_n_states_candidates=candidates, audio_bits=args.audio_bits)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -27,10 +27,11 @@ CHECKPOINT_INTERVAL = 5
 # defaults of the options a resumed run takes from its checkpoint instead
 # (argparse leaves them None, so a value given can be told from a default)
 DEFAULTS = {"folders": ["training_001", "training_002"], "sample_rate": 16000, "n_states": 34,
-            "n_iterations": 20, "tol": 1e-4}  # LPC order, frame and hop follow the rate (features.analysis_defaults)
+            "n_iterations": 20, "tol": 1e-4, "audio_bits": 16}  # LPC order, frame and hop follow the rate (features.analysis_defaults)
 # option -> the checkpoint's value in words, for a resumed run's contradictions
 FROM_CHECKPOINT = {"n_states": "{} states", "lpc_order": "LPC order {}", "frame_size": "frame size {}",
-                   "hop_size": "hop size {}", "sample_rate": "sample rate {}", "seed": "seed {}", "tol": "tol {}"}
+                   "hop_size": "hop size {}", "sample_rate": "sample rate {}", "seed": "seed {}", "tol": "tol {}",
+                   "audio_bits": "{}-bit training audio"}
 # options that pick the training audio, which a resumed run takes from its checkpoint
 AUDIO_OPTIONS = ("folders", "demo", "extensions", "recursive", "auto_n_states")
 
@@ -63,6 +64,9 @@ def build_parser(prog=None):
                    help="samples between frames (default: 256 up to 24 kHz, 1024 at 44.1 and 48 kHz)")
     p.add_argument("--tol", type=float, default=None,
                    help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
+    p.add_argument("--audio-bits", type=int, choices=(16, 24), default=None,
+                   help="bits of the training audio kept and stored in checkpoints, after a gain to the full "
+                        "range (default: 16; a file 16 bits would keep under 80 dB from its source gets 24)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
     p.add_argument("--checkpoint-dir", default=CHECKPOINT_DIR,
                    help="where checkpoints go: a folder or an fsspec URL such as s3://bucket/run (default: models/)")
