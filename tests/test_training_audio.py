@@ -14,6 +14,7 @@ from ssgs import CheckpointError, SpectralStateGuidedSynthesis
 from ssgs import checkpoint as ckpt
 from ssgs import training_audio
 from ssgs.features import FeatureConfig, analyse_signal
+from ssgs.residual_shapes import frame_spectral_shapes
 
 from signals import music_like
 
@@ -128,7 +129,17 @@ def test_training_analyses_the_kept_audio(model):
         feats = analyse_signal(kept.astype(np.float32), FeatureConfig(SR, 1024, 256, 12))
         rows = slice(m.corpus.sequence_offsets[i], m.corpus.sequence_offsets[i + 1])
         assert_array_equal(m.observations[rows], feats.observations)
-        assert_array_equal(m.residual_signals[rows], feats.residual)
+        assert_array_equal(m.residual_signals[rows], feats.residual)  # computed again from the kept audio
+        assert_array_equal(m.corpus.frame_shapes()[rows], frame_spectral_shapes(feats.residual))
+
+
+def test_the_residual_is_not_held_in_memory(model):
+    """The residual (a float32 a sample) is computed from the kept audio when
+    read; what the corpus holds frame by frame is a fraction of it."""
+    _, m = model
+    held = sum(v.nbytes for v in vars(m.corpus).values() if isinstance(v, np.ndarray))
+    residual = m.residual_signals
+    assert residual is not m.residual_signals and held < 0.8 * residual.nbytes
 
 
 def test_checkpoint_holds_the_codes_and_analyses_them_on_first_use(model, tmp_path):

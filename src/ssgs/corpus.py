@@ -20,7 +20,8 @@ from ssgs import audio as _audio
 from ssgs import kernels, training_audio
 from ssgs.checks import check_int
 from ssgs.errors import AudioError, CheckpointError
-from ssgs.features import GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, n_frames_for, rebuild_signal
+from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_signal, n_frames_for, rebuild_signal,
+                            residual_frames)
 from ssgs.residual_shapes import frame_spectral_shapes
 from ssgs.scan import file_sha256
 
@@ -87,11 +88,13 @@ def analyse_item(item, index, config: FeatureConfig, kernel_threads=1, augment=F
 
 
 def analyse_coded(coded, config: FeatureConfig, kernel_threads=1):
-    """The analysis (FileFeatures, with ``audio`` set) of the training audio
-    ``coded`` (a :class:`ssgs.training_audio.CodedAudio`): of its decoded
-    samples, so the same codes always give the same features."""
+    """The analysis (FileFeatures) of the training audio ``coded`` (a
+    :class:`ssgs.training_audio.CodedAudio`): of its decoded samples, so the
+    same codes always give the same features. It keeps ``audio`` and each
+    hop's residual ``shapes`` in place of the residual, which the audio and
+    the LPC coefficients give again (:func:`ssgs.features.residual_frames`)."""
     feats = analyse_signal(coded.decode(), config, n_threads=kernel_threads)
-    feats.audio = coded
+    feats.audio, feats.shapes, feats.residual = coded, frame_spectral_shapes(feats.residual), None
     return feats
 
 
@@ -173,8 +176,8 @@ def _reason(error, item):
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-_ANALYSED = ("observations", "lpc_coefficients", "residual_signals", "frame_metadata", "perceptual_features", "f0",
-             "periodicity")
+_ANALYSED = ("observations", "lpc_coefficients", "_residual", "_frame_shapes", "frame_metadata", "perceptual_features",
+             "f0", "periodicity")
 
 
 def _gather(feats):
@@ -182,6 +185,8 @@ def _gather(feats):
     each emptied as it is gathered, so nothing is held twice), as
     :class:`Corpus` takes them."""
     def gather(attr):
+        if any(getattr(f, attr) is None for f in feats):
+            return None
         out = np.concatenate([getattr(f, attr) for f in feats])
         for f in feats:
             setattr(f, attr, None)
@@ -189,7 +194,7 @@ def _gather(feats):
 
     arrays = {"residual_signals": gather("residual"), "lpc_coefficients": gather("lpc"),
               "observations": gather("observations"), "perceptual_features": gather("perceptual"),
-              "f0": gather("f0"), "periodicity": gather("periodicity")}
+              "f0": gather("f0"), "periodicity": gather("periodicity"), "frame_shapes": gather("shapes")}
     arrays["frame_metadata"] = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
     return arrays
 
@@ -216,6 +221,8 @@ class Corpus:
     observations : ndarray float32 [T, D]
     lpc_coefficients : ndarray float64 [T, p]
     residual_signals : ndarray float32 [T, hop]
+        Stored by older checkpoints; otherwise computed from the audio
+        each time it is read (4 bytes a sample: not held).
     sequence_lengths, sequence_samples : ndarray int64 [S]
     frame_metadata : dict of str -> ndarray float32 [T]
     perceptual_features : ndarray float16 [T, n_mel + n_erb + 2] or None
@@ -239,23 +246,25 @@ class Corpus:
     }
 
     def __init__(self, config, observations, lpc_coefficients, residual_signals, sequence_samples,
-                 frame_metadata=None, perceptual_features=None, f0=None, periodicity=None, audio=None):
+                 frame_metadata=None, perceptual_features=None, f0=None, periodicity=None, audio=None,
+                 frame_shapes=None):
         self._init_sequences(config, sequence_samples, audio)
         self._set_arrays(observations, lpc_coefficients, residual_signals, frame_metadata, perceptual_features, f0,
-                         periodicity)
+                         periodicity, frame_shapes)
 
     def _init_sequences(self, config, sequence_samples, audio):
         self.config = config
         self.audio = audio
         self.sequence_samples = np.asarray(sequence_samples, dtype=np.int64)
         self.sequence_lengths = n_frames_for(self.sequence_samples, config.hop_size)
-        self._X = self._global_var = self._shapes = None
+        self._X = self._global_var = None
 
     def _set_arrays(self, observations, lpc_coefficients, residual_signals, frame_metadata=None,
-                    perceptual_features=None, f0=None, periodicity=None):
+                    perceptual_features=None, f0=None, periodicity=None, frame_shapes=None):
         self.observations = observations
         self.lpc_coefficients = lpc_coefficients
-        self.residual_signals = residual_signals
+        self._residual = residual_signals
+        self._frame_shapes = frame_shapes
         self.frame_metadata = {} if frame_metadata is None else frame_metadata
         self.perceptual_features = perceptual_features
         self.f0 = f0
@@ -335,11 +344,24 @@ class Corpus:
         p = self.config.lpc_order
         return (self.data()[rows, p] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
 
+    @property
+    def residual_signals(self):
+        """float32 [T, hop]: the stored residual, or the kept audio's."""
+        if self._residual is not None or self.audio is None:
+            return self._residual
+        out = np.zeros((self.n_frames, self.hop_size), np.float32)
+        offsets = self.sequence_offsets
+        for i, coded in enumerate(self.audio):
+            rows = slice(offsets[i], offsets[i + 1])
+            out[rows] = residual_frames(coded.decode(), self.lpc_coefficients[rows], self.hop_size)
+        return out
+
     def frame_shapes(self):
-        """Each hop's residual shape (:func:`ssgs.residual_shapes.frame_spectral_shapes`), computed once."""
-        if self._shapes is None or self._shapes[0] is not self.residual_signals:
-            self._shapes = (self.residual_signals, frame_spectral_shapes(self.residual_signals))
-        return self._shapes[1]
+        """Each hop's residual shape (:func:`ssgs.residual_shapes.frame_spectral_shapes`),
+        from the analysis or computed once."""
+        if self._frame_shapes is None:
+            self._frame_shapes = frame_spectral_shapes(self.residual_signals)
+        return self._frame_shapes
 
     def rebuild_sequence(self, index) -> np.ndarray:
         """The training audio of sequence ``index`` (float64): decoded

@@ -49,6 +49,7 @@ __all__ = [
     "GAIN_FLOOR",
     "METADATA_KEYS",
     "analyse_signal",
+    "residual_frames",
     "analysis_defaults",
     "frame_harmonicity",
     "frame_starts",
@@ -180,6 +181,8 @@ class FileFeatures:
         How periodic the residual is at that F0, in [0, 1].
     audio : ssgs.training_audio.CodedAudio or None
         The signal analysed, as it is kept.
+    shapes : ndarray, float32 [F, SHAPE_BINS] or None
+        Each hop's residual shape, when the residual itself is not kept.
     """
 
     n_samples: int
@@ -191,6 +194,7 @@ class FileFeatures:
     f0: np.ndarray | None = None
     periodicity: np.ndarray | None = None
     audio: object = None
+    shapes: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -330,6 +334,18 @@ def _empty_features(n, F, config: FeatureConfig) -> FileFeatures:
         metadata={key: np.empty(F, np.float32) for key in METADATA_KEYS},
         perceptual=np.empty((F, config.n_perceptual), np.float16),
     )
+
+
+def residual_frames(x, lpc, hop) -> np.ndarray:
+    """The LPC residual of signal ``x`` (float32 samples) through each
+    frame's ``lpc`` (a_1..a_p, [F, p]), frame by frame: float32 [F, hop],
+    the last frame zero beyond the signal; what :func:`analyse_signal`
+    computes with those coefficients."""
+    x64 = np.ascontiguousarray(x, dtype=np.float32).astype(np.float64)
+    a = np.hstack([np.ones((lpc.shape[0], 1)), lpc])
+    out = np.zeros((lpc.shape[0], hop), np.float32)
+    out.reshape(-1)[: x64.shape[0]] = kernels.lpc_residual(x64, a, hop, zi=np.zeros(lpc.shape[1]))
+    return out
 
 
 def _analysis_windows(x32, F, L, hop):
