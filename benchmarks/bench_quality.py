@@ -521,7 +521,7 @@ def bench_corpus(name, files, args, png):
     rate = args.rate
     train, held, by_file = load_corpus(files, rate)
     t0 = time.perf_counter()
-    model = ssgs.SpectralStateGuidedSynthesis(n_states=args.n_states, seed=args.seed)
+    model = ssgs.SpectralStateGuidedSynthesis(n_states=args.n_states, seed=args.seed, audio_bits=args.audio_bits)
     model.train(train, rate, n_em_iterations=args.n_iterations)
     ref = reference(train, rate)
     held16 = at_measure_rate(held, rate)
@@ -588,6 +588,8 @@ def parse_args(argv):
     parser.add_argument("--n-iterations", type=int, default=20)
     parser.add_argument("--excitation", default="Karplus-Strong")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--audio-bits", type=int, choices=(16, 24), default=16,
+                        help="bits of the training audio the model keeps (and trains on)")
     parser.add_argument("--runs", type=int, default=32,
                         help="generations per row (mean +- std, median; and their audio pooled)")
     parser.add_argument("--generation-seed", type=int,

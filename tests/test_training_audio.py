@@ -63,6 +63,23 @@ def test_a_crest_factor_16_bits_cannot_keep_gets_24(rng):
     assert training_audio.encode(music_like(rng, 1.0), SR, bits=24).bits == 24  # asked for
 
 
+def test_a_file_with_much_of_it_near_the_16_bit_floor_gets_24(rng):
+    """A piece that fades to near its 16-bit floor for a third of its
+    length: its energy gives 16 bits a fine SNR, but those blocks' own
+    analysis would read the rounding. A piece with a short fade keeps 16."""
+    def faded(tail_seconds):
+        x = music_like(rng, 3.0)
+        tail = 2e-4 * music_like(rng, tail_seconds)  # about -80 dB under the peak: 2-3 steps of 16 bits
+        return np.concatenate([x, tail])
+    long_fade, short_fade = faded(1.5), faded(0.05)
+    assert training_audio.quantisation_snr(long_fade, 16) > 80
+    assert training_audio.quiet_share(long_fade, 16) > 0.3 and training_audio.encode(long_fade, SR).bits == 24
+    assert training_audio.quiet_share(short_fade, 16) < 0.05 and training_audio.encode(short_fade, SR).bits == 16
+    blocks = long_fade[: len(long_fade) // 256 * 256].reshape(-1, 256)  # the rule, recomputed here
+    rms, step = np.sqrt((blocks**2).mean(1)), np.abs(long_fade).max() / 32767
+    assert training_audio.quiet_share(long_fade, 16) == pytest.approx(np.mean(rms < 4 * step))
+
+
 def test_samples_already_on_the_grid_are_kept_exactly(rng, tmp_path):
     """A 16-bit file read as floats is coded as it is (no gain): the kept
     audio is the file's samples bit for bit, however quiet."""

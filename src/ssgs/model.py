@@ -79,7 +79,8 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         bits after a gain to the full range (exactly, when a file already
         holds such samples), FLAC-coded. Training analyses what is kept,
         so fidelity 1 replays it exactly; a file that 16 bits would keep
-        under 80 dB from its source (crest factor over ~21 dB) gets 24.
+        under 80 dB from its source, or with much of it near the 16-bit
+        floor (:func:`ssgs.training_audio.encode`), gets 24.
 
     Attributes
     ----------

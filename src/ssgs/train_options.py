@@ -66,7 +66,8 @@ def build_parser(prog=None):
                    help="stop when the log-likelihood per frame gains less than this; 0 never stops early (default: 1e-4)")
     p.add_argument("--audio-bits", type=int, choices=(16, 24), default=None,
                    help="bits of the training audio kept and stored in checkpoints, after a gain to the full "
-                        "range (default: 16; a file 16 bits would keep under 80 dB from its source gets 24)")
+                        "range (default: 16; a file 16 bits would keep under 80 dB from its source, or with over 5%% of "
+                        "it near the 16-bit floor, gets 24)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: drawn, and recorded)")
     p.add_argument("--checkpoint-dir", default=CHECKPOINT_DIR,
                    help="where checkpoints go: a folder or an fsspec URL such as s3://bucket/run (default: models/)")

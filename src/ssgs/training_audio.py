@@ -16,10 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-__all__ = ["BITS", "MIN_SNR_DB", "CodedAudio", "check", "encode", "quantisation_snr"]
+__all__ = ["BITS", "MAX_QUIET_SHARE", "MIN_SNR_DB", "CodedAudio", "check", "encode", "quantisation_snr",
+           "quiet_share"]
 
 BITS = (16, 24)
 MIN_SNR_DB = 80.0  # a 16-bit coding under this (a crest factor over ~21 dB) is stored at 24 bits
+MAX_QUIET_SHARE = 0.05  # so is one that leaves more of the sounding blocks than this near its floor
+QUIET_STEPS = 4.0  # "near its floor": a block's RMS under this many steps (its own SNR under 23 dB)
+_BLOCK = 256
 _SUBTYPE = {16: "PCM_16", 24: "PCM_24"}
 
 
@@ -77,10 +81,15 @@ def _quantise(x, bits):
     exact = _on_grid(x, bits)
     if exact is not None:
         return exact
-    top = 2 ** (bits - 1) - 1
-    scale = float(np.max(np.abs(x), initial=0.0)) / top or 1.0
+    top, scale = 2 ** (bits - 1) - 1, _step(x, bits)
     codes = np.clip(np.rint(np.asarray(x, np.float64) / scale), -top, top).astype(np.int32)
     return codes, scale
+
+
+def _step(x, bits):
+    """The step of ``x``'s ``bits``-bit coding after the gain that puts
+    its peak at the largest code (1 for silence)."""
+    return float(np.max(np.abs(x), initial=0.0)) / (2 ** (bits - 1) - 1) or 1.0
 
 
 def quantisation_snr(x, bits) -> float:
@@ -91,12 +100,26 @@ def quantisation_snr(x, bits) -> float:
     return float("inf") if noise == 0 else float(10 * np.log10(np.sum(x * x) / noise))
 
 
+def quiet_share(x, bits) -> float:
+    """The share of ``x``'s sounding 256-sample blocks whose RMS is under
+    QUIET_STEPS steps of its ``bits``-bit coding (0 when it is on that grid
+    already: nothing is rounded)."""
+    if _on_grid(x, bits) is not None:
+        return 0.0
+    scale, n = _step(x, bits), len(x) // _BLOCK * _BLOCK
+    rms = np.sqrt(np.mean(np.square(np.asarray(x[:n], np.float64)).reshape(-1, _BLOCK), axis=1))
+    sounding = rms > 0
+    return float(np.mean(rms[sounding] < QUIET_STEPS * scale)) if sounding.any() else 0.0
+
+
 def encode(x, sample_rate, bits=16) -> CodedAudio:
     """``x`` (float, finite) coded at ``bits`` (16 or 24) bits: exactly when
     its samples are on that grid already, else after a gain to the full
-    range; with 16, a signal that would come back under :data:`MIN_SNR_DB`
-    is coded at 24."""
-    if bits == 16 and quantisation_snr(x, 16) < MIN_SNR_DB:
+    range; with 16, a signal that would come back under :data:`MIN_SNR_DB`,
+    or with more than :data:`MAX_QUIET_SHARE` of its sounding blocks near
+    the 16-bit floor (fades, tails, a decoder's noise between notes, whose
+    analysis would read the rounding), is coded at 24."""
+    if bits == 16 and (quantisation_snr(x, 16) < MIN_SNR_DB or quiet_share(x, 16) > MAX_QUIET_SHARE):
         bits = 24
     codes, scale = _quantise(x, bits)
     buffer = io.BytesIO()
