@@ -26,6 +26,7 @@ import numpy as np
 
 from ssgs import SpectralStateGuidedSynthesis, demo
 from ssgs.audio import load_audio
+from ssgs.corpus import Corpus
 
 ETR_MUSIC = "/usr/share/games/etr/music"
 ALSA_SPEECH = "/usr/share/sounds/alsa"
@@ -62,7 +63,7 @@ def timed(fn):
 def replay(path):
     """Load a checkpoint and replay its first second at fidelity 1."""
     model = SpectralStateGuidedSynthesis.load_checkpoint(path)
-    return model.generate(1.0, fidelity=1.0, start=(0, 0.0))
+    return model.generate(1.0, sample_rate=model.sample_rate, fidelity=1.0, start=(0, 0.0))
 
 
 def measure(paths, rate, folder):
@@ -71,17 +72,18 @@ def measure(paths, rate, folder):
     seconds = sum(len(x) for x in sources) / rate
     kept = [model.rebuild_sequence(i) for i in range(len(sources))]
     worst = min(snr_db(x, y) for x, y in zip(sources, kept))
-    exact = all(np.array_equal(model.generate(2.0, fidelity=1.0, start=(i, 0.0)), y[: 2 * rate].astype(np.float32))
-                for i, y in enumerate(kept) if len(y) >= 2 * rate)
-    bits = sorted({a.bits for a in model.corpus.audio})
+    exact = all(np.array_equal(model.generate(len(y) / rate, sample_rate=rate, fidelity=1.0, start=(i, 0.0)),
+                               y.astype(np.float32)) for i, y in enumerate(kept))
+    bits = sorted({a.bits for a in model.corpus.audio})  # each file's
     coded = os.path.join(folder, "coded.safetensors")
     _, save_coded = timed(lambda: model.save_checkpoint(coded))
     bare = model.save_checkpoint(os.path.join(folder, "bare.safetensors"), include_training_artifacts=False)
-    model.observations  # analysed already; the per-frame form stores these arrays
-    audio, model.corpus.audio = model.corpus.audio, None  # the per-frame form ssgs wrote before
+    kept, c = model.corpus, model.corpus
+    model.corpus = Corpus(c.config, c.observations, c.lpc_coefficients, c.residual_signals, c.sequence_samples,
+                          c.frame_metadata, c.perceptual_features, c.f0, c.periodicity)  # the form ssgs wrote before
     residual = os.path.join(folder, "residual.safetensors")
     _, save_residual = timed(lambda: model.save_checkpoint(residual))
-    model.corpus.audio = audio
+    model.corpus = kept
     y_coded, load_coded = timed(lambda: replay(coded))
     y_residual, load_residual = timed(lambda: replay(residual))
     kb = {name: os.path.getsize(p) / 1000 / seconds for name, p in

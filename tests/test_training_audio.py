@@ -168,6 +168,9 @@ def test_checkpoint_holds_the_codes_and_analyses_them_on_first_use(model, tmp_pa
     assert json.loads(meta["config"])["audio_bits"] == 16
     back = SpectralStateGuidedSynthesis.load_checkpoint(path)
     assert "observations" not in vars(back.corpus)  # not analysed yet
+    blend = back.generate(1.0, fidelity=0.5, seed=4, start=(1, 0.5))
+    assert "observations" not in vars(back.corpus)  # a passage analyses only the sequences it plays
+    assert_array_equal(blend, m.generate(1.0, fidelity=0.5, seed=4, start=(1, 0.5)))
     assert_array_equal(back.generate(2.0, fidelity=1.0, start=(1, 0.5)),
                        m.generate(2.0, fidelity=1.0, start=(1, 0.5)))
     for name in ("observations", "lpc_coefficients", "residual_signals", "perceptual_features", "f0", "periodicity"):

@@ -287,7 +287,7 @@ class Corpus:
         same arrays training had."""
         corpus = cls.__new__(cls)
         corpus._init_sequences(config, [a.n_samples for a in audio], list(audio))
-        corpus._pending_threads = n_threads
+        corpus._pending_threads, corpus._sequences = n_threads, {}
         return corpus
 
     def __getattr__(self, name):
@@ -297,8 +297,32 @@ class Corpus:
         if name not in _ANALYSED or pending is None:
             raise AttributeError(f"'Corpus' object has no attribute {name!r}")
         self._set_arrays(**_analyse_all(self.audio, self.config, pending))
-        del self._pending_threads
+        del self._pending_threads, self._sequences
         return getattr(self, name)
+
+    _ROW_FIELDS = {"observations": "observations", "f0": "f0", "periodicity": "periodicity"}
+
+    def at_rows(self, name, rows):
+        """Per-frame array ``name`` ("observations", "f0" or "periodicity")
+        at global frames ``rows`` (sorted or not): of a corpus not analysed
+        yet, only the sequences the rows fall in are analysed (each once),
+        so a passage of a long corpus sounds without the whole analysis."""
+        if "_pending_threads" not in self.__dict__:
+            return getattr(self, name)[rows]
+        rows = np.arange(self.n_frames)[rows]
+        offsets = self.sequence_offsets
+        owner = np.searchsorted(offsets, rows, side="right") - 1
+        out = None
+        for i in np.unique(owner):
+            if i not in self._sequences:
+                self._sequences[i] = analyse_coded(self.audio[i], self.config, kernels.resolve_threads(
+                    self._pending_threads))
+            values = getattr(self._sequences[i], self._ROW_FIELDS[name])
+            mine = owner == i
+            if out is None:
+                out = np.empty((rows.shape[0],) + values.shape[1:], values.dtype)
+            out[mine] = values[rows[mine] - offsets[i]]
+        return out
 
     @property
     def sample_rate(self) -> int:
@@ -342,7 +366,8 @@ class Corpus:
     def silent_frames(self, rows=slice(None)):
         """uint8 per frame (of ``rows``): digital silence (level at the floor)."""
         p = self.config.lpc_order
-        return (self.data()[rows, p] <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
+        level = self.at_rows("observations", rows)[:, p].astype(np.float64)  # as data() holds it
+        return (level <= GAIN_FLOOR + 1e-3).astype(np.uint8)  # float32 observations
 
     @property
     def residual_signals(self):

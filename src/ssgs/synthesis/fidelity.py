@@ -92,7 +92,7 @@ class DecodedPaths:
     def __call__(self, index):
         if index not in self._paths:
             offsets = self.corpus.sequence_offsets
-            X = self.corpus.data()[offsets[index]:offsets[index + 1]]
+            X = self.corpus.at_rows("observations", slice(offsets[index], offsets[index + 1])).astype(np.float64)
             self._paths[index] = decoded_path(self.voice, X, self.decoder)
         return self._paths[index]
 
@@ -256,7 +256,7 @@ def passage_plan(voice, corpus, rows, path, fidelity, kind, rng):
     voicing."""
     p, params, exc = voice.lpc_order, voice.params, voice.excitation
     obs, gain_score, draws = draw_frames(params, exc, path, rng, bounds=voice.observation_range)
-    X = corpus.data()[rows].astype(np.float64)
+    X = corpus.at_rows("observations", rows).astype(np.float64)
     mean = params.means[path]
     obs = mean + fidelity * (X - mean) + np.sqrt(1.0 - fidelity**2) * (obs - mean)
     deviations = None  # what the shapes follow, blended as the frames are
@@ -287,8 +287,8 @@ def passage_controls(exc, corpus, rows, path, kind):
     pitch), their own periodicity as voicing (with the model's offset for
     ``kind``), and the plucks :func:`ssgs.synthesis.trajectory.pluck_onsets`
     places along them. Returns (f0, voicing, onset), one per frame."""
-    f0 = corpus.f0[rows].astype(np.float64)
+    f0 = corpus.at_rows("f0", rows).astype(np.float64)
     most_common = exc.pitch_log_f0[path, np.argmax(exc.pitch_histogram[path], axis=1)].astype(np.float64)
     f0 = np.where(f0 > 0, f0, np.exp(most_common))
-    voicing = voicing_from_logit(voicing_logit(corpus.periodicity[rows]) + exc.offset_for(kind))
+    voicing = voicing_from_logit(voicing_logit(corpus.at_rows("periodicity", rows)) + exc.offset_for(kind))
     return f0, voicing, pluck_onsets(voicing, f0)
