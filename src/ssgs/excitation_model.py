@@ -342,6 +342,7 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     logf = np.zeros((N_PITCH_BINS, N))
     np.add.at(hist, bins[voiced], weight)
     np.add.at(logf, bins[voiced], weight * np.log(f0[voiced])[:, None])
+    del weight  # [voiced frames, N]: not held through the fits below
     hist, logf = hist.T, logf.T
     centres = np.tile(bin_log_f0(), (N, 1))
     pitch_log_f0 = np.where(hist > 0, logf / np.where(hist > 0, hist, 1.0), centres)

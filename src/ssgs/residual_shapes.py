@@ -75,10 +75,28 @@ def state_spectral_shape(frame_shapes, posteriors):
     each frame weighted by its posterior; silent frames do not count (states
     with no sounding frame get a flat shape). [N, SHAPE_BINS]"""
     sounding = ~np.isnan(frame_shapes[:, 0])
-    w = posteriors[sounding]
-    num = w.T @ frame_shapes[sounding].astype(np.float64)
+    w = _sounding_rows(posteriors, sounding)
+    num = w.T @ _sounding_rows(frame_shapes, sounding).astype(np.float64)
     den = w.sum(axis=0)
     return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
+
+
+def _sounding_rows(a, sounding):
+    """``a``'s sounding rows: ``a`` itself when every row sounds (no copy;
+    the same values in the same layout, so the same products)."""
+    return a if sounding.all() else a[sounding]
+
+
+def _deviations(frame_shapes, labels, state_shapes, sounding, chunk=8192):
+    """Each sounding frame's shape minus its state's (float64 [T, B], zero
+    rows where silent), filled in chunks of frames: no float64 copies of
+    all the shapes beside it."""
+    out = np.empty(frame_shapes.shape, np.float64)
+    for s0 in range(0, out.shape[0], chunk):
+        rows = slice(s0, s0 + chunk)
+        out[rows] = np.where(sounding[rows, None], np.nan_to_num(frame_shapes[rows].astype(np.float64))
+                             - state_shapes[labels[rows]], 0.0)
+    return out
 
 
 def lag1_correlation(a, b, default):
@@ -211,8 +229,10 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
     sounding = ~np.isnan(frame_shapes[:, 0])
     if sounding.sum() < 2:
         return None
-    dev = np.where(sounding[:, None], np.nan_to_num(frame_shapes.astype(np.float64)) - state_shapes[labels], 0.0)
-    values, vectors = np.linalg.eigh(dev[sounding].T @ dev[sounding])
+    dev = _deviations(frame_shapes, labels, state_shapes, sounding)
+    kept = _sounding_rows(dev, sounding)
+    values, vectors = np.linalg.eigh(kept.T @ kept.copy())  # two operands, as a gemm (not A.T A's syrk)
+    del kept
     k = min(k, dev.shape[1])
     components = vectors[:, ::-1][:, :k].T
     components *= np.where(components[np.arange(k), np.argmax(np.abs(components), axis=1)] < 0, -1.0, 1.0)[:, None]
