@@ -64,6 +64,15 @@ def _sq_distances(X, centres):
     return out
 
 
+def _nearest(X, centres):
+    """Index of each row's nearest centre [T]: the argmin of
+    :func:`_sq_distances`, a chunk at a time (no [T, K] array)."""
+    out = np.empty(X.shape[0], np.int64)
+    for s in range(0, X.shape[0], _CHUNK):
+        out[s : s + _CHUNK] = np.argmin(_sq_distances(X[s : s + _CHUNK], centres), axis=1)
+    return out
+
+
 def supported_states(X, limit):
     """How many states the observations ``X`` [T, D] can support, counting
     no further than ``limit``: at most one per distinct frame, and at most
@@ -107,7 +116,7 @@ def kmeans_plus_plus(Xs, n_clusters, rng, n_lloyd=10):
             pick = int(rng.integers(T))
         centres[c] = Xs[pick]
         closest = np.minimum(closest, _sq_distances(Xs, centres[c : c + 1])[:, 0])
-    labels = np.argmin(_sq_distances(Xs, centres), axis=1)
+    labels = _nearest(Xs, centres)
     for _ in range(n_lloyd):
         counts = np.bincount(labels, minlength=n_clusters)
         sums = np.zeros_like(centres)
@@ -115,7 +124,7 @@ def kmeans_plus_plus(Xs, n_clusters, rng, n_lloyd=10):
         moved = centres.copy()
         filled = counts > 0
         moved[filled] = sums[filled] / counts[filled, None]
-        new_labels = np.argmin(_sq_distances(Xs, moved), axis=1)
+        new_labels = _nearest(Xs, moved)
         centres = moved
         if np.array_equal(new_labels, labels):
             break
