@@ -30,7 +30,7 @@ def test_info_human_and_json(checkpoints):
     proc = run_ssgs("info", full)
     assert proc.returncode == 0, proc.stderr
     for text in ("6 states", "LPC order 12", "4 EM iteration(s)", "2 sequence(s), 7.0 s of audio",
-                 "artifacts  yes (16-bit FLAC training audio)", "adaptive statistics no"):
+                 "artifacts  yes (the training audio, FLAC: 16-bit, 24 where a file needs it)", "adaptive statistics no"):
         assert text in proc.stdout, proc.stdout
     info = json.loads(run_ssgs("info", small, "--json").stdout)
     assert info["config"]["n_states"] == 6 and info["training"]["iteration"] == 4

@@ -138,7 +138,8 @@ def _print_info(info, max_sources):
         print(f"             {src.get('path')}  ({src.get('n_frames')} frames)")
     if s["count"] > max_sources:
         print(f"             ... and {s['count'] - max_sources} more (--json lists them all)")
-    kept = {"coded": f"yes ({c.get('audio_bits') or 16}-bit FLAC training audio)",
+    bits = c.get("audio_bits") or 16
+    kept = {"coded": "yes (the training audio, FLAC: " + ("24-bit)" if bits == 24 else "16-bit, 24 where a file needs it)"),
             "residuals": "yes (float32 residuals, an older checkpoint)", None: "no"}[info["training_audio"]]
     print(f"  artifacts  {kept}"
           f"   adaptive statistics {'yes' if info['has_adaptive_statistics'] else 'no'}")
