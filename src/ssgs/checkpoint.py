@@ -53,8 +53,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "safetensors"
-FORMAT_VERSION = 2  # 2: the training audio coded (tensor training_audio); files without it are still written as 1
-_CODED_AUDIO = "training_audio"
+FORMAT_VERSION = 2  # 2: the training audio coded (ssgs.corpus); a file without it is written as 1 (model_io)
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 REQUIRED_TENSORS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 _DIGEST_KEYS = ("tensors_sha256", "metadata_sha256")
@@ -211,7 +210,7 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> str:
     tensors = {name: _contiguous(arr) for name, arr in tensors.items()}
     meta = {key: str(value) for key, value in metadata.items()}
     meta.setdefault("format", FORMAT_NAME)
-    meta.setdefault("ssgs_format_version", str(FORMAT_VERSION if _CODED_AUDIO in tensors else 1))
+    meta.setdefault("ssgs_format_version", str(FORMAT_VERSION))
     meta.setdefault("ssgs_version", __version__)
     meta.setdefault("created", _created())
     meta["tensors_sha256"] = tensors_sha256(tensors)

@@ -59,8 +59,10 @@ def checkpoint_info(path, whole=True) -> dict:
     """What a checkpoint holds, read from its header only (no tensor data);
     ``whole=False`` reads the header of a file cut short or extended too."""
     from ssgs import checkpoint
+    from ssgs.corpus import Corpus
 
     metadata, tensors = checkpoint.read_header(path, whole=whole)
+    form = "coded" if Corpus.is_coded(tensors) else "residuals" if "residual_signals" in tensors else None
     config, state = _entry(metadata, "config", {}), _entry(metadata, "training_state", {})
     sources = [s for s in _entry(metadata, "sources", []) if isinstance(s, dict)]
     records = [r for r in state.get("history", []) if isinstance(r, dict)]
@@ -84,9 +86,8 @@ def checkpoint_info(path, whole=True) -> dict:
         },
         "sources": {"count": len(sources), "seconds_of_audio": sum(_number(s.get("n_samples")) for s in sources)
                     / sample_rate, "files": sources},
-        "has_training_artifacts": "training_audio" in tensors or "residual_signals" in tensors,
-        "training_audio": ("coded" if "training_audio" in tensors else
-                           "residuals" if "residual_signals" in tensors else None),
+        "has_training_artifacts": form is not None,
+        "training_audio": form,
         "has_adaptive_statistics": any(t.startswith("adaptive__") for t in tensors),
         "tensor_bytes": _tensor_bytes(tensors),
         "tensors": tensors,

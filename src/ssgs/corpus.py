@@ -199,13 +199,14 @@ def _gather(feats):
     return arrays
 
 
-def _analyse_all(audio, config, n_threads):
+def _analyse_all(audio, config, n_threads, done):
     """The gathered analysis of every coded sequence in ``audio``, a
-    sequence per thread (``n_threads``, 0: one per core)."""
+    sequence per thread (``n_threads``, 0: one per core); those in ``done``
+    (index -> FileFeatures) are taken as they are."""
     threads = kernels.resolve_threads(n_threads)
     workers = max(1, min(threads, len(audio)))
-    feats = _in_order(lambda i: analyse_coded(audio[i], config, max(1, threads // workers)), len(audio), workers,
-                      None)
+    feats = _in_order(lambda i: done[i] if i in done else analyse_coded(audio[i], config, max(1, threads // workers)),
+                      len(audio), workers, None)
     return _gather(feats)
 
 
@@ -240,6 +241,7 @@ class Corpus:
         "f0": ("f0", np.float32), "periodicity": ("periodicity", np.float32),
     }
     REQUIRED = ("observations", "lpc_coefficients", "residual_signals", "sequence_samples")
+    AUDIO = "training_audio"  # the coded form's FLAC bytes; its presence marks that form
     CODED = {  # the coded form: tensor -> dtype
         "training_audio": np.uint8, "training_audio_offsets": np.int64, "training_audio_scale": np.float64,
         "training_audio_bits": np.int64, "sequence_offsets": np.int64, "sequence_samples": np.int64,
@@ -296,11 +298,9 @@ class Corpus:
         pending = self.__dict__.get("_pending_threads")
         if name not in _ANALYSED or pending is None:
             raise AttributeError(f"'Corpus' object has no attribute {name!r}")
-        self._set_arrays(**_analyse_all(self.audio, self.config, pending))
+        self._set_arrays(**_analyse_all(self.audio, self.config, pending, self._sequences))
         del self._pending_threads, self._sequences
         return getattr(self, name)
-
-    _ROW_FIELDS = {"observations": "observations", "f0": "f0", "periodicity": "periodicity"}
 
     def at_rows(self, name, rows):
         """Per-frame array ``name`` ("observations", "f0" or "periodicity")
@@ -317,7 +317,7 @@ class Corpus:
             if i not in self._sequences:
                 self._sequences[i] = analyse_coded(self.audio[i], self.config, kernels.resolve_threads(
                     self._pending_threads))
-            values = getattr(self._sequences[i], self._ROW_FIELDS[name])
+            values = getattr(self._sequences[i], name)  # FileFeatures names these three as Corpus does
             mine = owner == i
             if out is None:
                 out = np.empty((rows.shape[0],) + values.shape[1:], values.dtype)
@@ -475,6 +475,11 @@ class Corpus:
                "sequence_offsets": self.sequence_offsets, "sequence_samples": self.sequence_samples}
         return {k: np.asarray(v, self.CODED[k]) for k, v in out.items()}
 
+    @classmethod
+    def is_coded(cls, tensors) -> bool:
+        """Whether ``tensors`` (names suffice) hold the coded form."""
+        return cls.AUDIO in tensors
+
     @staticmethod
     def tensor_shapes(tensors, n_features, lpc_order, hop, name):
         """The shape each corpus tensor in ``tensors`` must have (None: no
@@ -487,7 +492,7 @@ class Corpus:
         if offsets.ndim != 1 or offsets.size < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
             raise CheckpointError(f"{name}: tensor 'sequence_offsets' is not an increasing list from 0")
         T, S = int(offsets[-1]), offsets.size - 1
-        if "training_audio" in tensors:
+        if Corpus.is_coded(tensors):
             shapes = {"training_audio": (None,), "training_audio_offsets": (S + 1,), "training_audio_scale": (S,),
                       "training_audio_bits": (S,), "sequence_samples": (S,)}
             required = tuple(shapes)
@@ -509,7 +514,7 @@ class Corpus:
         samples = np.asarray(tensors["sequence_samples"], dtype=np.int64)
         if np.any(n_frames_for(samples, config.hop_size) != np.diff(tensors["sequence_offsets"])):
             raise CheckpointError(f"{name}: 'sequence_samples' disagrees with 'sequence_offsets'")
-        if "training_audio" in tensors:
+        if cls.is_coded(tensors):
             return cls.from_coded(config, _coded_sequences(tensors, samples, config.sample_rate, name), n_threads)
         take = (lambda v: np.array(v)) if copy else (lambda v: v)
         metadata = {k[len("frame_metadata__"):]: take(v) for k, v in tensors.items()

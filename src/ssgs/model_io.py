@@ -374,7 +374,9 @@ class Persistence:
         tensors = model_arrays(self, with_artifacts, include_adaptive_statistics, exc)
         if exc is not None:  # what generation derives from it: a loaded model derives nothing
             tensors.update(self.voice().derived_tensors())
-        return checkpoint.write_checkpoint(path, tensors, metadata_entries(self))
+        # format 1 lacks only the coded audio: a file without it is one an older ssgs reads
+        version = checkpoint.FORMAT_VERSION if Corpus.is_coded(tensors) else 1
+        return checkpoint.write_checkpoint(path, tensors, {**metadata_entries(self), "ssgs_format_version": version})
 
     @classmethod
     def load_checkpoint(cls, path, verify=True):

@@ -76,40 +76,43 @@ def _on_grid(x, bits):
 
 
 def _quantise(x, bits):
-    """(codes int32, scale): ``x`` itself when it is on the ``bits``-bit
-    grid, else rounded after the gain that puts its peak at the largest code."""
-    exact = _on_grid(x, bits)
-    if exact is not None:
-        return exact
-    top, scale = 2 ** (bits - 1) - 1, _step(x, bits)
+    """(codes int32, scale, exact): ``x`` itself when it is on the
+    ``bits``-bit grid (exact), else rounded after the gain that puts its
+    peak at the largest code."""
+    grid = _on_grid(x, bits)
+    if grid is not None:
+        return (*grid, True)
+    top = 2 ** (bits - 1) - 1
+    scale = float(np.max(np.abs(x), initial=0.0)) / top or 1.0
     codes = np.clip(np.rint(np.asarray(x, np.float64) / scale), -top, top).astype(np.int32)
-    return codes, scale
+    return codes, scale, False
 
 
-def _step(x, bits):
-    """The step of ``x``'s ``bits``-bit coding after the gain that puts
-    its peak at the largest code (1 for silence)."""
-    return float(np.max(np.abs(x), initial=0.0)) / (2 ** (bits - 1) - 1) or 1.0
+def _snr(x, codes, scale):
+    x = np.asarray(x, np.float64)
+    noise = np.sum((x - _dequantise(codes, scale).astype(np.float64)) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(x * x) / noise))
+
+
+def _quiet(x, scale):
+    n = len(x) // _BLOCK * _BLOCK
+    rms = np.sqrt(np.mean(np.square(np.asarray(x[:n], np.float64)).reshape(-1, _BLOCK), axis=1))
+    sounding = rms > 0
+    return float(np.mean(rms[sounding] < QUIET_STEPS * scale)) if sounding.any() else 0.0
 
 
 def quantisation_snr(x, bits) -> float:
     """dB of ``x`` over its error once coded at ``bits`` bits (inf: none)."""
-    codes, scale = _quantise(x, bits)
-    x = np.asarray(x, np.float64)
-    noise = np.sum((x - _dequantise(codes, scale).astype(np.float64)) ** 2)
-    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(x * x) / noise))
+    codes, scale, _ = _quantise(x, bits)
+    return _snr(x, codes, scale)
 
 
 def quiet_share(x, bits) -> float:
     """The share of ``x``'s sounding 256-sample blocks whose RMS is under
     QUIET_STEPS steps of its ``bits``-bit coding (0 when it is on that grid
     already: nothing is rounded)."""
-    if _on_grid(x, bits) is not None:
-        return 0.0
-    scale, n = _step(x, bits), len(x) // _BLOCK * _BLOCK
-    rms = np.sqrt(np.mean(np.square(np.asarray(x[:n], np.float64)).reshape(-1, _BLOCK), axis=1))
-    sounding = rms > 0
-    return float(np.mean(rms[sounding] < QUIET_STEPS * scale)) if sounding.any() else 0.0
+    _, scale, exact = _quantise(x, bits)
+    return 0.0 if exact else _quiet(x, scale)
 
 
 def encode(x, sample_rate, bits=16) -> CodedAudio:
@@ -119,9 +122,10 @@ def encode(x, sample_rate, bits=16) -> CodedAudio:
     or with more than :data:`MAX_QUIET_SHARE` of its sounding blocks near
     the 16-bit floor (fades, tails, a decoder's noise between notes, whose
     analysis would read the rounding), is coded at 24."""
-    if bits == 16 and (quantisation_snr(x, 16) < MIN_SNR_DB or quiet_share(x, 16) > MAX_QUIET_SHARE):
+    codes, scale, exact = _quantise(x, bits)
+    if bits == 16 and not exact and (_snr(x, codes, scale) < MIN_SNR_DB or _quiet(x, scale) > MAX_QUIET_SHARE):
         bits = 24
-    codes, scale = _quantise(x, bits)
+        codes, scale, _ = _quantise(x, bits)
     buffer = io.BytesIO()
     sf.write(buffer, codes << (32 - bits), int(sample_rate), format="FLAC", subtype=_SUBTYPE[bits],
              compression_level=1.0)
