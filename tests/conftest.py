@@ -28,6 +28,21 @@ def pytest_report_header(config):
             f"ssgs kernels: OpenMP {'on' if ssgs.kernels.have_openmp() else 'off'}"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory):
+    """Training's on-disk corpora go to a folder of the test run's (the
+    commands it runs in subprocesses inherit the variable), never to the
+    user's cache; a test that checks them sets its own."""
+    folder = str(tmp_path_factory.mktemp("ssgs-cache"))
+    saved = os.environ.get("SSGS_CACHE_DIR")
+    os.environ["SSGS_CACHE_DIR"] = folder
+    yield folder
+    if saved is None:
+        os.environ.pop("SSGS_CACHE_DIR", None)
+    else:
+        os.environ["SSGS_CACHE_DIR"] = saved
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the base seed and the test's name."""

@@ -68,7 +68,10 @@ _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
 def _contiguous(arr):
-    """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d);
+    a whole-file memory map as it is (:func:`_chunks` reads its file)."""
+    if _mapped_file(arr):
+        return arr
     arr = np.asarray(arr)
     return np.ascontiguousarray(arr).reshape(arr.shape)
 
@@ -81,13 +84,41 @@ def tensors_sha256(tensors) -> str:
         h.update(name.encode())
         h.update(b"\0" + arr.dtype.str.encode() + b"\0")
         h.update(json.dumps(list(arr.shape)).encode() + b"\0")
-        h.update(_buffer(arr))
+        for chunk in _chunks(arr):
+            h.update(chunk)
     return h.hexdigest()
 
 
 def _buffer(arr):
     """The bytes of a C-contiguous array, without copying them."""
     return memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
+
+
+def _mapped_file(arr) -> bool:
+    """Whether ``arr`` is a C-contiguous memory map of a file, from its start
+    (a training corpus on disk: :mod:`ssgs.frame_store`)."""
+    return (isinstance(arr, np.memmap) and getattr(arr, "filename", None) is not None and arr.offset == 0
+            and arr.flags.c_contiguous)
+
+
+_CHUNK = 1 << 22
+
+
+def _chunks(arr):
+    """The bytes of a C-contiguous array in order; of a memory-mapped file,
+    read from the file a few megabytes at a time (never mapped whole, so
+    writing a checkpoint of hours of audio holds a few megabytes)."""
+    if not _mapped_file(arr):
+        yield _buffer(arr)
+        return
+    with open(arr.filename, "rb") as f:
+        left = arr.nbytes
+        while left > 0:
+            chunk = f.read(min(_CHUNK, left))
+            if not chunk:
+                raise OSError(f"{arr.filename}: ended {left} bytes early")
+            left -= len(chunk)
+            yield chunk
 
 
 def _safetensors_header(tensors, metadata) -> tuple[bytes, list]:
@@ -112,7 +143,8 @@ def _safetensors_header(tensors, metadata) -> tuple[bytes, list]:
 def _write_stream(f, head, arrays):
     f.write(head)
     for arr in arrays:
-        f.write(_buffer(arr))
+        for chunk in _chunks(arr):
+            f.write(chunk)
 
 
 def _metadata_sha256(metadata) -> str:

@@ -25,7 +25,7 @@ from ssgs.features import (GAIN_FLOOR, METADATA_KEYS, FeatureConfig, analyse_sig
 from ssgs.residual_shapes import frame_spectral_shapes
 from ssgs.scan import file_sha256
 
-__all__ = ["Corpus", "analyse_coded", "analyse_item", "analyse_items"]
+__all__ = ["Corpus", "analyse_coded", "analyse_item", "analyse_items", "store_sequence"]
 
 
 def _signal_sha(signal):
@@ -107,10 +107,12 @@ def _progress_bar(enabled, total):
 
 
 def analyse_items(items, config: FeatureConfig, workers=0, n_threads=0, skip_bad=True, progress=False,
-                  augment=False):
+                  augment=False, store=None):
     """Analyse files, URLs and arrays in parallel (``workers`` threads, 0:
     one per core; each analysis gets its share of ``n_threads``), at most
-    2 x workers in flight, results in input order.
+    2 x workers in flight, results in input order. With ``store`` (a
+    :class:`ssgs.frame_store.FrameStore`), each sequence goes to the store
+    as it is collected and its FileFeatures in the result is None.
 
     While it runs, what native decoders write to file descriptor 2 is
     silenced (:func:`ssgs.audio.native_stderr_silenced`); Python's
@@ -143,16 +145,23 @@ def analyse_items(items, config: FeatureConfig, workers=0, n_threads=0, skip_bad
                 raise
             return exc
 
+    def collect(result):
+        if store is None or isinstance(result, AudioError):
+            return result
+        return [(store_sequence(store, feats), entry) for feats, entry in result]
+
     with _audio.native_stderr_silenced():  # decoders' chatter; the bar and warnings still show
-        results = _in_order(task, len(items), workers, _progress_bar(progress, len(items)))
+        results = _in_order(task, len(items), workers, _progress_bar(progress, len(items)), collect)
     skipped = [(os.fsdecode(os.fspath(items[i])), _reason(out, items[i]))
                for i, out in enumerate(results) if isinstance(out, AudioError)]
     return [entry for r in results if not isinstance(r, AudioError) for entry in r], skipped
 
 
-def _in_order(task, n, workers, bar):
-    """[task(i) for i in range(n)], run on ``workers`` threads with at most
-    2 x workers in flight, ``bar`` (or None) advanced as each is collected."""
+def _in_order(task, n, workers, bar, collect=None):
+    """[collect(task(i)) for i in range(n)] (``collect`` None: as it is),
+    the tasks run on ``workers`` threads with at most 2 x workers in
+    flight, each result collected in order, ``bar`` (or None) advanced as
+    each is collected."""
     results = [None] * n
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -162,6 +171,8 @@ def _in_order(task, n, workers, bar):
                     pending[next_i] = pool.submit(task, next_i)
                     next_i += 1
                 results[i] = pending.pop(i).result()
+                if collect is not None:
+                    results[i] = collect(results[i])
                 if bar is not None:
                     bar.update(1)
     finally:
@@ -178,6 +189,10 @@ def _reason(error, item):
 
 _ANALYSED = ("observations", "lpc_coefficients", "_residual", "_frame_shapes", "frame_metadata", "perceptual_features",
              "f0", "periodicity")
+
+
+_FIELDS = {"observations": "observations", "lpc_coefficients": "lpc", "perceptual_features": "perceptual",
+           "f0": "f0", "periodicity": "periodicity", "frame_shapes": "shapes"}  # Corpus's name -> FileFeatures'
 
 
 def _gather(feats):
@@ -199,15 +214,30 @@ def _gather(feats):
     return arrays
 
 
-def _analyse_all(audio, config, n_threads, done):
-    """The gathered analysis of every coded sequence in ``audio``, a
-    sequence per thread (``n_threads``, 0: one per core); those in ``done``
-    (index -> FileFeatures) are taken as they are."""
+def _sequence_arrays(feats):
+    """The per-frame arrays of one analysed sequence by Corpus's names
+    (metadata as ``frame_metadata__<key>``), those it has."""
+    arrays = {name: getattr(feats, attr) for name, attr in _FIELDS.items()}
+    arrays.update({f"frame_metadata__{k}": feats.metadata[k] for k in METADATA_KEYS})
+    return {name: arr for name, arr in arrays.items() if arr is not None}
+
+
+def store_sequence(store, feats):
+    """Append the analysed sequence ``feats`` to ``store``; returns None
+    (the sequence now lives in the store)."""
+    store.append(_sequence_arrays(feats), feats.n_samples, feats.audio)
+    return None
+
+
+def _analyse_all(audio, config, n_threads, done, collect=None):
+    """The analysis of every coded sequence in ``audio`` (each passed
+    through ``collect`` as it comes), a sequence per thread (``n_threads``,
+    0: one per core); those in ``done`` (index -> FileFeatures) are taken
+    as they are."""
     threads = kernels.resolve_threads(n_threads)
     workers = max(1, min(threads, len(audio)))
-    feats = _in_order(lambda i: done[i] if i in done else analyse_coded(audio[i], config, max(1, threads // workers)),
-                      len(audio), workers, None)
-    return _gather(feats)
+    return _in_order(lambda i: done.pop(i) if i in done else analyse_coded(audio[i], config, max(1, threads // workers)),
+                     len(audio), workers, None, collect)
 
 
 class Corpus:
@@ -257,6 +287,7 @@ class Corpus:
     def _init_sequences(self, config, sequence_samples, audio):
         self.config = config
         self.audio = audio
+        self.store = None
         self.sequence_samples = np.asarray(sequence_samples, dtype=np.int64)
         self.sequence_lengths = n_frames_for(self.sequence_samples, config.hop_size)
         self._X = self._global_var = None
@@ -283,6 +314,19 @@ class Corpus:
                    audio=None if any(a is None for a in audio) else audio)
 
     @classmethod
+    def from_store(cls, store, config):
+        """The corpus of the sequences in ``store`` (a closed or open
+        :class:`ssgs.frame_store.FrameStore`), its arrays memory maps of the
+        store's files; the store lives as long as the corpus."""
+        arrays = store.arrays()
+        metadata = {k[len("frame_metadata__"):]: v for k, v in arrays.items() if k.startswith("frame_metadata__")}
+        corpus = cls(config, arrays["observations"], arrays["lpc_coefficients"], None, store.sequence_samples,
+                     metadata, arrays.get("perceptual_features"), arrays.get("f0"), arrays.get("periodicity"),
+                     audio=store.audio(), frame_shapes=arrays.get("frame_shapes"))
+        corpus.store = store
+        return corpus
+
+    @classmethod
     def from_coded(cls, config, audio, n_threads=0):
         """The corpus of the coded sequences ``audio``, analysed (on
         ``n_threads`` threads) when a per-frame array is first read: the
@@ -298,9 +342,21 @@ class Corpus:
         pending = self.__dict__.get("_pending_threads")
         if name not in _ANALYSED or pending is None:
             raise AttributeError(f"'Corpus' object has no attribute {name!r}")
-        self._set_arrays(**_analyse_all(self.audio, self.config, pending, self._sequences))
+        self._set_arrays(**_gather(_analyse_all(self.audio, self.config, pending, self._sequences)))
         del self._pending_threads, self._sequences
         return getattr(self, name)
+
+    def into_store(self, store):
+        """This corpus read from ``store`` (a new
+        :class:`ssgs.frame_store.FrameStore`): a corpus loaded from coded
+        audio and not analysed yet is analysed into it a sequence at a time
+        (the same arrays, never all held at once); any other is returned
+        as it is."""
+        if "_pending_threads" not in self.__dict__:
+            return self
+        _analyse_all(self.audio, self.config, self._pending_threads, self._sequences,
+                     lambda feats: store_sequence(store, feats))
+        return Corpus.from_store(store, self.config)
 
     def at_rows(self, name, rows):
         """Per-frame array ``name`` ("observations", "f0" or "periodicity")
@@ -467,13 +523,17 @@ class Corpus:
         return out
 
     def _coded_tensors(self):
+        """The coded form; its audio, from a store, the store's file mapped
+        (a checkpoint writer reads it from there: :mod:`ssgs.checkpoint`)."""
         sizes = [len(a.data) for a in self.audio]
-        out = {"training_audio": np.frombuffer(b"".join(a.data for a in self.audio), np.uint8),
-               "training_audio_offsets": np.concatenate([[0], np.cumsum(sizes)]),
+        out = {"training_audio_offsets": np.concatenate([[0], np.cumsum(sizes)]),
                "training_audio_scale": [a.scale for a in self.audio],
                "training_audio_bits": [a.bits for a in self.audio],
                "sequence_offsets": self.sequence_offsets, "sequence_samples": self.sequence_samples}
-        return {k: np.asarray(v, self.CODED[k]) for k, v in out.items()}
+        out = {k: np.asarray(v, self.CODED[k]) for k, v in out.items()}
+        out[self.AUDIO] = (self.store.audio_tensor() if self.store is not None
+                           else np.frombuffer(b"".join(a.data for a in self.audio), np.uint8))
+        return out
 
     @classmethod
     def is_coded(cls, tensors) -> bool:

@@ -23,8 +23,9 @@ from ssgs import synthesis
 from ssgs.adaptation import Adaptation
 from ssgs.audio import describe_skipped
 from ssgs.checks import audio_items, check_duration, check_float, check_int, check_memory
-from ssgs.corpus import Corpus, analyse_items
+from ssgs.corpus import Corpus, analyse_items, store_sequence
 from ssgs.errors import AudioError, CheckpointError, SSGSError, StateCountWarning
+from ssgs.frame_store import FrameStore
 from ssgs.features import FeatureConfig, analysis_defaults, lpc_from_reflection, reflection_from_lar
 from ssgs.retrieval import FrameQueries
 from ssgs.synthesis.calibration import calibrate
@@ -215,13 +216,20 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
                             "extract_features) or load a checkpoint saved with its training artifacts")
 
     # -------------------------------------------------------------- training
-    def _set_corpus(self, analysed, skipped, sample_rate):
+    def _set_corpus(self, analysed, skipped, sample_rate, store=None):
         self.skipped_files = skipped
         if not analysed:
             raise AudioError("no usable audio: " + describe_skipped(skipped))
         self.sources = [s for _, s in analysed]
         self.sample_rate = int(sample_rate)
-        self.corpus = Corpus.from_analysed(analysed, self.feature_config)
+        if store is not None:
+            for feats, _ in analysed:  # analysed elsewhere (a Dask cluster): into the store now
+                if feats is not None:
+                    store_sequence(store, feats)
+            analysed.clear()
+            self.corpus = Corpus.from_store(store, self.feature_config)
+        else:
+            self.corpus = Corpus.from_analysed(analysed, self.feature_config)
         self.observation_range = self.corpus.observation_range()
 
     def _analyse(self, items, sample_rate, **kwargs):
@@ -262,14 +270,18 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         return self.lpc_coefficients, self.residual_signals
 
     def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False,
-                                    backend=None):
+                                    backend=None, cache_dir=None):
         """Decode and analyse audio files (paths or fsspec URLs; in parallel,
         in bounded memory) as the training data; unusable files are skipped
         and listed in ``skipped_files`` as (path, reason). With ``augment``,
         each file also contributes four augmented copies
         (:mod:`ssgs.augment`). With ``backend`` (a
         :class:`ssgs.distributed.DaskBackend`) the files are analysed on a
-        Dask cluster and the E-steps of training run there too.
+        Dask cluster and the E-steps of training run there too. With
+        ``cache_dir`` (a folder; :func:`ssgs.frame_store.default_cache_dir`
+        is the command's default), the corpus goes to a run folder there
+        (:class:`ssgs.frame_store.FrameStore`) a file at a time, and
+        training reads it from disk; without, it is held in memory.
 
         Returns
         -------
@@ -285,15 +297,17 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         if not paths:
             raise AudioError("no audio files given")
         sample_rate = check_int("sample_rate", sample_rate, 1000)
+        config = self._analysis_config(sample_rate)
+        store = None if cache_dir is None else FrameStore(cache_dir)
         if backend is not None:
-            analysed, skipped = backend.extract(self._analysis_config(sample_rate), paths, augment)
+            analysed, skipped = backend.extract(config, paths, augment)
             self.backend = backend
         else:
             analysed, skipped = self._analyse(paths, sample_rate, workers=workers, progress=progress,
-                                              augment=augment)
+                                              augment=augment, store=store)
         if not analysed:
             raise AudioError(f"no usable audio among {len(paths)} file(s) ({describe_skipped(skipped)})")
-        self._set_corpus(analysed, skipped, sample_rate)
+        self._set_corpus(analysed, skipped, sample_rate, store)
         return self.lpc_coefficients, self.residual_signals
 
     def initialize_hmm_parameters(self):

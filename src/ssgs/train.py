@@ -126,6 +126,13 @@ def _warn_skipped(skipped, report):
         report.warn(f"skipped {display_path(path)}: {reason}")
 
 
+def _cache_dir(args):
+    """Where the run keeps its corpus: None (memory) with --in-memory."""
+    from ssgs.frame_store import default_cache_dir
+
+    return None if args.in_memory else (args.cache_dir or default_cache_dir())
+
+
 def _extract_features(model, files, args, report):
     """Analyse ``files`` into ``model``, warning once about each file skipped
     or truncated."""
@@ -134,7 +141,8 @@ def _extract_features(model, files, args, report):
     try:
         with _warnings_as_lines(report):
             model.extract_features_from_files(files, args.sample_rate, workers=args.workers,
-                                              progress=not args.quiet, augment=args.augment, backend=args.backend)
+                                              progress=not args.quiet, augment=args.augment, backend=args.backend,
+                                              cache_dir=_cache_dir(args))
     except AudioError as exc:
         _warn_skipped(model.skipped_files, report)
         raise UsageError(str(exc)) from None
@@ -219,7 +227,8 @@ def _reread_training_audio(model, args, report):
     try:
         with _warnings_as_lines(report):
             model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
-                                              progress=not args.quiet, augment=augmented, backend=args.backend)
+                                              progress=not args.quiet, augment=augmented, backend=args.backend,
+                                              cache_dir=_cache_dir(args))
     except AudioError as exc:
         raise UsageError(str(exc)) from None
     if model.skipped_files:
@@ -238,6 +247,10 @@ def _resumed_model(args, report, timings):
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
         _reread_training_audio(model, args, report)
+    elif _cache_dir(args) is not None:
+        from ssgs.frame_store import FrameStore
+
+        model.corpus = model.corpus.into_store(FrameStore(_cache_dir(args)))
     elif args.backend is not None:
         args.backend.attach(model.observations, model.sequence_lengths)
         model.backend = args.backend

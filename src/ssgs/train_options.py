@@ -86,6 +86,13 @@ def build_parser(prog=None):
                    help="choose the number of states by BIC among these candidates (default: 8 16 24 32)")
     p.add_argument("--no-artifacts", action="store_true",
                    help="save checkpoints without training artifacts (small; resuming then re-reads the audio)")
+    p.add_argument("--cache-dir", metavar="FOLDER", default=None,
+                   help="where the analysed corpus is kept while training, read from disk at each iteration so "
+                        "memory does not grow with the corpus (default: $SSGS_CACHE_DIR, else "
+                        "$XDG_CACHE_HOME/ssgs or ~/.cache/ssgs; this run's folder there goes at the end)")
+    p.add_argument("--in-memory", action="store_true",
+                   help="hold the analysed corpus in memory instead of --cache-dir (faster for small corpora "
+                        "that fit)")
     p.add_argument("--workers", type=int, default=0, help="files decoded at once (default: 0 = one per core)")
     p.add_argument("--threads", type=int, default=0, help="threads for the compiled kernels (default: 0 = all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -121,6 +128,8 @@ def check_options(args):
         raise UsageError(f"--dask-workers must be >= 1, got {args.dask_workers}")
     if args.dask_workers and args.scheduler:
         raise UsageError("--scheduler and --dask-workers exclude each other")
+    if args.in_memory and args.cache_dir is not None:
+        raise UsageError("--cache-dir and --in-memory exclude each other")
 
 
 def fill_defaults(args):
@@ -171,5 +180,9 @@ def resume_command(args, checkpoint) -> str:
         parts += ["--keep-last", args.keep_last]
     if args.no_artifacts:
         parts.append("--no-artifacts")
+    if args.cache_dir is not None:
+        parts += ["--cache-dir", args.cache_dir]
+    if args.in_memory:
+        parts.append("--in-memory")
     return " ".join([args.prog] + [shlex.quote(str(p)) for p in parts])
 

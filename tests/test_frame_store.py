@@ -1,0 +1,191 @@
+"""The corpus on disk (ssgs.frame_store): the same model as in memory,
+checkpoints streamed from the files, one-line errors for a folder that
+cannot take it, and run folders of killed processes cleared."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ssgs import SpectralStateGuidedSynthesis, checkpoint
+from ssgs.errors import SSGSError
+from ssgs.frame_store import FrameStore, default_cache_dir
+from ssgs.train import main as train_main
+
+from signals import music_like
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    out = []
+    for i in range(3):
+        path = folder / f"piece{i}.wav"
+        sf.write(str(path), 0.5 * music_like(rng, 3.0 + i), 16000, subtype="FLOAT")
+        out.append(str(path))
+    return out
+
+
+def _trained(files, cache_dir):
+    model = SpectralStateGuidedSynthesis(n_states=6, seed=5)
+    model.extract_features_from_files(files, 16000, cache_dir=cache_dir)
+    model.initialize_hmm_parameters()
+    model.iterative_refinement(3)
+    model.fit_excitation_model()
+    return model
+
+
+def test_a_corpus_on_disk_trains_the_model_memory_trains(files, tmp_path):
+    held, stored = _trained(files, None), _trained(files, tmp_path / "cache")
+    assert isinstance(stored.corpus.observations, np.memmap)
+    assert not isinstance(held.corpus.observations, np.memmap)
+    for name in ("state_means", "state_covariances", "transition_matrix", "initial_probabilities"):
+        assert np.array_equal(getattr(held, name), getattr(stored, name)), name
+    for name in ("f0", "periodicity", "lpc_coefficients", "perceptual_features"):
+        assert np.array_equal(getattr(held.corpus, name), getattr(stored.corpus, name)), name
+    assert np.array_equal(held.corpus.frame_shapes(), stored.corpus.frame_shapes())
+    for fidelity in (0.0, 0.5, 1.0):
+        assert np.array_equal(held.generate(2.0, fidelity=fidelity, seed=3),
+                              stored.generate(2.0, fidelity=fidelity, seed=3)), fidelity
+    a, b = tmp_path / "held.safetensors", tmp_path / "stored.safetensors"
+    held.save_checkpoint(str(a))
+    stored.save_checkpoint(str(b))
+    ta, ma = checkpoint.read_checkpoint(str(a))
+    tb, mb = checkpoint.read_checkpoint(str(b))
+    assert ma["tensors_sha256"] == mb["tensors_sha256"]
+    assert sorted(ta) == sorted(tb)
+
+
+def test_the_run_folder_lives_with_its_store(files, tmp_path):
+    model = _trained(files, tmp_path / "cache")
+    folder = model.corpus.store.folder
+    assert os.path.dirname(folder) == str(tmp_path / "cache") and os.path.isdir(folder)
+    model.corpus.store.remove()
+    assert not os.path.exists(folder)
+
+
+def test_a_checkpoint_streams_the_training_audio_from_disk(files, tmp_path, monkeypatch):
+    """The corpus's tensors are written with a few kilobytes held, not the
+    audio's size, and read back as the same bytes; the whole checkpoint
+    loads and replays the same audio."""
+    model = _trained(files, tmp_path / "cache")
+    tensors = model.corpus.tensors()
+    audio = b"".join(bytes(a.data) for a in model.corpus.audio)
+    assert tensors["training_audio"].nbytes == len(audio) > 100_000
+    monkeypatch.setattr(checkpoint, "_CHUNK", 1 << 12)
+    path = tmp_path / "corpus.safetensors"
+    tracemalloc.start()
+    checkpoint.write_checkpoint(str(path), tensors, {})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < len(audio) / 4, (peak, len(audio))
+    stored, _ = checkpoint.read_checkpoint(str(path))
+    assert stored["training_audio"].tobytes() == audio
+    whole = tmp_path / "model.safetensors"
+    model.save_checkpoint(str(whole))
+    loaded = SpectralStateGuidedSynthesis.load_checkpoint(str(whole))
+    for i in range(len(files)):
+        assert np.array_equal(loaded.rebuild_sequence(i), model.rebuild_sequence(i))
+
+
+def test_the_default_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSGS_CACHE_DIR", str(tmp_path / "a"))
+    assert default_cache_dir() == str(tmp_path / "a")
+    monkeypatch.delenv("SSGS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert default_cache_dir() == os.path.join(str(tmp_path / "x"), "ssgs")
+
+
+def test_a_cache_folder_that_is_a_file_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SSGSError, match=f"cache folder {blocker}"):
+        FrameStore(blocker / "cache")
+
+
+def test_an_unwritable_cache_folder_is_a_one_line_error(tmp_path):
+    """A folder this user cannot write in (for root, who writes anywhere
+    else, sysfs, where making a folder is not permitted)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    target = "/sys/ssgs-cache" if os.geteuid() == 0 else str(folder / "cache")
+    try:
+        with pytest.raises(SSGSError, match=f"cache folder {target}: not writable") as caught:
+            FrameStore(target)
+        assert "\n" not in str(caught.value)
+    finally:
+        folder.chmod(0o700)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_a_one_line_error_and_the_checkpoints_stay(files, tmp_path, monkeypatch, capsys):
+    """The disk fills while the corpus is written (its file is /dev/full,
+    where every write fails with ENOSPC): a one-line error, and the
+    checkpoint folder as it was."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "keep.txt").write_text("earlier work")
+    made = []
+    real_init = FrameStore.__init__
+
+    def full_disk_init(self, cache_dir=None):
+        real_init(self, cache_dir)
+        os.symlink("/dev/full", os.path.join(self.folder, "observations"))
+        made.append(self.folder)
+
+    monkeypatch.setattr(FrameStore, "__init__", full_disk_init)
+    code = train_main(["--folders", os.path.dirname(files[0]), "--n-states", "4", "--n-iterations", "1",
+                       "--checkpoint-dir", str(models), "--cache-dir", str(tmp_path / "cache"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0
+    assert len(err) == 1 and "disk is full" in err[0] and str(tmp_path / "cache") in err[0], err
+    assert sorted(os.listdir(models)) == ["keep.txt"]
+
+
+def test_cache_dir_and_in_memory_exclude_each_other(tmp_path, capsys):
+    code = train_main(["--demo", "--cache-dir", str(tmp_path), "--in-memory", "--checkpoint-dir",
+                       str(tmp_path / "m"), "-q"])
+    assert code != 0
+    assert "--cache-dir and --in-memory exclude each other" in capsys.readouterr().err
+
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from ssgs.frame_store import FrameStore
+    from ssgs.training_audio import encode
+    store = FrameStore(sys.argv[1])
+    store.append({"observations": np.zeros((4, 3), np.float32)}, 1024, encode(np.ones(1024) * 0.1, 16000))
+    print(store.folder, flush=True)
+    time.sleep(600)
+""")
+
+
+def _holder(cache):
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(cache)], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_a_killed_runs_folder_goes_and_a_live_ones_stays(tmp_path):
+    cache = tmp_path / "cache"
+    killed, killed_folder = _holder(cache)
+    live, live_folder = _holder(cache)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert os.path.isdir(killed_folder)  # nothing ran at the kill
+        store = FrameStore(cache)
+        assert not os.path.exists(killed_folder)
+        assert os.path.isdir(live_folder)
+        store.remove()
+    finally:
+        live.kill()
+        live.wait()
