@@ -271,6 +271,22 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
 
     def extract_features_from_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False,
                                     backend=None, cache_dir=None):
+        """:meth:`analyse_files` (the same arguments), then the training
+        frames' LPC coefficients and residual, as the reference
+        implementation returned them.
+
+        Returns
+        -------
+        lpc_coefficients : ndarray [T, lpc_order]
+        residual_signals : ndarray float32 [T, hop_size]
+            Computed from the kept audio (4 bytes a sample: call
+            :meth:`analyse_files` when they are not wanted).
+        """
+        self.analyse_files(paths, sample_rate, workers, progress, augment, backend, cache_dir)
+        return self.lpc_coefficients, self.residual_signals
+
+    def analyse_files(self, paths, sample_rate=16000, workers=0, progress=False, augment=False, backend=None,
+                      cache_dir=None):
         """Decode and analyse audio files (paths or fsspec URLs; in parallel,
         in bounded memory) as the training data; unusable files are skipped
         and listed in ``skipped_files`` as (path, reason). With ``augment``,
@@ -285,8 +301,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
 
         Returns
         -------
-        lpc_coefficients : ndarray [T, lpc_order]
-        residual_signals : ndarray float32 [T, hop_size]
+        self
 
         Raises
         ------
@@ -308,7 +323,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         if not analysed:
             raise AudioError(f"no usable audio among {len(paths)} file(s) ({describe_skipped(skipped)})")
         self._set_corpus(analysed, skipped, sample_rate, store)
-        return self.lpc_coefficients, self.residual_signals
+        return self
 
     def initialize_hmm_parameters(self):
         """The initial parameters. With ``auto_n_states``, first the number

@@ -140,7 +140,7 @@ def _extract_features(model, files, args, report):
 
     try:
         with _warnings_as_lines(report):
-            model.extract_features_from_files(files, args.sample_rate, workers=args.workers,
+            model.analyse_files(files, args.sample_rate, workers=args.workers,
                                               progress=not args.quiet, augment=args.augment, backend=args.backend,
                                               cache_dir=_cache_dir(args))
     except AudioError as exc:
@@ -226,7 +226,7 @@ def _reread_training_audio(model, args, report):
     params = model.params
     try:
         with _warnings_as_lines(report):
-            model.extract_features_from_files(paths, model.sample_rate, workers=args.workers,
+            model.analyse_files(paths, model.sample_rate, workers=args.workers,
                                               progress=not args.quiet, augment=augmented, backend=args.backend,
                                               cache_dir=_cache_dir(args))
     except AudioError as exc:
