@@ -189,3 +189,36 @@ def test_a_killed_runs_folder_goes_and_a_live_ones_stays(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_sequence_batches_cover_every_frame_once_in_whole_sequences(rng):
+    from ssgs.runs import sequence_batches
+
+    lengths = rng.integers(1, 50, size=40)
+    for limit in (1, 30, 100, 10_000):
+        batches = sequence_batches(lengths, limit)
+        frames = np.concatenate([np.arange(r.start, r.stop) for r, _ in batches])
+        assert np.array_equal(frames, np.arange(lengths.sum()))
+        sequences = np.concatenate([np.arange(s.start, s.stop) for _, s in batches])
+        assert np.array_equal(sequences, np.arange(lengths.size))
+        for rows, seqs in batches:
+            assert rows.stop - rows.start == lengths[seqs].sum()
+            assert lengths[seqs].sum() <= limit or seqs.stop - seqs.start == 1
+    assert len(sequence_batches(lengths, 10_000)) == 1
+
+
+def test_an_excitation_fit_in_batches_is_the_whole_fit_to_rounding(files, tmp_path, monkeypatch):
+    """Batches of a sequence or two (as a long corpus has) sum what one
+    batch sums: every table within 1e-9 of the one-batch fit."""
+    from ssgs import excitation_model, runs
+
+    model = _trained(files, tmp_path / "cache")
+    whole, labels = excitation_model.fit(model.corpus, model.params)
+    monkeypatch.setattr(runs, "BATCH_FRAMES", int(model.corpus.sequence_lengths.max()))
+    assert len(runs.sequence_batches(model.corpus.sequence_lengths)) == len(files)
+    batched, batched_labels = excitation_model.fit(model.corpus, model.params)
+    assert np.array_equal(labels, batched_labels)
+    a, b = whole.tensors(), batched.tensors()
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-9, atol=1e-12, err_msg=name)

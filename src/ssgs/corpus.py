@@ -405,9 +405,17 @@ class Corpus:
         """The observations in float64 [T, D] (computed once)."""
         if self._X is None:
             self._X = self.observations.astype(np.float64)
+            self.release()
             var = self._X.var(axis=0)
             self._global_var = np.where(var > 0, var, 1.0)
         return self._X
+
+    def release(self):
+        """Give back the memory of what was read from the store's files (a
+        corpus on disk: :meth:`ssgs.frame_store.FrameStore.release`); they
+        are read again from the page cache or the disk when next needed."""
+        if self.store is not None:
+            self.store.release()
 
     @property
     def global_var(self):
@@ -417,7 +425,9 @@ class Corpus:
 
     def observation_range(self):
         """[2, D] float64: per-dimension minimum and maximum."""
-        return np.stack([self.observations.min(axis=0), self.observations.max(axis=0)]).astype(np.float64)
+        out = np.stack([self.observations.min(axis=0), self.observations.max(axis=0)]).astype(np.float64)
+        self.release()
+        return out
 
     def silent_frames(self, rows=slice(None)):
         """uint8 per frame (of ``rows``): digital silence (level at the floor)."""

@@ -15,9 +15,11 @@ import numpy as np
 
 from ssgs import kernels
 from ssgs.errors import CheckpointError
-from ssgs.residual_shapes import SHAPE_BINS, fit_shape_variation, lag1_correlation, state_spectral_shape
-from ssgs.runs import (RUN_QUANTILES, end_shares, mean_run_lengths, silence_run_lengths, state_run_quantiles,
-                       within_sequences)
+from ssgs.frame_store import read_rows
+from ssgs.residual_shapes import (SHAPE_BINS, batched_lag1_correlation, fit_shape_variation, shape_from_sums,
+                                  shape_sums)
+from ssgs.runs import (RUN_QUANTILES, end_shares, mean_run_lengths, sequence_batches, silence_run_lengths,
+                       state_run_quantiles, within_sequences)
 
 __all__ = [
     "EXCITATION_KINDS",
@@ -26,6 +28,8 @@ __all__ = [
     "VOICED_KINDS",
     "ExcitationKind",
     "ExcitationModel",
+    "PosteriorSums",
+    "excitation_from_sums",
     "excitation_kind",
     "fit",
     "fit_excitation_model",
@@ -265,13 +269,18 @@ def bin_log_f0():
 def deviation_smoothing(X, means, labels, lengths):
     """Per-dimension lag-1 correlation of the frames' deviations from their
     (most likely, ``labels``) state's mean, over consecutive frames of one
-    state within one sequence; clipped to [0, 0.98]."""
-    dev = X - means[labels]
-    same = (labels[1:] == labels[:-1]) & within_sequences(labels.shape[0], lengths)
-    a, b = dev[:-1][same], dev[1:][same]
-    if a.shape[0] < 3:
-        return np.full(X.shape[1], SMOOTHING)
-    return lag1_correlation(a, b, SMOOTHING)
+    state within one sequence; clipped to [0, 0.98]. Summed over batches
+    of whole sequences (:func:`ssgs.runs.sequence_batches`)."""
+    lengths = np.asarray(lengths, np.int64)
+
+    def pairs(batch):
+        rows, sequences = batch
+        dev = X[rows] - means[labels[rows]]
+        same = (labels[rows][1:] == labels[rows][:-1]) & within_sequences(dev.shape[0], lengths[sequences])
+        return dev[:-1][same], dev[1:][same]
+
+    smoothing = batched_lag1_correlation(pairs, sequence_batches(lengths), SMOOTHING, least=2)
+    return np.full(X.shape[1], SMOOTHING) if smoothing is None else smoothing
 
 
 def voiced_moves(f0, periodicity, lengths=None):
@@ -318,6 +327,62 @@ def leap_intervals(f0, periodicity, lengths=None):
     return np.concatenate([[0.0], smooth / smooth.sum()])
 
 
+class PosteriorSums:
+    """The sums over frames, each frame counted by its posteriors, that the
+    excitation model's per-state statistics divide: added a batch of
+    frames at a time (:meth:`add`), so a long corpus's posteriors are never
+    held at once. One batch gives the bits the whole would."""
+
+    def __init__(self, n_states, shapes=True):
+        N = n_states
+        self.hist, self.logf = np.zeros((N_PITCH_BINS, N)), np.zeros((N_PITCH_BINS, N))
+        self.occupancy, self.periodic, self.silent = np.zeros(N), np.zeros(N), np.zeros(N)
+        self.shape_num = np.zeros((N, SHAPE_BINS)) if shapes else None
+        self.shape_den = np.zeros(N)
+        self.frames, self.periodicity = 0, 0.0
+
+    def add(self, posteriors, f0, periodicity, silent, frame_shapes=None):
+        """Count frames: their posteriors [F, N], f0 and periodicity [F]
+        (float64), digital silence [F] and residual shapes [F, SHAPE_BINS]."""
+        voiced = f0 > 0
+        midi = np.zeros(f0.shape[0])
+        midi[voiced] = 69.0 + 12.0 * np.log2(f0[voiced] / 440.0)
+        bins = np.clip(np.rint(midi).astype(np.int64) - MIDI_LOW, 0, N_PITCH_BINS - 1)
+        weight = posteriors[voiced] * periodicity[voiced, None]
+        np.add.at(self.hist, bins[voiced], weight)
+        np.add.at(self.logf, bins[voiced], weight * np.log(f0[voiced])[:, None])
+        del weight  # [voiced frames, N]: not held through the sums below
+        self.occupancy = self.occupancy + posteriors.sum(axis=0)
+        self.periodic = self.periodic + posteriors.T @ periodicity
+        self.silent = self.silent + posteriors.T @ np.asarray(silent, np.float64)
+        self.frames, self.periodicity = self.frames + f0.shape[0], self.periodicity + periodicity.sum()
+        if self.shape_num is not None:
+            num, den = shape_sums(frame_shapes, posteriors)
+            self.shape_num, self.shape_den = self.shape_num + num, self.shape_den + den
+
+    def pitch(self):
+        """(histogram [N, bins], mean log F0 per bin [N, bins]): each state's
+        pitch, a bin's centre where it has none; the overall histogram for
+        a state with no voiced frame."""
+        hist, logf = self.hist.T, self.logf.T
+        centres = np.tile(bin_log_f0(), (hist.shape[0], 1))
+        pitch_log_f0 = np.where(hist > 0, logf / np.where(hist > 0, hist, 1.0), centres)
+        total = hist.sum(axis=1, keepdims=True)
+        overall = hist.sum(axis=0)
+        fallback = overall / overall.sum() if overall.sum() > 0 else ExcitationModel.neutral(1).pitch_histogram[0]
+        return np.where(total > 0, hist / np.where(total > 0, total, 1.0), fallback[None, :]), pitch_log_f0
+
+    def shares(self):
+        """(mean periodicity [N], silence share [N], occupancy share [N])."""
+        occ = self.occupancy
+        has = occ > 0
+        mean_periodicity = np.where(has, self.periodic / np.where(has, occ, 1.0),
+                                    self.periodicity / self.frames if self.frames else 0.5)
+        silence = np.where(has, self.silent / np.where(has, occ, 1.0), 0.0)
+        share = occ / occ.sum() if occ.sum() > 0 else np.full(occ.shape[0], 1.0 / occ.shape[0])
+        return np.clip(mean_periodicity, 0.0, 1.0), np.clip(silence, 0.0, 1.0), share
+
+
 def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None, smoothing=None,
                          lengths=None, labels=None, observations=None) -> ExcitationModel:
     """Per-state pitch histograms, periodicity, silence share and residual
@@ -331,49 +396,36 @@ def fit_excitation_model(posteriors, f0, periodicity, silent, frame_shapes=None,
     the run lengths; ``observations`` ((the frames [T, D], the states'
     means and covariances), optional) how the shapes follow the frames
     (:func:`fit_shape_regression`)."""
-    T, N = posteriors.shape
     labels = posteriors.argmax(axis=1) if labels is None else labels
-    voiced = f0 > 0
-    midi = np.zeros(T)
-    midi[voiced] = 69.0 + 12.0 * np.log2(f0[voiced] / 440.0)
-    bins = np.clip(np.rint(midi).astype(np.int64) - MIDI_LOW, 0, N_PITCH_BINS - 1)
-    weight = posteriors[voiced] * periodicity[voiced, None]
-    hist = np.zeros((N_PITCH_BINS, N))
-    logf = np.zeros((N_PITCH_BINS, N))
-    np.add.at(hist, bins[voiced], weight)
-    np.add.at(logf, bins[voiced], weight * np.log(f0[voiced])[:, None])
-    del weight  # [voiced frames, N]: not held through the fits below
-    hist, logf = hist.T, logf.T
-    centres = np.tile(bin_log_f0(), (N, 1))
-    pitch_log_f0 = np.where(hist > 0, logf / np.where(hist > 0, hist, 1.0), centres)
-    total = hist.sum(axis=1, keepdims=True)
-    overall = hist.sum(axis=0)
-    fallback = overall / overall.sum() if overall.sum() > 0 else ExcitationModel.neutral(1).pitch_histogram[0]
-    histogram = np.where(total > 0, hist / np.where(total > 0, total, 1.0), fallback[None, :])
-    occ = posteriors.sum(axis=0)
-    mean_periodicity = np.where(occ > 0, posteriors.T @ periodicity / np.where(occ > 0, occ, 1.0),
-                                float(np.mean(periodicity)) if T else 0.5)
-    silence = np.where(occ > 0, posteriors.T @ np.asarray(silent, np.float64) / np.where(occ > 0, occ, 1.0), 0.0)
-    shape = None if frame_shapes is None else state_spectral_shape(frame_shapes, posteriors)
+    sums = PosteriorSums(posteriors.shape[1], frame_shapes is not None)
+    sums.add(posteriors, f0, periodicity, silent, frame_shapes)
+    return excitation_from_sums(sums, f0, periodicity, silent, frame_shapes, smoothing, lengths, labels, observations)
+
+
+def excitation_from_sums(sums, f0, periodicity, silent, frame_shapes, smoothing, lengths, labels, observations):
+    """The excitation model of :class:`PosteriorSums` ``sums`` over every
+    frame, and of the per-frame arrays (as :func:`fit_excitation_model`
+    takes them; ``frame_shapes`` may be a memory map, read in batches)."""
+    T, N = labels.shape[0], sums.occupancy.shape[0]
+    histogram, pitch_log_f0 = sums.pitch()
+    mean_periodicity, silence, share = sums.shares()
+    shape = None if frame_shapes is None else shape_from_sums(sums.shape_num, sums.shape_den)
     variation = None if frame_shapes is None else fit_shape_variation(frame_shapes, labels,
                                                                       shape.astype(np.float16).astype(np.float64),
                                                                       lengths, observations=observations)
-    share = occ / occ.sum() if occ.sum() > 0 else np.full(N, 1.0 / N)
     mean_run = None if lengths is None else mean_run_lengths(labels, lengths, N)
     run_quantiles = None if lengths is None else state_run_quantiles(labels, lengths, N)
     end = None if lengths is None else end_shares(labels, lengths, N)
     runs = silence_run_lengths(silent, lengths)
     silence_runs = np.quantile(runs, np.linspace(0.0, 1.0, SILENCE_QUANTILES)) if runs.size else None
     silence_rate = np.array(runs.size / T) if runs.size else None
-    return ExcitationModel(histogram, pitch_log_f0, np.clip(mean_periodicity, 0.0, 1.0), shape,
-                           np.clip(silence, 0.0, 1.0), share, smoothing, mean_run=mean_run,
-                           pitch_motion=pitch_motion(f0, periodicity, lengths), silence_runs=silence_runs,
-                           silence_rate=silence_rate, pitch_leaps=leap_intervals(f0, periodicity, lengths),
-                           run_quantiles=run_quantiles, end=end,
-                           **({} if variation is None else dict(zip(("shape_components", "shape_spread",
-                                                                      "shape_correlation", "shape_regression"),
-                                                                     variation))))
-
+    return ExcitationModel(histogram, pitch_log_f0, mean_periodicity, shape, silence, share, smoothing,
+                           mean_run=mean_run, pitch_motion=pitch_motion(f0, periodicity, lengths),
+                           silence_runs=silence_runs, silence_rate=silence_rate,
+                           pitch_leaps=leap_intervals(f0, periodicity, lengths), run_quantiles=run_quantiles,
+                           end=end, **({} if variation is None else dict(zip(("shape_components", "shape_spread",
+                                                                              "shape_correlation",
+                                                                              "shape_regression"), variation))))
 
 
 def tensor_shapes(n_states, n_features, hop):
@@ -424,13 +476,23 @@ def check_tensors(tensors, name):
 
 def fit(corpus, params, n_threads=0):
     """The excitation model of a corpus under fitted HMM parameters (before
-    calibration), and each training frame's most likely state [T]."""
-    X = corpus.data()
-    stats = kernels.estep(X, corpus.sequence_lengths, params.startprob, params.transmat, params.means,
-                          params.covars, n_threads=n_threads, return_posteriors=True)
-    labels = stats.posteriors.argmax(axis=1)
-    smoothing = deviation_smoothing(X, params.means, labels, corpus.sequence_lengths)
-    exc = fit_excitation_model(stats.posteriors, corpus.f0.astype(np.float64), corpus.periodicity.astype(np.float64),
-                               corpus.silent_frames(), corpus.frame_shapes(), smoothing, corpus.sequence_lengths,
-                               labels=labels, observations=(X, params.means, params.covars))
+    calibration), and each training frame's most likely state [T]. The
+    posteriors are computed and counted a batch of whole sequences at a
+    time (:func:`ssgs.runs.sequence_batches`); a corpus on disk is read a
+    batch at a time."""
+    X, lengths = corpus.data(), corpus.sequence_lengths
+    f0, periodicity = corpus.f0.astype(np.float64), corpus.periodicity.astype(np.float64)
+    silent, shapes = corpus.silent_frames(), corpus.frame_shapes()
+    corpus.release()
+    labels = np.empty(X.shape[0], np.int64)
+    sums = PosteriorSums(params.n_states)
+    for rows, sequences in sequence_batches(lengths):
+        posteriors = kernels.estep(X[rows], lengths[sequences], params.startprob, params.transmat, params.means,
+                                   params.covars, n_threads=n_threads, return_posteriors=True).posteriors
+        labels[rows] = posteriors.argmax(axis=1)
+        sums.add(posteriors, f0[rows], periodicity[rows], silent[rows], read_rows(shapes, rows))
+        del posteriors
+    smoothing = deviation_smoothing(X, params.means, labels, lengths)
+    exc = excitation_from_sums(sums, f0, periodicity, silent, shapes, smoothing, lengths, labels,
+                               (X, params.means, params.covars))
     return exc, labels

@@ -12,6 +12,7 @@ removes it. docs/training.md says why the corpus goes to disk.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ import numpy as np
 
 from ssgs.errors import SSGSError
 
-__all__ = ["FrameStore", "default_cache_dir"]
+__all__ = ["FrameStore", "default_cache_dir", "read_rows", "release"]
 
 _PREFIX = "run-"
 _LOCK = "lock"
@@ -35,6 +36,23 @@ def default_cache_dir() -> str:
         return os.environ["SSGS_CACHE_DIR"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "ssgs")
+
+
+def release(arr):
+    """Give back the pages of ``arr`` if it is a memory map (a store's
+    file): what was read from it stays in the page cache, not in this
+    process's memory. Anything else is left alone."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+def read_rows(arr, rows):
+    """``arr[rows]`` copied into memory, then :func:`release` of ``arr``:
+    reading a long memory-mapped array in batches holds one batch."""
+    out = np.array(arr[rows])
+    release(arr)
+    return out
 
 
 def _fault(folder, doing, exc) -> SSGSError:
@@ -184,6 +202,11 @@ class FrameStore:
         """Every sequence's coded audio end to end (uint8 [bytes]), read from the file."""
         self.close()
         return self._maps.get(_AUDIO, np.zeros(0, np.uint8))
+
+    def release(self):
+        """Give back the pages of every array read so far (:func:`release`)."""
+        for arr in (self._maps or {}).values():
+            release(arr)
 
     def remove(self):
         """Delete the run folder now (it goes at garbage collection anyway)."""

@@ -13,15 +13,19 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ssgs.runs import within_sequences
+from ssgs.frame_store import read_rows
+from ssgs.runs import sequence_batches, within_sequences
 
 __all__ = [
     "SHAPE_BINS",
+    "batched_lag1_correlation",
     "fit_shape_regression",
     "fit_shape_variation",
     "frame_spectral_shapes",
     "lag1_correlation",
     "resample_bins",
+    "shape_from_sums",
+    "shape_sums",
     "spectral_shape",
     "state_spectral_shape",
     "whitened_deviations",
@@ -74,10 +78,21 @@ def state_spectral_shape(frame_shapes, posteriors):
     """Per-state mean of the frames' shapes (:func:`frame_spectral_shapes`),
     each frame weighted by its posterior; silent frames do not count (states
     with no sounding frame get a flat shape). [N, SHAPE_BINS]"""
+    return shape_from_sums(*shape_sums(frame_shapes, posteriors))
+
+
+def shape_sums(frame_shapes, posteriors):
+    """The sums :func:`state_spectral_shape` divides, over these frames:
+    the posterior-weighted shapes [N, SHAPE_BINS] and the weights [N] of
+    the sounding frames (summed over batches of frames, they give the
+    mean over all)."""
     sounding = ~np.isnan(frame_shapes[:, 0])
     w = _sounding_rows(posteriors, sounding)
-    num = w.T @ _sounding_rows(frame_shapes, sounding).astype(np.float64)
-    den = w.sum(axis=0)
+    return w.T @ _sounding_rows(frame_shapes, sounding).astype(np.float64), w.sum(axis=0)
+
+
+def shape_from_sums(num, den):
+    """Each state's mean shape from :func:`shape_sums` (flat without weight)."""
     return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
 
 
@@ -85,6 +100,15 @@ def _sounding_rows(a, sounding):
     """``a``'s sounding rows: ``a`` itself when every row sounds (no copy;
     the same values in the same layout, so the same products)."""
     return a if sounding.all() else a[sounding]
+
+
+def _sounding(frame_shapes, batches):
+    """[T] bool: which frames have a shape (are not silent), read a batch of
+    rows at a time."""
+    out = np.empty(frame_shapes.shape[0], bool)
+    for rows, _ in batches:
+        out[rows] = ~np.isnan(read_rows(frame_shapes, rows)[:, 0])
+    return out
 
 
 def _deviations(frame_shapes, labels, state_shapes, sounding, chunk=8192):
@@ -102,9 +126,29 @@ def _deviations(frame_shapes, labels, state_shapes, sounding, chunk=8192):
 def lag1_correlation(a, b, default):
     """Per column, the correlation of paired rows ``a`` and ``b`` (``default``
     where either has no variance), clipped to [0, 0.98]."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.clip(np.where(den > 0, (a * b).sum(0) / np.where(den > 0, den, 1.0), default), 0.0, 0.98)
+    return batched_lag1_correlation(lambda _: (a, b), [None], default, least=-1)
+
+
+def batched_lag1_correlation(pairs, batches, default, least=0):
+    """:func:`lag1_correlation` of the paired rows ``pairs(batch)`` gives
+    for each of ``batches``, all batches' rows together, in two passes (the
+    means, then the centred sums) so no batch's rows are held beside
+    another's; None when there are ``least`` pairs or fewer. One batch
+    gives the bits a single call would."""
+    count, sa, sb = 0, 0.0, 0.0
+    for batch in batches:
+        a, b = pairs(batch)
+        count, sa, sb = count + a.shape[0], sa + a.sum(0), sb + b.sum(0)
+    if count <= least:
+        return None
+    ma, mb = sa / count, sb / count
+    saa = sbb = sab = 0.0
+    for batch in batches:
+        a, b = pairs(batch)
+        a, b = a - ma, b - mb
+        saa, sbb, sab = saa + (a * a).sum(0), sbb + (b * b).sum(0), sab + (a * b).sum(0)
+    den = np.sqrt(saa * sbb)
+    return np.clip(np.where(den > 0, sab / np.where(den > 0, den, 1.0), default), 0.0, 0.98)
 
 
 def whitened_deviations(frames, means, covars, states, chol=None):
@@ -226,18 +270,27 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
     correlation that of what the regression leaves. Returns
     (components [k, B], spread [N, k], correlation [k], regression
     [N, R, D] or None), or None without sounding frames."""
-    sounding = ~np.isnan(frame_shapes[:, 0])
+    lengths = None if lengths is None else np.asarray(lengths, np.int64)
+    batches = sequence_batches([frame_shapes.shape[0]] if lengths is None else lengths)
+    sounding = _sounding(frame_shapes, batches)
     if sounding.sum() < 2:
         return None
-    dev = _deviations(frame_shapes, labels, state_shapes, sounding)
-    kept = _sounding_rows(dev, sounding)
-    values, vectors = np.linalg.eigh(kept.T @ kept.copy())  # two operands, as a gemm (not A.T A's syrk)
+
+    def deviations(rows):
+        return _deviations(read_rows(frame_shapes, rows), labels[rows], state_shapes, sounding[rows])
+
+    gram = 0.0
+    for rows, _ in batches:
+        kept = _sounding_rows(deviations(rows), sounding[rows])
+        gram = gram + kept.T @ kept.copy()  # two operands, as a gemm (not A.T A's syrk)
     del kept
-    k = min(k, dev.shape[1])
+    values, vectors = np.linalg.eigh(gram)
+    k = min(k, frame_shapes.shape[1])
     components = vectors[:, ::-1][:, :k].T
     components *= np.where(components[np.arange(k), np.argmax(np.abs(components), axis=1)] < 0, -1.0, 1.0)[:, None]
-    coef = dev @ components.T
-    del dev
+    coef = np.empty((frame_shapes.shape[0], k))
+    for rows, _ in batches:
+        coef[rows] = deviations(rows) @ components.T
     N = state_shapes.shape[0]
     count = np.bincount(labels[sounding], minlength=N)
     spread = np.sqrt(np.stack([np.bincount(labels[sounding], weights=coef[sounding, j] ** 2, minlength=N)
@@ -252,10 +305,15 @@ def fit_shape_variation(frame_shapes, labels, state_shapes, lengths=None, k=SHAP
         if regression is not None:
             spread[:, :R] = drawn_spread
             coef[rows, :R] = left
-    pair = sounding[1:] & sounding[:-1] & within_sequences(sounding.shape[0], lengths)
-    correlation = np.zeros(k)
-    if pair.sum() > 2:  # of the standardised draws generation correlates (coefficient / the state's spread)
-        z = coef / np.where(spread[labels] > 0, spread[labels], 1.0)
-        correlation = lag1_correlation(z[:-1][pair], z[1:][pair], 0.0)
+
+    def pairs(batch):  # of the standardised draws generation correlates (coefficient / the state's spread)
+        rows, sequences = batch
+        s = sounding[rows]
+        pair = s[1:] & s[:-1] & within_sequences(s.shape[0], None if lengths is None else lengths[sequences])
+        z = coef[rows] / np.where(spread[labels[rows]] > 0, spread[labels[rows]], 1.0)
+        return z[:-1][pair], z[1:][pair]
+
+    correlation = batched_lag1_correlation(pairs, batches, 0.0, least=2)
+    correlation = np.zeros(k) if correlation is None else correlation
     return components, spread, correlation, regression
 

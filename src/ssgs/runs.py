@@ -12,12 +12,14 @@ import numpy as np
 import scipy.stats
 
 __all__ = [
+    "BATCH_FRAMES",
     "RUN_QUANTILES",
     "end_shares",
     "geometric_rejected",
     "mean_run_lengths",
     "silence_run_lengths",
     "state_run_quantiles",
+    "sequence_batches",
     "state_runs",
     "true_runs",
     "within_sequences",
@@ -26,6 +28,24 @@ __all__ = [
 RUN_QUANTILES = 33  # a state's run lengths, where a geometric does not fit them, are kept as this many quantiles
 RUN_TEST_LEVEL = 0.01  # a state's run lengths are called not geometric when a G-test rejects it at this level
 RUN_TEST_MIN = 10  # runs a state needs before its lengths are tested
+BATCH_FRAMES = 1 << 17  # statistics over a long corpus are summed over batches of whole sequences of this many frames
+
+
+def sequence_batches(lengths, limit=None):
+    """Consecutive whole sequences (of ``lengths`` frames) in batches of
+    at most ``limit`` frames (default :data:`BATCH_FRAMES`; a longer
+    sequence alone): a list of (frame slice, sequence slice). A corpus
+    within ``limit`` frames is one batch."""
+    limit = BATCH_FRAMES if limit is None else limit
+    lengths = np.asarray(lengths, dtype=np.int64)
+    out, first, frame, count = [], 0, 0, 0
+    for i, n in enumerate(lengths):
+        if count and count + n > limit:
+            out.append((slice(frame, frame + count), slice(first, i)))
+            first, frame, count = i, frame + count, 0
+        count += int(n)
+    out.append((slice(frame, frame + count), slice(first, len(lengths))))
+    return out
 
 
 def within_sequences(n_frames, lengths):
