@@ -207,6 +207,28 @@ def test_estep_is_bit_identical_for_any_thread_count(lengths, N, D, seed):
             assert_array_equal(a, b)
 
 
+@given(
+    lengths=st.lists(st.integers(1, 60), min_size=2, max_size=30),
+    N=st.integers(1, 5), D=st.integers(1, 4), seed=st.integers(0, 2**32 - 1), data=st.data(),
+)
+def test_an_estep_continued_over_batches_gives_the_one_calls_bits(lengths, N, D, seed, data):
+    """Sequences split anywhere into batches, each E-step continuing the
+    last one's sums (``after``), on any thread count: the bits of one call."""
+    rng = np.random.default_rng(seed)
+    startprob, transmat, means, covars = random_model(rng, N, D, sparse=bool(seed % 2))
+    X = rng.normal(0, 2, (sum(lengths), D))
+    whole = kernels.estep(X, lengths, startprob, transmat, means, covars)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(lengths) - 1), max_size=5))))
+    edges, offsets = [0, *cuts, len(lengths)], np.concatenate([[0], np.cumsum(lengths)])
+    stats = None
+    for a, b in zip(edges[:-1], edges[1:]):
+        stats = kernels.estep(X[offsets[a]:offsets[b]], lengths[a:b], startprob, transmat, means, covars,
+                              n_threads=data.draw(st.sampled_from([1, 2, 3])), after=stats)
+    for name in ("log_likelihood", "seq_log_likelihood", "occupancy", "start_occupancy", "xi_sum", "moment1",
+                 "moment2"):
+        assert_array_equal(getattr(stats, name), getattr(whole, name), err_msg=name)
+
+
 def test_estep_agrees_with_the_single_sequence_kernels(rng):
     startprob, transmat, means, covars = random_model(rng, 4, 6)
     X, _ = sample_observations(rng, startprob, transmat, means, covars, 500)

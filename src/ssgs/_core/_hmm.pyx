@@ -74,29 +74,44 @@ def viterbi_log(const double[:, ::1] log_frameprob, const double[::1] log_startp
 
 def estep(const double[:, ::1] X, const int64_t[::1] lengths, const double[::1] startprob,
           const double[:, ::1] transmat, const double[:, ::1] means,
-          const double[:, :, ::1] covars, int n_threads, bint return_posteriors):
+          const double[:, :, ::1] covars, int n_threads, bint return_posteriors, sums=None):
+    """``sums``: (occupancy, start, xi_sum, m1, m2) of an earlier call to
+    continue from (copied, not changed), or None to start from zero."""
     cdef ptrdiff_t T = X.shape[0], D = X.shape[1], N = means.shape[0], S = lengths.shape[0]
     seq_ll = np.empty(S)
-    occupancy = np.empty(N)
-    start = np.empty(N)
-    xi_sum = np.empty((N, N))
-    m1 = np.empty((N, D))
-    m2 = np.empty((N, D, D))
+    if sums is None:
+        occupancy, start, xi_sum, m1, m2 = np.empty(N), np.empty(N), np.empty((N, N)), np.empty((N, D)), np.empty((N, D, D))
+    else:
+        occupancy, start, xi_sum, m1, m2 = (np.array(a, dtype=np.float64, order="C") for a in sums)
     posteriors = np.empty((T, N)) if return_posteriors else None
     cdef double[::1] llv = seq_ll, ov = occupancy, sv = start
     cdef double[:, ::1] xv = xi_sum, m1v = m1
     cdef double[:, :, ::1] m2v = m2
     cdef double[:, ::1] pv
     cdef double *pp = NULL
-    if return_posteriors:
+    cdef double *llp = NULL
+    cdef int accumulate = sums is not None
+    if S > 0:
+        llp = &llv[0]
+    if return_posteriors and T > 0:
         pv = posteriors
         pp = &pv[0, 0]
+    cdef const double *xp = NULL
+    cdef const int64_t *lp = NULL
+    if T > 0:
+        xp = &X[0, 0]
+    if S > 0:
+        lp = &lengths[0]
     cdef ptrdiff_t bad = 0
     cdef int status
     with nogil:
-        status = ssgs_estep(T, D, N, S, &X[0, 0], &lengths[0], &startprob[0], &transmat[0, 0],
-                            &means[0, 0], &covars[0, 0, 0], n_threads, &llv[0], &ov[0], &sv[0],
-                            &xv[0, 0], &m1v[0, 0], &m2v[0, 0, 0], pp, &bad)
+        if accumulate:
+            status = ssgs_estep_continue(T, D, N, S, xp, lp, &startprob[0], &transmat[0, 0], &means[0, 0],
+                                         &covars[0, 0, 0], n_threads, llp, &ov[0], &sv[0], &xv[0, 0], &m1v[0, 0],
+                                         &m2v[0, 0, 0], pp, &bad)
+        else:
+            status = ssgs_estep(T, D, N, S, xp, lp, &startprob[0], &transmat[0, 0], &means[0, 0], &covars[0, 0, 0],
+                                n_threads, llp, &ov[0], &sv[0], &xv[0, 0], &m1v[0, 0], &m2v[0, 0, 0], pp, &bad)
     check_status(status, bad, "estep")
     return seq_ll, occupancy, start, xi_sum, m1, m2, posteriors
 

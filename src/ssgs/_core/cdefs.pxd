@@ -67,6 +67,12 @@ cdef extern from "ssgs_hmm.h" nogil:
                    double *seq_log_likelihood, double *occupancy, double *start_occupancy,
                    double *xi_sum, double *moment1, double *moment2, double *posteriors,
                    ptrdiff_t *err_index)
+    int ssgs_estep_continue(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
+                            const int64_t *lengths, const double *startprob, const double *transmat,
+                            const double *means, const double *covars, int n_threads,
+                            double *seq_log_likelihood, double *occupancy, double *start_occupancy,
+                            double *xi_sum, double *moment1, double *moment2, double *posteriors,
+                            ptrdiff_t *err_index)
     int ssgs_sample_states(ptrdiff_t N, const double *startprob, const double *transmat,
                            ptrdiff_t n, uint64_t seed, int64_t *path)
 

@@ -242,7 +242,7 @@ def _lengths(lengths, n_frames):
 
 
 def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
-          return_posteriors=False):
+          return_posteriors=False, after=None):
     """The E-step of Baum-Welch over many sequences in one call.
 
     Emissions through Cholesky factors, scaled forward-backward and the
@@ -262,6 +262,11 @@ def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
         Threads over sequences; 0 (default) uses every core.
     return_posteriors : bool, optional
         Also return gamma for every frame (n_frames x n_states floats).
+    after : EStepResult, optional
+        The result of the sequences before these (the same parameters):
+        the sums continue from its sums and ``seq_log_likelihood`` from
+        its own, so batches of sequences in order give the bits one call
+        over all of them gives. Its posteriors are not carried over.
 
     Returns
     -------
@@ -286,9 +291,13 @@ def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
     lengths = _lengths(lengths, X.shape[0])
     means, covars = _gaussians(means, covars, X.shape[1])
     startprob, transmat = _probabilities(startprob, transmat, means.shape[0])
+    sums = None if after is None else (after.occupancy, after.start_occupancy, after.xi_sum, after.moment1,
+                                       after.moment2)
     seq_ll, occ, start, xi, m1, m2, post = _hmm.estep(
         X, lengths, startprob, transmat, means, covars, resolve_threads(n_threads),
-        bool(return_posteriors))
+        bool(return_posteriors), sums)
+    if after is not None:
+        seq_ll = np.concatenate([after.seq_log_likelihood, seq_ll])
     return EStepResult(float(np.sum(seq_ll)), seq_ll, occ, start, xi, m1, m2, post)
 
 

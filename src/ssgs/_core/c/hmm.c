@@ -525,9 +525,20 @@ static void add_into(double *dst, const double *src, ptrdiff_t n)
         dst[i] += src[i];
 }
 
-int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
+static void load_totals(double *total, ptrdiff_t N, ptrdiff_t D, const double *occupancy,
+                        const double *start_occupancy, const double *xi_sum, const double *moment1,
+                        const double *moment2)
+{
+    memcpy(total, occupancy, (size_t)N * sizeof(double));
+    memcpy(total + N, start_occupancy, (size_t)N * sizeof(double));
+    memcpy(total + 2 * N, xi_sum, (size_t)(N * N) * sizeof(double));
+    memcpy(total + 2 * N + N * N, moment1, (size_t)(N * D) * sizeof(double));
+    memcpy(total + 2 * N + N * N + N * D, moment2, (size_t)(N * D * D) * sizeof(double));
+}
+
+static int estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
                const int64_t *lengths, const double *startprob, const double *transmat,
-               const double *means, const double *covars, int n_threads,
+               const double *means, const double *covars, int n_threads, int accumulate,
                double *seq_log_likelihood, double *occupancy, double *start_occupancy,
                double *xi_sum, double *moment1, double *moment2, double *posteriors,
                ptrdiff_t *err_index)
@@ -544,6 +555,8 @@ int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double 
         free(total);
         return SSGS_ERR_NOMEM;
     }
+    if (accumulate)
+        load_totals(total, N, D, occupancy, start_occupancy, xi_sum, moment1, moment2);
     ptrdiff_t Tmax = 0;
     offsets[0] = 0;
     int status = SSGS_OK;
@@ -677,6 +690,30 @@ int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double 
     free(total);
     gaussians_free(&g);
     return status;
+}
+
+int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
+               const int64_t *lengths, const double *startprob, const double *transmat,
+               const double *means, const double *covars, int n_threads,
+               double *seq_log_likelihood, double *occupancy, double *start_occupancy,
+               double *xi_sum, double *moment1, double *moment2, double *posteriors,
+               ptrdiff_t *err_index)
+{
+    return estep(T, D, N, S, X, lengths, startprob, transmat, means, covars, n_threads, 0,
+                 seq_log_likelihood, occupancy, start_occupancy, xi_sum, moment1, moment2, posteriors,
+                 err_index);
+}
+
+int ssgs_estep_continue(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
+                        const int64_t *lengths, const double *startprob, const double *transmat,
+                        const double *means, const double *covars, int n_threads,
+                        double *seq_log_likelihood, double *occupancy, double *start_occupancy,
+                        double *xi_sum, double *moment1, double *moment2, double *posteriors,
+                        ptrdiff_t *err_index)
+{
+    return estep(T, D, N, S, X, lengths, startprob, transmat, means, covars, n_threads, 1,
+                 seq_log_likelihood, occupancy, start_occupancy, xi_sum, moment1, moment2, posteriors,
+                 err_index);
 }
 
 int ssgs_sample_states(ptrdiff_t N, const double *startprob, const double *transmat,

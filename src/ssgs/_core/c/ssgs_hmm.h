@@ -108,6 +108,20 @@ int ssgs_estep(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double 
                ptrdiff_t *err_index);
 
 /*
+ * ssgs_estep for the sequences after others: the sums (occupancy,
+ * start_occupancy, xi_sum, moment1, moment2) start from the values the
+ * outputs hold, another call's sums, instead of zero. Batches of sequences
+ * in order then give the bits one call over all of them gives:
+ * ((0 + s0) + s1) + ... (moment2's lower triangle is not read).
+ */
+int ssgs_estep_continue(ptrdiff_t T, ptrdiff_t D, ptrdiff_t N, ptrdiff_t S, const double *X,
+                        const int64_t *lengths, const double *startprob, const double *transmat,
+                        const double *means, const double *covars, int n_threads,
+                        double *seq_log_likelihood, double *occupancy, double *start_occupancy,
+                        double *xi_sum, double *moment1, double *moment2, double *posteriors,
+                        ptrdiff_t *err_index);
+
+/*
  * A state path of length n drawn from the Markov chain (startprob,
  * transmat), with xoshiro256** seeded by splitmix64(seed). The same seed
  * gives the same path on every platform.
