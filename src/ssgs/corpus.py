@@ -402,13 +402,25 @@ class Corpus:
         return np.concatenate([[0], np.cumsum(self.sequence_lengths)]).astype(np.int64)
 
     def data(self):
-        """The observations in float64 [T, D] (computed once)."""
-        if self._X is None:
-            self._X = self.observations.astype(np.float64)
-            self.release()
-            var = self._X.var(axis=0)
+        """The observations in float64 [T, D]: computed once and kept, or,
+        for a corpus on disk, computed at each call and not kept (the
+        E-step reads :meth:`frames` instead)."""
+        if self._X is not None:
+            return self._X
+        X = self.observations.astype(np.float64)
+        self.release()
+        if self._global_var is None:
+            var = X.var(axis=0)
             self._global_var = np.where(var > 0, var, 1.0)
-        return self._X
+        if self.store is None:
+            self._X = X
+        return X
+
+    def frames(self):
+        """The observations as the E-step reads them, a batch of rows at a
+        time (:func:`ssgs.hmm.batched_estep`): the float32 memory map of a
+        corpus on disk (the same values as :meth:`data`), else :meth:`data`."""
+        return self.observations if self.store is not None else self.data()
 
     def release(self):
         """Give back the memory of what was read from the store's files (a
@@ -420,7 +432,8 @@ class Corpus:
     @property
     def global_var(self):
         """Per-dimension variance of the observations (1 where there is none)."""
-        self.data()
+        if self._global_var is None:
+            self.data()
         return self._global_var
 
     def observation_range(self):

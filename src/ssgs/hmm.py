@@ -15,10 +15,13 @@ import numpy as np
 
 from ssgs import kernels
 from ssgs.checks import check_float
+from ssgs.frame_store import read_rows, release
+from ssgs.runs import sequence_batches
 
 __all__ = [
     "HMMParams",
     "StateSelection",
+    "batched_estep",
     "bic",
     "supported_states",
     "em_iteration",
@@ -228,19 +231,47 @@ def m_step(stats, params, n_sequences, global_var, covariance_floor):
     return HMMParams(startprob, transmat, means, covars), weak
 
 
-def _reseed(params, weak, X, global_var, covariance_floor, n_threads, share=1e-3):
+def _rows64(frames, rows):
+    """Rows ``rows`` of ``frames`` in float64: a view of a float64 array,
+    or read from a memory map (a corpus on disk, float32) and converted."""
+    if isinstance(frames, np.memmap):
+        return read_rows(frames, rows).astype(np.float64)
+    return np.asarray(frames[rows], dtype=np.float64)
+
+
+def batched_estep(frames, lengths, params, n_threads, return_posteriors=False):
+    """:func:`ssgs.kernels.estep` over ``frames`` [T, D] (float64, or a
+    float32 memory map) a batch of whole sequences at a time
+    (:func:`ssgs.runs.sequence_batches`), each continuing the last's sums:
+    the bits of one call, holding one batch of frames."""
+    stats = None
+    lengths = np.asarray(lengths, np.int64)
+    for rows, sequences in sequence_batches(lengths):
+        stats = kernels.estep(_rows64(frames, rows), lengths[sequences], params.startprob, params.transmat,
+                              params.means, params.covars, n_threads=n_threads, after=stats)
+    return stats
+
+
+def _badness(frames, lengths, params, keep, n_threads):
+    """How well the states ``keep`` explain each frame: the best of their
+    log densities [T], a batch of frames at a time."""
+    out = np.zeros(frames.shape[0])
+    if keep.size:
+        for rows, _ in sequence_batches(lengths):
+            out[rows] = kernels.gaussian_logpdf(_rows64(frames, rows), params.means[keep], params.covars[keep],
+                                                n_threads=n_threads).max(axis=1)
+    return out
+
+
+def _reseed(params, weak, X, lengths, global_var, covariance_floor, n_threads, share=1e-3):
     """Move states that explain (almost) nothing onto the frames the model
     explains worst: mean at such a frame, covariance a quarter of the global
     one, and a small share of every row's transition mass (and of the start
-    mass) so the E-step can reach them."""
+    mass) so the E-step can reach them. ``X``: the frames, as
+    :func:`batched_estep` takes them."""
     params = params.copy()
     keep = np.setdiff1d(np.arange(params.n_states), weak)
-    if keep.size:
-        logp = kernels.gaussian_logpdf(X, params.means[keep], params.covars[keep], n_threads=n_threads)
-        badness = logp.max(axis=1)
-    else:
-        badness = np.zeros(X.shape[0])
-    order = np.argsort(badness, kind="stable")
+    order = np.argsort(_badness(X, lengths, params, keep, n_threads), kind="stable")
     chosen = []
     for t in order:
         if all(np.any(X[t] != X[c]) for c in chosen):
@@ -249,6 +280,7 @@ def _reseed(params, weak, X, global_var, covariance_floor, n_threads, share=1e-3
             break
     D = X.shape[1]
     global_cov = np.cov(X, rowvar=False).reshape(D, D)
+    release(X)
     for j, t in zip(weak, chosen):
         params.means[j] = X[t]
         params.covars[j] = floor_covariances((0.25 * global_cov)[None], global_var, covariance_floor)[0]
@@ -290,7 +322,8 @@ MAX_RESEEDS = 2
 
 
 def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, reseeds=None, estep=None):
-    """One EM iteration.
+    """One EM iteration over the frames ``X`` (float64, or a float32 memory
+    map of a corpus on disk: :func:`batched_estep`).
 
     Returns
     -------
@@ -306,8 +339,7 @@ def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, re
     """
     t0 = time.perf_counter()
     if estep is None:
-        stats = kernels.estep(X, lengths, params.startprob, params.transmat, params.means,
-                              params.covars, n_threads=n_threads)
+        stats = batched_estep(X, lengths, params, n_threads)
     else:  # elsewhere (a Dask cluster): the same statistics, reduced in the same order
         stats = estep(params)
     new, weak = m_step(stats, params, len(lengths), global_var, covariance_floor)
@@ -318,7 +350,7 @@ def em_iteration(X, lengths, params, global_var, covariance_floor, n_threads, re
     again = weak[reseeds[weak] < MAX_RESEEDS]
     dormant = weak[reseeds[weak] >= MAX_RESEEDS]
     if again.size:
-        new = _reseed(new, again, X, global_var, covariance_floor, n_threads)
+        new = _reseed(new, again, X, lengths, global_var, covariance_floor, n_threads)
         reseeds[again] += 1
     record = {
         "log_likelihood": stats.log_likelihood / X.shape[0],

@@ -410,7 +410,7 @@ class SpectralStateGuidedSynthesis(_hmm.StateSelection, model_io.Persistence, Fr
         if self._reseeds is None or len(self._reseeds) != self.n_states:
             self._reseeds = np.zeros(self.n_states, dtype=np.int64)
         estep = None if self.backend is None else self.backend.estep
-        params, record = _hmm.em_iteration(self.corpus.data(), self.sequence_lengths, self.params,
+        params, record = _hmm.em_iteration(self.corpus.frames(), self.sequence_lengths, self.params,
                                            self.corpus.global_var, self.covariance_floor, self.n_threads,
                                            self._reseeds, estep=estep)
         self.params = params
