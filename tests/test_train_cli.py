@@ -14,6 +14,7 @@ from numpy.testing import assert_array_equal
 from signals import music_like
 
 from ssgs import SpectralStateGuidedSynthesis
+from ssgs.frame_store import FrameStore
 
 PARAMS = ("transition_matrix", "initial_probabilities", "state_means", "state_covariances")
 
@@ -201,8 +202,11 @@ def test_corrupt_resume_checkpoint_exits_1(corpus, tmp_path):
 
 
 def test_killed_training_always_leaves_a_loadable_checkpoint(corpus, tmp_path):
+    """Every checkpoint on disk after a SIGKILL is whole; each run's corpus
+    folder left in the cache by the kill is removed by the next run."""
     rng = np.random.default_rng(99)
-    out = tmp_path / "m"
+    out, cache = tmp_path / "m", tmp_path / "cache"
+    env = dict(os.environ, SSGS_CACHE_DIR=str(cache))
     kills = 0
     for attempt in range(6):
         # odd attempts resume the newest checkpoint (in their own folder); even ones start a new run over it
@@ -211,7 +215,7 @@ def test_killed_training_always_leaves_a_loadable_checkpoint(corpus, tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "ssgs.train", "--folders", str(corpus), "--n-states", "8", "--tol", "0",
              "--n-iterations", "100000", "--checkpoint-interval", "1", "--checkpoint-dir", str(out), "-q", *resume],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         time.sleep(float(rng.uniform(1.0, 3.0)))
         assert proc.poll() is None, "training ended before the kill: the test needs a longer run"
         proc.send_signal(signal.SIGKILL)
@@ -221,7 +225,10 @@ def test_killed_training_always_leaves_a_loadable_checkpoint(corpus, tmp_path):
         assert checkpoints, "nothing was written before the kill"
         for path in checkpoints:  # every checkpoint on disk is whole, the newest included
             load(path)
+        assert len(list(cache.glob("run-*"))) == 1  # the killed run's; the runs before it removed theirs
     assert kills == 6
+    FrameStore(cache).remove()
+    assert list(cache.glob("run-*")) == []
 
 
 def newest(folder):

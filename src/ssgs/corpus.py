@@ -622,7 +622,7 @@ def _coded_sequences(tensors, samples, sample_rate, name):
         if not scale > 0 or bits not in training_audio.BITS:
             raise CheckpointError(f"{name}: sequence {i}'s training audio has scale {scale:g} and {bits} bits "
                                   f"(a positive scale and 16 or 24 bits are needed)")
-        coded = training_audio.CodedAudio(bytes(data[a:b]), scale, bits, int(samples[i]))
+        coded = training_audio.CodedAudio(memoryview(data[a:b]), scale, bits, int(samples[i]))  # no copy
         fault = training_audio.check(coded, sample_rate)
         if fault:
             raise CheckpointError(f"{name}: sequence {i}'s training audio {fault}")
