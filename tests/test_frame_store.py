@@ -222,3 +222,65 @@ def test_an_excitation_fit_in_batches_is_the_whole_fit_to_rounding(files, tmp_pa
     assert sorted(a) == sorted(b)
     for name in a:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+class _RecordingBackend:
+    """Stands for a Dask backend: records what it is given, computes nothing."""
+
+    def __init__(self):
+        self.attached = None
+
+    def attach(self, observations, lengths):
+        self.attached = (np.asarray(observations).copy(), np.asarray(lengths).copy())
+
+
+def test_a_resumed_run_on_a_cluster_keeps_its_corpus_on_disk_and_its_cluster(files, tmp_path):
+    """Resuming with artifacts, the corpus goes to the cache folder and the
+    frames to the cluster, both: neither choice hides the other."""
+    from ssgs import train
+    from ssgs.train_options import build_parser
+
+    model = _trained(files, None)
+    path = tmp_path / "c.safetensors"
+    model.save_checkpoint(str(path))
+    args = build_parser().parse_args(["--resume", str(path), "--n-iterations", "9", "--cache-dir",
+                                      str(tmp_path / "cache"), "-q"])
+    args.backend, args.prog = _RecordingBackend(), "ssgs train"
+    resumed, _ = train._resumed_model(args, train.Reporter(True), {})
+    assert resumed.backend is args.backend
+    assert resumed.corpus.store is not None
+    assert os.path.dirname(resumed.corpus.store.folder) == str(tmp_path / "cache")
+    observations, lengths = args.backend.attached
+    assert np.array_equal(observations, model.corpus.observations)
+    assert np.array_equal(lengths, model.corpus.sequence_lengths)
+
+
+def test_a_store_refuses_a_sequence_unlike_the_first_and_writes_nothing(tmp_path):
+    from ssgs.training_audio import encode
+
+    store = FrameStore(tmp_path)
+    audio = encode(np.full(512, 0.1), 16000)
+    store.append({"observations": np.zeros((4, 3), np.float32), "f0": np.zeros(4, np.float32)}, 1024, audio)
+    sizes = {"observations": 4 * 3 * 4, "f0": 4 * 4}  # the first sequence's bytes
+    for arrays in ({"observations": np.zeros((4, 2), np.float32), "f0": np.zeros(4, np.float32)},
+                   {"observations": np.zeros((4, 3), np.float32)},
+                   {"observations": np.zeros((4, 3), np.float32), "f0": np.zeros(5, np.float32)}):
+        with pytest.raises(ValueError):
+            store.append(arrays, 1024, audio)
+    store.close()
+    assert {name: os.path.getsize(os.path.join(store.folder, name)) for name in sizes} == sizes
+    assert store.arrays()["observations"].shape == (4, 3)
+    store.remove()
+
+
+def test_a_memory_mapped_tensor_is_written_as_its_own_bytes(tmp_path, monkeypatch):
+    """A map of part of a file, read in chunks smaller than it: its bytes,
+    not the file's from its start."""
+    data = np.arange(1000, dtype=np.uint8)
+    data.tofile(tmp_path / "raw")
+    mapped = np.memmap(tmp_path / "raw", dtype=np.uint8, mode="r", shape=(1000,))
+    monkeypatch.setattr(checkpoint, "_CHUNK", 64)
+    checkpoint.write_checkpoint(str(tmp_path / "c.safetensors"), {"part": mapped[100:700], "whole": mapped}, {})
+    stored, _ = checkpoint.read_checkpoint(str(tmp_path / "c.safetensors"))
+    assert np.array_equal(stored["part"], data[100:700])
+    assert np.array_equal(stored["whole"], data)

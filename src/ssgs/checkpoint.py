@@ -34,6 +34,7 @@ import tempfile
 import numpy as np
 
 from ssgs.errors import CheckpointError, CheckpointNotFoundError, SSGSError
+from ssgs.frame_store import release
 
 __all__ = [
     "FORMAT_VERSION",
@@ -69,8 +70,8 @@ _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 def _contiguous(arr):
     """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d);
-    a whole-file memory map as it is (:func:`_chunks` reads its file)."""
-    if _mapped_file(arr):
+    a memory map as it is (:func:`_chunks` reads it a chunk at a time)."""
+    if _mapped(arr):
         return arr
     arr = np.asarray(arr)
     return np.ascontiguousarray(arr).reshape(arr.shape)
@@ -94,31 +95,27 @@ def _buffer(arr):
     return memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
 
 
-def _mapped_file(arr) -> bool:
-    """Whether ``arr`` is a C-contiguous memory map of a file, from its start
-    (a training corpus on disk: :mod:`ssgs.frame_store`)."""
-    return (isinstance(arr, np.memmap) and getattr(arr, "filename", None) is not None and arr.offset == 0
-            and arr.flags.c_contiguous)
+def _mapped(arr) -> bool:
+    """Whether ``arr`` is a C-contiguous memory map (a training corpus on
+    disk: :mod:`ssgs.frame_store`)."""
+    return isinstance(arr, np.memmap) and arr.flags.c_contiguous
 
 
 _CHUNK = 1 << 22
 
 
 def _chunks(arr):
-    """The bytes of a C-contiguous array in order; of a memory-mapped file,
-    read from the file a few megabytes at a time (never mapped whole, so
-    writing a checkpoint of hours of audio holds a few megabytes)."""
-    if not _mapped_file(arr):
+    """The bytes of a C-contiguous array in order, without copying them;
+    of a memory map, a few megabytes at a time, each chunk's pages given
+    back once it is used (so writing a checkpoint of hours of audio holds
+    a few megabytes)."""
+    if not _mapped(arr):
         yield _buffer(arr)
         return
-    with open(arr.filename, "rb") as f:
-        left = arr.nbytes
-        while left > 0:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                raise OSError(f"{arr.filename}: ended {left} bytes early")
-            left -= len(chunk)
-            yield chunk
+    flat = arr.reshape(-1).view(np.uint8)
+    for start in range(0, flat.shape[0], _CHUNK):
+        yield memoryview(flat[start:start + _CHUNK])
+        release(arr)
 
 
 def _safetensors_header(tensors, metadata) -> tuple[bytes, list]:

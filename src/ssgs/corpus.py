@@ -346,13 +346,18 @@ class Corpus:
         del self._pending_threads, self._sequences
         return getattr(self, name)
 
+    @property
+    def needs_analysis(self) -> bool:
+        """Whether the corpus is coded audio not analysed yet (:meth:`from_coded`)."""
+        return "_pending_threads" in self.__dict__
+
     def into_store(self, store):
         """This corpus read from ``store`` (a new
         :class:`ssgs.frame_store.FrameStore`): a corpus loaded from coded
         audio and not analysed yet is analysed into it a sequence at a time
         (the same arrays, never all held at once); any other is returned
         as it is."""
-        if "_pending_threads" not in self.__dict__:
+        if not self.needs_analysis:
             return self
         _analyse_all(self.audio, self.config, self._pending_threads, self._sequences,
                      lambda feats: store_sequence(store, feats))

@@ -16,6 +16,7 @@ import mmap
 import os
 import shutil
 import tempfile
+import time
 import weakref
 
 import numpy as np
@@ -25,6 +26,7 @@ from ssgs.errors import SSGSError
 __all__ = ["FrameStore", "default_cache_dir", "read_rows", "release"]
 
 _PREFIX = "run-"
+_MAKING = ".making-"  # a run folder's name until its lock is held
 _LOCK = "lock"
 _AUDIO = "training_audio"
 
@@ -67,15 +69,20 @@ def _fault(folder, doing, exc) -> SSGSError:
 
 
 def _locked_by_another(path) -> bool:
-    """Whether another live process holds the lock file ``path``."""
+    """Whether the run folder whose lock file is ``path`` may still be in
+    use: its lock is held by a live process, or cannot be tested (no
+    advisory locks here: another run's folder is never taken). False
+    only when the lock could be taken, or there is no lock file."""
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - no advisory locks: never take another run's folder
+    except ImportError:  # pragma: no cover - no advisory locks (Windows)
         return True
     try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return False
@@ -86,24 +93,57 @@ def _locked_by_another(path) -> bool:
 
 
 def _remove_abandoned(cache_dir):
-    """Remove run folders under ``cache_dir`` whose process is gone."""
+    """Remove run folders under ``cache_dir`` whose process is gone (a folder
+    is named ``run-`` only once its lock is held: :func:`_new_run_folder`)."""
     for name in os.listdir(cache_dir):
         folder = os.path.join(cache_dir, name)
         if name.startswith(_PREFIX) and os.path.isdir(folder):
             if not _locked_by_another(os.path.join(folder, _LOCK)):
                 shutil.rmtree(folder, ignore_errors=True)
+        elif name.startswith(_MAKING) and os.path.isdir(folder):  # a run killed while making its folder
+            try:
+                stale = time.time() - os.path.getmtime(folder) > 3600
+            except OSError:
+                stale = False
+            if stale:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _lock(folder):
-    """A file descriptor holding the run folder's lock for this process's life."""
+    """A file descriptor holding the run folder's lock for this process's
+    life (where the file system has no advisory locks, none is held: the
+    folder is then never taken by another run, and goes when this run ends)."""
     fd = os.open(os.path.join(folder, _LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:  # pragma: no cover
+    except ImportError:  # pragma: no cover - Windows
         pass
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):  # a folder of its own: cannot be
+            os.close(fd)
+            raise
     return fd
+
+
+def _new_run_folder(cache_dir):
+    """(folder, lock fd): a new folder made under a name cleaning passes
+    by, locked, then renamed ``run-...``, so no other run can take it for
+    abandoned between its making and its lock."""
+    making = tempfile.mkdtemp(prefix=_MAKING, dir=cache_dir)
+    try:
+        fd = _lock(making)
+    except BaseException:
+        shutil.rmtree(making, ignore_errors=True)
+        raise
+    folder = os.path.join(cache_dir, _PREFIX + os.path.basename(making)[len(_MAKING):])
+    try:
+        os.rename(making, folder)
+    except BaseException:
+        _release(making, fd)
+        raise
+    return folder, fd
 
 
 def _release(folder, fd):
@@ -128,22 +168,31 @@ class FrameStore:
         try:
             os.makedirs(cache_dir, exist_ok=True)
             _remove_abandoned(cache_dir)
-            self.folder = tempfile.mkdtemp(prefix=_PREFIX, dir=cache_dir)
-            fd = _lock(self.folder)
+            self.folder, fd = _new_run_folder(cache_dir)
         except OSError as exc:
             raise _fault(cache_dir, "making a run folder", exc) from None
         self._finalizer = weakref.finalize(self, _release, self.folder, fd)
         self.sequence_samples, self._audio = [], []  # (offset, size, scale, bits) per sequence
         self._files, self._layout, self._frames, self._audio_bytes = {}, {}, 0, 0
-        self._maps = None
+        self._maps, self._failed = None, False
+
+    def _check(self, arrays):
+        """The arrays of one sequence, C-contiguous, after checking that
+        they are the arrays every sequence has (names, dtypes, row shapes)
+        with one row count: nothing is written for a sequence that is not."""
+        arrays = {name: np.ascontiguousarray(arr) for name, arr in arrays.items()}
+        layout = {name: (arr.dtype.str, arr.shape[1:]) for name, arr in arrays.items()}
+        rows = {arr.shape[0] for arr in arrays.values()}
+        if not arrays or len(rows) != 1:
+            raise ValueError(f"a sequence's arrays must be some, with one row count: {sorted(rows)}")
+        expected = {k: v for k, v in self._layout.items() if k != _AUDIO}
+        if expected and layout != expected:
+            raise ValueError(f"a sequence's arrays {layout} differ from the first sequence's {expected}")
+        return arrays
 
     def _write(self, name, arr):
-        """Append ``arr`` to the file of array ``name`` (its dtype and row
-        shape fixed by the first sequence)."""
-        arr = np.ascontiguousarray(arr)
-        layout = (arr.dtype.str, arr.shape[1:])
-        if self._layout.setdefault(name, layout) != layout:
-            raise ValueError(f"array {name}: {layout} after {self._layout[name]}")
+        """Append ``arr`` (C-contiguous) to the file of array ``name``."""
+        self._layout.setdefault(name, (arr.dtype.str, arr.shape[1:]))
         if name not in self._files:
             self._files[name] = open(os.path.join(self.folder, name), "wb")
         self._files[name].write(memoryview(arr.reshape(-1)).cast("B") if arr.size else b"")
@@ -151,14 +200,17 @@ class FrameStore:
     def append(self, arrays, n_samples, audio):
         """Add one sequence: ``arrays`` (name -> per-frame array [F, ...];
         the same names, dtypes and row shapes for every sequence) and its
-        :class:`ssgs.training_audio.CodedAudio` ``audio``."""
-        if self._maps is not None:
-            raise ValueError("the store is closed: no sequence can be added")
+        :class:`ssgs.training_audio.CodedAudio` ``audio``. A write that
+        fails (a full disk) leaves the store unusable: a run starts again."""
+        if self._maps is not None or self._failed:
+            raise ValueError("the store is closed or failed: no sequence can be added")
+        arrays = self._check(arrays)
         try:
             for name, arr in arrays.items():
                 self._write(name, arr)
             self._write(_AUDIO, np.frombuffer(audio.data, np.uint8))
         except OSError as exc:
+            self._failed = True
             raise _fault(os.path.dirname(self.folder), "writing the analysed audio", exc) from None
         self._audio.append((self._audio_bytes, len(audio.data), audio.scale, audio.bits))
         self._audio_bytes += len(audio.data)
@@ -169,18 +221,21 @@ class FrameStore:
         """Finish writing; afterwards :meth:`arrays` and :meth:`audio` read."""
         if self._maps is not None:
             return
+        if self._failed or not self.sequence_samples:
+            raise ValueError("the store holds no sequence" if not self._failed else "the store failed")
         try:
             for f in self._files.values():
                 f.close()
+            self._files = {}
+            self._maps = {name: self._map(name) for name in self._layout}
         except OSError as exc:
-            raise _fault(os.path.dirname(self.folder), "writing the analysed audio", exc) from None
-        self._files = {}
-        self._maps = {name: self._map(name) for name in self._layout}
+            self._failed = True
+            raise _fault(os.path.dirname(self.folder), "reading the analysed audio back", exc) from None
 
     def _map(self, name):
         dtype, tail = self._layout[name]
         rows = self._audio_bytes if name == _AUDIO else self._frames
-        if rows == 0:
+        if rows == 0 or 0 in tail:
             return np.zeros((0,) + tail, dtype)
         return np.memmap(os.path.join(self.folder, name), dtype=dtype, mode="r", shape=(rows,) + tail)
 
@@ -210,5 +265,7 @@ class FrameStore:
 
     def remove(self):
         """Delete the run folder now (it goes at garbage collection anyway)."""
-        self._maps = {}
+        for f in self._files.values():
+            f.close()
+        self._files, self._maps = {}, {}
         self._finalizer()

@@ -239,13 +239,17 @@ def _rows64(frames, rows):
     return np.asarray(frames[rows], dtype=np.float64)
 
 
-def batched_estep(frames, lengths, params, n_threads, return_posteriors=False):
-    """:func:`ssgs.kernels.estep` over ``frames`` [T, D] (float64, or a
-    float32 memory map) a batch of whole sequences at a time
-    (:func:`ssgs.runs.sequence_batches`), each continuing the last's sums:
-    the bits of one call, holding one batch of frames."""
-    stats = None
+def batched_estep(frames, lengths, params, n_threads):
+    """:func:`ssgs.kernels.estep` over ``frames`` [T, D]: of a float32
+    memory map (a corpus on disk), a batch of whole sequences at a time
+    (:func:`ssgs.runs.sequence_batches`), each continuing the last's sums
+    (the bits of one call, holding one batch of frames); of an array in
+    memory, one call (every thread busy to the end)."""
     lengths = np.asarray(lengths, np.int64)
+    if not isinstance(frames, np.memmap):
+        return kernels.estep(frames, lengths, params.startprob, params.transmat, params.means, params.covars,
+                             n_threads=n_threads)
+    stats = None
     for rows, sequences in sequence_batches(lengths):
         stats = kernels.estep(_rows64(frames, rows), lengths[sequences], params.startprob, params.transmat,
                               params.means, params.covars, n_threads=n_threads, after=stats)
@@ -457,18 +461,16 @@ class StateSelection:
         trained for ``n_iterations`` from its own seeded k-means++ start.
         Returns the candidates' scores (n_states, log_likelihood, bic)."""
         self._require_data()
-        X, scores = self.corpus.data(), []
-        most = supported_states(X, max(self.auto_n_states_candidates))
+        scores, T, D = [], self.corpus.n_frames, self.n_features
+        most = supported_states(self.corpus.data(), max(self.auto_n_states_candidates))
         for n in sorted({min(n, most) for n in self.auto_n_states_candidates}):
             self.n_states = n
             self.kmeans_initialization()
             for _ in range(n_iterations):
                 self.run_em_iteration()
-            p = self.params
-            stats = kernels.estep(X, self.sequence_lengths, p.startprob, p.transmat, p.means, p.covars,
-                                  n_threads=self.n_threads)
-            scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / X.shape[0],
-                           "bic": bic(stats.log_likelihood, n, X.shape[1], X.shape[0])})
+            stats = batched_estep(self.corpus.frames(), self.sequence_lengths, self.params, self.n_threads)
+            scores.append({"n_states": n, "log_likelihood": stats.log_likelihood / T,
+                           "bic": bic(stats.log_likelihood, n, D, T)})
         self.n_states = min(scores, key=lambda s: s["bic"])["n_states"]
         return scores
 

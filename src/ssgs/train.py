@@ -247,15 +247,23 @@ def _resumed_model(args, report, timings):
     report.info(f"resuming from {args.resume} at iteration {model.iteration}")
     if not model.has_training_artifacts:
         _reread_training_audio(model, args, report)
-    elif _cache_dir(args) is not None:
+    else:
+        _place_stored_corpus(model, args)
+    timings["loading"] = time.perf_counter() - t0
+    return model, []
+
+
+def _place_stored_corpus(model, args):
+    """A resumed checkpoint's corpus where the run keeps it: its coded audio
+    analysed into the cache folder (unless --in-memory), and the frames on
+    the Dask cluster when there is one."""
+    if _cache_dir(args) is not None and model.corpus.needs_analysis:
         from ssgs.frame_store import FrameStore
 
         model.corpus = model.corpus.into_store(FrameStore(_cache_dir(args)))
-    elif args.backend is not None:
+    if args.backend is not None:
         args.backend.attach(model.observations, model.sequence_lengths)
         model.backend = args.backend
-    timings["loading"] = time.perf_counter() - t0
-    return model, []
 
 
 def _start_backend(args, report):

@@ -241,6 +241,17 @@ def _lengths(lengths, n_frames):
     return arr
 
 
+def _continued_sums(after, N, D):
+    """The sums of the E-step result ``after`` for a call with N states and
+    D features to continue (ValueError when their shapes are not those)."""
+    sums = (after.occupancy, after.start_occupancy, after.xi_sum, after.moment1, after.moment2)
+    shapes = ((N,), (N,), (N, N), (N, D), (N, D, D))
+    if any(np.shape(a) != shape for a, shape in zip(sums, shapes)):
+        raise ValueError(f"after: sums of shapes {[np.shape(a) for a in sums]}, not those of {N} states and "
+                         f"{D} features")
+    return sums
+
+
 def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
           return_posteriors=False, after=None):
     """The E-step of Baum-Welch over many sequences in one call.
@@ -291,8 +302,7 @@ def estep(X, lengths, startprob, transmat, means, covars, n_threads=0, *,
     lengths = _lengths(lengths, X.shape[0])
     means, covars = _gaussians(means, covars, X.shape[1])
     startprob, transmat = _probabilities(startprob, transmat, means.shape[0])
-    sums = None if after is None else (after.occupancy, after.start_occupancy, after.xi_sum, after.moment1,
-                                       after.moment2)
+    sums = None if after is None else _continued_sums(after, means.shape[0], X.shape[1])
     seq_ll, occ, start, xi, m1, m2, post = _hmm.estep(
         X, lengths, startprob, transmat, means, covars, resolve_threads(n_threads),
         bool(return_posteriors), sums)
