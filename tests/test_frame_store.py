@@ -284,3 +284,18 @@ def test_a_memory_mapped_tensor_is_written_as_its_own_bytes(tmp_path, monkeypatc
     stored, _ = checkpoint.read_checkpoint(str(tmp_path / "c.safetensors"))
     assert np.array_equal(stored["part"], data[100:700])
     assert np.array_equal(stored["whole"], data)
+
+
+def test_an_unwritable_default_cache_folder_falls_back_to_the_temporary_folder(monkeypatch, tmp_path):
+    """A default that cannot be written (a read-only home: for root,
+    sysfs) gives way to the temporary folder; one asked for never does."""
+    import tempfile
+
+    from ssgs.frame_store import usable_cache_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    monkeypatch.setenv("SSGS_CACHE_DIR", str(blocker / "cache"))
+    assert usable_cache_dir() == os.path.join(tempfile.gettempdir(), "ssgs-cache")
+    monkeypatch.setenv("SSGS_CACHE_DIR", str(tmp_path / "fine"))
+    assert usable_cache_dir() == str(tmp_path / "fine")

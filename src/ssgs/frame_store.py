@@ -23,7 +23,7 @@ import numpy as np
 
 from ssgs.errors import SSGSError
 
-__all__ = ["FrameStore", "default_cache_dir", "read_rows", "release"]
+__all__ = ["FrameStore", "default_cache_dir", "read_rows", "release", "usable_cache_dir"]
 
 _PREFIX = "run-"
 _MAKING = ".making-"  # a run folder's name until its lock is held
@@ -38,6 +38,20 @@ def default_cache_dir() -> str:
         return os.environ["SSGS_CACHE_DIR"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "ssgs")
+
+
+def usable_cache_dir() -> str:
+    """:func:`default_cache_dir` when it can be made and written in, else a
+    folder ``ssgs-cache`` in the system's temporary folder (a home folder
+    that is read-only, say, does not stop a run that did not ask for it)."""
+    folder = default_cache_dir()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    except OSError:
+        pass
+    return os.path.join(tempfile.gettempdir(), "ssgs-cache")
 
 
 def release(arr):

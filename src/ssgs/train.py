@@ -127,10 +127,12 @@ def _warn_skipped(skipped, report):
 
 
 def _cache_dir(args):
-    """Where the run keeps its corpus: None (memory) with --in-memory."""
-    from ssgs.frame_store import default_cache_dir
+    """Where the run keeps its corpus: --cache-dir, else the default where it
+    can be written (:func:`ssgs.frame_store.usable_cache_dir`); None (memory)
+    with --in-memory."""
+    from ssgs.frame_store import usable_cache_dir
 
-    return None if args.in_memory else (args.cache_dir or default_cache_dir())
+    return None if args.in_memory else (args.cache_dir or usable_cache_dir())
 
 
 def _extract_features(model, files, args, report):

@@ -89,7 +89,8 @@ def build_parser(prog=None):
     p.add_argument("--cache-dir", metavar="FOLDER", default=None,
                    help="where the analysed corpus is kept while training, read from disk at each iteration so "
                         "memory does not grow with the corpus (default: $SSGS_CACHE_DIR, else "
-                        "$XDG_CACHE_HOME/ssgs or ~/.cache/ssgs; this run's folder there goes at the end)")
+                        "$XDG_CACHE_HOME/ssgs or ~/.cache/ssgs, or the system's temporary folder where that cannot be "
+                        "written; this run's folder there goes at the end)")
     p.add_argument("--in-memory", action="store_true",
                    help="hold the analysed corpus in memory instead of --cache-dir (faster for small corpora "
                         "that fit)")
