@@ -275,7 +275,7 @@ def deviation_smoothing(X, means, labels, lengths):
 
     def pairs(batch):
         rows, sequences = batch
-        dev = X[rows] - means[labels[rows]]
+        dev = read_rows(X, rows, np.float64) - means[labels[rows]]
         same = (labels[rows][1:] == labels[rows][:-1]) & within_sequences(dev.shape[0], lengths[sequences])
         return dev[:-1][same], dev[1:][same]
 
@@ -479,20 +479,23 @@ def fit(corpus, params, n_threads=0):
     calibration), and each training frame's most likely state [T]. The
     posteriors are computed and counted a batch of whole sequences at a
     time (:func:`ssgs.runs.sequence_batches`); a corpus on disk is read a
-    batch at a time."""
-    X, lengths = corpus.data(), corpus.sequence_lengths
+    batch at a time (its frames from :meth:`ssgs.corpus.Corpus.frames`,
+    never all in float64)."""
+    X, lengths = corpus.frames(), corpus.sequence_lengths
     f0, periodicity = corpus.f0.astype(np.float64), corpus.periodicity.astype(np.float64)
     silent, shapes = corpus.silent_frames(), corpus.frame_shapes()
     corpus.release()
     labels = np.empty(X.shape[0], np.int64)
     sums = PosteriorSums(params.n_states)
     for rows, sequences in sequence_batches(lengths):
-        posteriors = kernels.estep(X[rows], lengths[sequences], params.startprob, params.transmat, params.means,
-                                   params.covars, n_threads=n_threads, return_posteriors=True).posteriors
+        posteriors = kernels.estep(read_rows(X, rows, np.float64), lengths[sequences], params.startprob,
+                                   params.transmat, params.means, params.covars, n_threads=n_threads,
+                                   return_posteriors=True).posteriors
         labels[rows] = posteriors.argmax(axis=1)
         sums.add(posteriors, f0[rows], periodicity[rows], silent[rows], read_rows(shapes, rows))
         del posteriors
     smoothing = deviation_smoothing(X, params.means, labels, lengths)
     exc = excitation_from_sums(sums, f0, periodicity, silent, shapes, smoothing, lengths, labels,
                                (X, params.means, params.covars))
+    corpus.release()
     return exc, labels

@@ -63,10 +63,11 @@ def release(arr):
         mm.madvise(mmap.MADV_DONTNEED)
 
 
-def read_rows(arr, rows):
-    """``arr[rows]`` copied into memory, then :func:`release` of ``arr``:
-    reading a long memory-mapped array in batches holds one batch."""
-    out = np.array(arr[rows])
+def read_rows(arr, rows, dtype=None):
+    """``arr[rows]`` copied into memory (as ``dtype``, if given), then
+    :func:`release` of ``arr``: reading a long memory-mapped array in
+    batches holds one batch."""
+    out = np.array(arr[rows], dtype=dtype)
     release(arr)
     return out
 

@@ -164,7 +164,10 @@ def initialize(X, lengths, n_states, rng, covariance_floor, prior=0.1):
     """
     mean, var = X.mean(axis=0), X.var(axis=0)
     var = np.where(var > 0, var, 1.0)
-    centres, labels = kmeans_plus_plus((X - mean) / np.sqrt(var), n_states, rng)
+    standardised = X - mean
+    standardised /= np.sqrt(var)  # (in place: one copy of the frames beside them)
+    centres, labels = kmeans_plus_plus(standardised, n_states, rng)
+    del standardised
     return parameters_from_labels(X, lengths, labels, n_states, covariance_floor, prior,
                                   means=centres * np.sqrt(var) + mean)
 
@@ -235,7 +238,7 @@ def _rows64(frames, rows):
     """Rows ``rows`` of ``frames`` in float64: a view of a float64 array,
     or read from a memory map (a corpus on disk, float32) and converted."""
     if isinstance(frames, np.memmap):
-        return read_rows(frames, rows).astype(np.float64)
+        return read_rows(frames, rows, np.float64)
     return np.asarray(frames[rows], dtype=np.float64)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from ssgs import kernels
 from ssgs.excitation_model import KINDS, VOICED_KINDS
 from ssgs.features import frame_harmonicity, mel_band_edges, pitch_range, triangular_bands
+from ssgs.frame_store import read_rows
 from ssgs.residual_shapes import SHAPE_FLOOR
 from ssgs.runs import within_sequences
 from ssgs.synthesis.trajectory import observation_trajectory, sound_boundaries, zero_phase_smooth
@@ -159,9 +160,9 @@ def calibrate(voice, corpus, labels):
     again (the equaliser moves how periodic the audio reads). The voice's
     derived values are stale afterwards: make a new voice."""
     exc, p = voice.excitation, voice.params
-    X = corpus.data()
     lengths = corpus.sequence_lengths[: smoother_sequences(corpus.sequence_lengths)]
     n = int(lengths.sum())
+    X = read_rows(corpus.frames(), slice(0, n), np.float64)  # the frames the smoother reads, no more
     drawn = observation_trajectory(p, labels[:n], np.random.default_rng(0), smoothing=exc.smoothing,
                                    bounds=voice.observation_range)
     exc.smoother = fit_smoother(X[:n], lengths, drawn, p.means[labels[:n]],
