@@ -207,9 +207,8 @@ def _gather(feats):
             setattr(f, attr, None)
         return out
 
-    arrays = {"residual_signals": gather("residual"), "lpc_coefficients": gather("lpc"),
-              "observations": gather("observations"), "perceptual_features": gather("perceptual"),
-              "f0": gather("f0"), "periodicity": gather("periodicity"), "frame_shapes": gather("shapes")}
+    arrays = {name: gather(attr) for name, attr in _FIELDS.items()}
+    arrays["residual_signals"] = gather("residual")
     arrays["frame_metadata"] = {k: np.concatenate([f.metadata.pop(k) for f in feats]) for k in METADATA_KEYS}
     return arrays
 
@@ -236,8 +235,10 @@ def _analyse_all(audio, config, n_threads, done, collect=None):
     as they are."""
     threads = kernels.resolve_threads(n_threads)
     workers = max(1, min(threads, len(audio)))
-    return _in_order(lambda i: done.pop(i) if i in done else analyse_coded(audio[i], config, max(1, threads // workers)),
-                     len(audio), workers, None, collect)
+    def task(i):
+        return done.pop(i) if i in done else analyse_coded(audio[i], config, max(1, threads // workers))
+
+    return _in_order(task, len(audio), workers, None, collect)
 
 
 class Corpus:

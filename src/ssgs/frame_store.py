@@ -64,9 +64,12 @@ def release(arr):
 
 
 def read_rows(arr, rows, dtype=None):
-    """``arr[rows]`` copied into memory (as ``dtype``, if given), then
-    :func:`release` of ``arr``: reading a long memory-mapped array in
-    batches holds one batch."""
+    """``arr[rows]`` in memory (as ``dtype``, if given): of a memory map,
+    copied, then :func:`release` of ``arr`` (reading a long mapped array
+    in batches holds one batch); of an array in memory, a view where the
+    dtype allows. For reading, not writing."""
+    if not isinstance(arr, np.memmap):
+        return np.asarray(arr[rows], dtype=dtype)
     out = np.array(arr[rows], dtype=dtype)
     release(arr)
     return out

@@ -234,14 +234,6 @@ def m_step(stats, params, n_sequences, global_var, covariance_floor):
     return HMMParams(startprob, transmat, means, covars), weak
 
 
-def _rows64(frames, rows):
-    """Rows ``rows`` of ``frames`` in float64: a view of a float64 array,
-    or read from a memory map (a corpus on disk, float32) and converted."""
-    if isinstance(frames, np.memmap):
-        return read_rows(frames, rows, np.float64)
-    return np.asarray(frames[rows], dtype=np.float64)
-
-
 def batched_estep(frames, lengths, params, n_threads):
     """:func:`ssgs.kernels.estep` over ``frames`` [T, D]: of a float32
     memory map (a corpus on disk), a batch of whole sequences at a time
@@ -254,8 +246,8 @@ def batched_estep(frames, lengths, params, n_threads):
                              n_threads=n_threads)
     stats = None
     for rows, sequences in sequence_batches(lengths):
-        stats = kernels.estep(_rows64(frames, rows), lengths[sequences], params.startprob, params.transmat,
-                              params.means, params.covars, n_threads=n_threads, after=stats)
+        stats = kernels.estep(read_rows(frames, rows, np.float64), lengths[sequences], params.startprob,
+                              params.transmat, params.means, params.covars, n_threads=n_threads, after=stats)
     return stats
 
 
@@ -265,8 +257,8 @@ def _badness(frames, lengths, params, keep, n_threads):
     out = np.zeros(frames.shape[0])
     if keep.size:
         for rows, _ in sequence_batches(lengths):
-            out[rows] = kernels.gaussian_logpdf(_rows64(frames, rows), params.means[keep], params.covars[keep],
-                                                n_threads=n_threads).max(axis=1)
+            out[rows] = kernels.gaussian_logpdf(read_rows(frames, rows, np.float64), params.means[keep],
+                                                params.covars[keep], n_threads=n_threads).max(axis=1)
     return out
 
 
